@@ -1,0 +1,52 @@
+using ShareVault.Hardware.Pkcs11;
+
+namespace ShareVault.Hardware;
+
+/// <summary>
+/// Where a custodian's key lives, parsed from its URI: <c>pkcs11:token=NAME;object=LABEL?…</c>
+/// (RFC 7512) or <c>tpm:object=NAME?tcti=…</c>. The custodian's name is the token label (PKCS#11)
+/// or the object name (TPM). The URI holds no secret, only where to find it (pin-source).
+/// </summary>
+public sealed record CustodianAddress(string Name, string Uri, string ObjectLabel, string Kind)
+{
+    public const string Pkcs11Kind = "pkcs11";
+    public const string TpmKind = "tpm";
+
+    /// <summary>Parses a custodian URI; <paramref name="keyName"/> labels the key when the URI names no object.</summary>
+    public static CustodianAddress Parse(string uri, string keyName)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(uri);
+        if (Pkcs11Uri.IsPkcs11(uri))
+        {
+            var parsed = Pkcs11Uri.Parse(uri);
+            var label = parsed.ObjectLabel ?? keyName;
+            return new CustodianAddress(parsed.Token!, parsed.WithObject(label), label, Pkcs11Kind);
+        }
+
+        if (uri.StartsWith("tpm:", StringComparison.OrdinalIgnoreCase))
+        {
+            var name = TpmObjectName(uri);
+            return new CustodianAddress(name, uri, keyName, TpmKind);
+        }
+
+        throw new ShareStoreException(ShareStoreError.BadUri, "A custodian URI starts with 'pkcs11:' or 'tpm:'");
+    }
+
+    private static string TpmObjectName(string uri)
+    {
+        var body = uri["tpm:".Length..];
+        var q = body.IndexOf('?', StringComparison.Ordinal);
+        var path = q < 0 ? body : body[..q];
+        foreach (var part in path.Split(';', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (part.StartsWith("object=", StringComparison.Ordinal))
+            {
+                return System.Uri.UnescapeDataString(part["object=".Length..]);
+            }
+        }
+
+        throw new ShareStoreException(ShareStoreError.BadUri, "A TPM custodian URI must name its object (tpm:object=NAME?tcti=…)");
+    }
+
+    public override string ToString() => $"{Name} ({Kind})";
+}

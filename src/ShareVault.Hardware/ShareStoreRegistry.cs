@@ -1,0 +1,81 @@
+using System.Collections.Concurrent;
+using ShareVault.Hardware.Pkcs11;
+
+namespace ShareVault.Hardware;
+
+/// <summary>
+/// Opens each custodian's store once and keeps it (sessions, logins and key handles are reused
+/// across signatures). Opening is lazy and per custodian, so one unreachable device does not stop
+/// the others.
+/// </summary>
+public sealed class ShareStoreRegistry : IDisposable
+{
+    private readonly ConcurrentDictionary<string, Lazy<IShareStore>> _stores = new(StringComparer.Ordinal);
+    private readonly string _dataDir;
+
+    public ShareStoreRegistry(string dataDir)
+    {
+        _dataDir = dataDir;
+    }
+
+    /// <summary>The store of a custodian, opened on first use.</summary>
+    public IShareStore Get(CustodianAddress address)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        var key = StoreKey(address);
+        var lazy = _stores.GetOrAdd(key, _ => new Lazy<IShareStore>(() => Open(address), LazyThreadSafetyMode.ExecutionAndPublication));
+        try
+        {
+            return lazy.Value;
+        }
+        catch
+        {
+            // Do not cache a failure: the device may come back.
+            _stores.TryRemove(new KeyValuePair<string, Lazy<IShareStore>>(key, lazy));
+            throw;
+        }
+    }
+
+    /// <summary>Drops a custodian's open store (after it failed), so the next use reopens it.</summary>
+    public void Forget(CustodianAddress address)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        if (_stores.TryRemove(StoreKey(address), out var lazy) && lazy.IsValueCreated)
+        {
+            lazy.Value.Dispose();
+        }
+    }
+
+    private IShareStore Open(CustodianAddress address) => address.Kind switch
+    {
+        CustodianAddress.Pkcs11Kind => Pkcs11ShareStore.Open(Pkcs11Uri.Parse(address.Uri)),
+        CustodianAddress.TpmKind => throw new ShareStoreException(ShareStoreError.ModuleNotFound,
+            $"TPM custodian '{address.Name}': the TPM store is not part of this build yet (data folder {_dataDir})"),
+        _ => throw new ShareStoreException(ShareStoreError.BadUri, $"Unknown custodian kind '{address.Kind}'"),
+    };
+
+    // One store per token (or TPM), whatever object the URI names.
+    private static string StoreKey(CustodianAddress address)
+    {
+        if (address.Kind == CustodianAddress.Pkcs11Kind)
+        {
+            var uri = Pkcs11Uri.Parse(address.Uri);
+            return $"pkcs11|{uri.ModulePath}|{uri.Token}";
+        }
+
+        return address.Uri;
+    }
+
+    public void Dispose()
+    {
+        foreach (var lazy in _stores.Values)
+        {
+            if (lazy.IsValueCreated)
+            {
+                lazy.Value.Dispose();
+            }
+        }
+
+        _stores.Clear();
+    }
+}

@@ -1,0 +1,41 @@
+using System.CommandLine;
+using ShareVault.Hardware;
+using ShareVault.Keys;
+using ShareVault.Threshold;
+
+namespace ShareVault.Cli;
+
+/// <summary>Options shared by every verb, and the one place CLI failures become a one-line reason and an exit code.</summary>
+internal static class CliContext
+{
+    public const int Ok = 0;
+    public const int Failed = 1;
+    public const int Invalid = 2;
+
+    public static readonly Option<string> DataDir = new("--data-dir")
+    {
+        Description = "Folder holding key metadata (public parts only) and service state",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("SHAREVAULT_DATA_DIR") ?? "./.sharevault",
+        Recursive = true,
+    };
+
+    /// <summary>Runs a verb; known failures print "sharevault: reason" on stderr and return <see cref="Failed"/>.</summary>
+    public static async Task<int> RunAsync(Func<Task<int>> action)
+    {
+        try
+        {
+            return await action().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is ShareStoreException or KeyCatalogException or ThresholdSigningException
+            or ArgumentException or IOException or UnauthorizedAccessException or FormatException or InvalidOperationException
+            or System.Security.Cryptography.CryptographicException)
+        {
+            await Console.Error.WriteLineAsync("sharevault: " + e.Message).ConfigureAwait(false);
+            return Failed;
+        }
+    }
+
+    public static Task<int> RunAsync(Func<int> action) => RunAsync(() => Task.FromResult(action()));
+
+    public static string ReadableDataDir(ParseResult result) => Path.GetFullPath(result.GetValue(DataDir)!);
+}

@@ -1,0 +1,10 @@
+using System.CommandLine;
+using ShareVault.Cli;
+
+var root = new RootCommand("ShareVault: threshold RSA keys whose shares live inside PKCS#11 and TPM hardware");
+root.Options.Add(CliContext.DataDir);
+root.Subcommands.Add(KeyCommands.Build());
+root.Subcommands.Add(SignCommands.Sign());
+root.Subcommands.Add(SignCommands.Verify());
+root.Subcommands.Add(CustodianCommands.Build());
+return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
