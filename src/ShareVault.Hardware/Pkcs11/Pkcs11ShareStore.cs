@@ -11,7 +11,7 @@ namespace ShareVault.Hardware.Pkcs11;
 /// PKCS#11 v2.40 §5.6: a session is not to be used by two threads at once) and caches key handles,
 /// so the hot path is one C_Sign.
 /// </summary>
-public sealed class Pkcs11ShareStore : IShareStore
+public sealed partial class Pkcs11ShareStore : IShareStore
 {
     internal const string RsaKeyKind = "rsa-private-key";
 

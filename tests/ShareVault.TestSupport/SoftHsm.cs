@@ -1,0 +1,63 @@
+using System.Diagnostics;
+
+namespace ShareVault.TestSupport;
+
+/// <summary>
+/// Real SoftHSM2 tokens for a test process, created with the project's own
+/// <c>softhsm-config/create-tokens.sh</c> in a throwaway folder. SoftHSM reads its token folder
+/// once, when the module is initialised, so every token a test process may use is created here,
+/// before the first test opens the module.
+/// </summary>
+public sealed class SoftHsm
+{
+    public const string ModulePath = "/usr/lib/softhsm/libsofthsm2.so";
+
+    /// <summary>Tokens shared by tests (objects inside them get unique labels per test).</summary>
+    public static readonly IReadOnlyList<string> Labels =
+    [
+        "custody-a", "custody-b", "custody-c", "custody-d", "custody-e", "custody-f",
+        "device-hsm", "spare-1", "spare-2", "spare-3", "spare-4",
+        // Never logged in by any other test: login state is per process and token, so a wrong PIN
+        // is only detectable on a token nobody in this process has opened.
+        "wrong-pin-probe",
+    ];
+
+    private static readonly Lazy<SoftHsm> Instance = new(() => new SoftHsm());
+
+    private SoftHsm()
+    {
+        Directory = Path.Combine(Path.GetTempPath(), $"sharevault-tests-{Environment.ProcessId}-{Guid.NewGuid():N}"[..48], "hsm");
+        var script = Path.Combine(RepoRoot.Path, "softhsm-config", "create-tokens.sh");
+        var start = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(script);
+        start.ArgumentList.Add(Directory);
+        foreach (var label in Labels)
+        {
+            start.ArgumentList.Add(label);
+        }
+
+        using var process = Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"create-tokens.sh failed ({process.ExitCode}): {stderr.Result}");
+        }
+
+        ConfPath = Path.Combine(Directory, "softhsm2.conf");
+        NativeEnvironment.Set("SOFTHSM2_CONF", ConfPath);
+    }
+
+    public static SoftHsm Shared => Instance.Value;
+
+    public string Directory { get; }
+
+    public string ConfPath { get; }
+
+    public string PinFile(string token) => Path.Combine(Directory, "pins", token + ".pin");
+
+    /// <summary>A custodian URI (RFC 7512) for a token, optionally naming an object.</summary>
+    public string Uri(string token, string? objectLabel = null) =>
+        $"pkcs11:token={token}{(objectLabel is null ? string.Empty : ";object=" + objectLabel)}?module-path={ModulePath}&pin-source=file:{PinFile(token)}";
+}
