@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using ShareVault.Hardware;
 using ShareVault.Keys;
@@ -13,6 +15,9 @@ namespace ShareVault.Threshold.ProductRsa;
 /// </summary>
 internal sealed class ProductRsaSigner(ShareStoreRegistry stores, TimeSpan partialTimeout)
 {
+    // Per key record: CRT coefficients and parsed member keys of each quorum, computed once.
+    private readonly ConditionalWeakTable<KeyRecord, ConcurrentDictionary<string, QuorumMath>> _quorumMath = new();
+
     /// <summary>
     /// Signs the message that <paramref name="messageForKid"/> builds for a quorum's kid (a JWS
     /// header names the kid, so the signed bytes depend on which quorum ends up signing).
@@ -39,11 +44,12 @@ internal sealed class ProductRsaSigner(ShareStoreRegistry stores, TimeSpan parti
                 continue;
             }
 
-            var composite = ProductRsaKey.CompositeKey(key, quorum);
-            var em = Pkcs1Encoding.EncodeSha256(messageForKid(quorum.Kid), composite.ByteLength);
+            var math = QuorumMath(key, quorum);
+            var em = Pkcs1Encoding.EncodeSha256(messageForKid(quorum.Kid), math.Composite.ByteLength);
             var emValue = BigEndian.ToInteger(em);
             var members = quorum.Members.Select(key.Custodian).ToList();
-            var partials = await Task.WhenAll(members.Select(m => PartialAsync(m, emValue, cancellationToken))).ConfigureAwait(false);
+            // Each partial starts its hardware call before the first await, so all members work in parallel.
+            var partials = await Task.WhenAll(members.Select((m, i) => PartialAsync(m, math.MemberKeys[i], emValue, cancellationToken))).ConfigureAwait(false);
 
             var bad = partials.Where(p => p.Failure is not null).Select(p => p.Failure!).ToList();
             if (bad.Count > 0)
@@ -53,30 +59,30 @@ internal sealed class ProductRsaSigner(ShareStoreRegistry stores, TimeSpan parti
                 continue;
             }
 
-            var signature = IntegerMath.Crt([.. partials.Select(p => p.Value)], [.. members.Select(m => ProductRsaKey.MemberKey(m).Modulus)]);
-            if (composite.Apply(signature) != emValue)
-            {
-                // Every partial checked out, so this cannot happen unless the catalog is inconsistent.
-                throw new CryptographicException($"Combined signature for {quorum.Kid} does not verify; the key record may be damaged");
-            }
-
-            return new ThresholdSignature(quorum.Kid, BigEndian.ToBytes(signature, composite.ByteLength), quorum.Members, failures);
+            var signature = math.Combine([.. partials.Select(p => p.Value)]);
+            return new ThresholdSignature(quorum.Kid, BigEndian.ToBytes(signature, math.Composite.ByteLength), quorum.Members, failures);
         }
 
         throw new ThresholdSigningException(
             $"No quorum of key '{key.Name}' could sign ({key.Threshold} of {key.Custodians.Count} custodians needed)", failures);
     }
 
-    private async Task<(BigInteger Value, CustodianFailure? Failure)> PartialAsync(CustodianRecord member, BigInteger em, CancellationToken cancellationToken)
+    private QuorumMath QuorumMath(KeyRecord key, QuorumRecord quorum)
     {
-        var memberKey = ProductRsaKey.MemberKey(member);
+        var cache = _quorumMath.GetValue(key, _ => new ConcurrentDictionary<string, ProductRsa.QuorumMath>(StringComparer.Ordinal));
+        return cache.GetOrAdd(quorum.Kid, _ => ProductRsa.QuorumMath.For(key, quorum));
+    }
+
+    private async Task<(BigInteger Value, CustodianFailure? Failure)> PartialAsync(CustodianRecord member, RsaPublicKey memberKey, BigInteger em, CancellationToken cancellationToken)
+    {
         var address = new CustodianAddress(member.Name, member.Uri, member.ObjectLabel, member.Kind);
         var input = BigEndian.ToBytes(em % memberKey.Modulus, memberKey.ByteLength);
         byte[] output;
         try
         {
-            output = await Task.Run(() => stores.Get(address).RsaRawPrivate(address.ObjectLabel, input), cancellationToken)
-                .WaitAsync(partialTimeout, cancellationToken).ConfigureAwait(false);
+            var store = stores.Get(address);
+            var work = Task.Run(() => store.RsaRawPrivate(address.ObjectLabel, input), cancellationToken);
+            output = await work.WaitAsync(partialTimeout, cancellationToken).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
