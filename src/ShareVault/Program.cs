@@ -7,4 +7,5 @@ root.Subcommands.Add(KeyCommands.Build());
 root.Subcommands.Add(SignCommands.Sign());
 root.Subcommands.Add(SignCommands.Verify());
 root.Subcommands.Add(CustodianCommands.Build());
+root.Subcommands.Add(ShareVault.Demo.DemoCommand.Build());
 return await root.Parse(args).InvokeAsync().ConfigureAwait(false);

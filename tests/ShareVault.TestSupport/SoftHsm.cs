@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using ShareVault.Hardware;
 
 namespace ShareVault.TestSupport;
 

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace ShareVault.TestSupport;
+namespace ShareVault.Hardware;
 
 /// <summary>
 /// Sets an environment variable for native code too. <see cref="Environment.SetEnvironmentVariable(string, string)"/>
