@@ -13,6 +13,9 @@ public enum ShareStoreError
     DeviceUnreachable,
     BadUri,
     DeviceError,
+
+    /// <summary>A TPM policy was not satisfied (e.g. PCR values changed since sealing).</summary>
+    PolicyFailed,
 }
 
 /// <summary>

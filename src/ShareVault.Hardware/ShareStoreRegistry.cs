@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using ShareVault.Hardware.Pkcs11;
+using ShareVault.Hardware.Tpm;
 
 namespace ShareVault.Hardware;
 
@@ -49,8 +50,8 @@ public sealed class ShareStoreRegistry : IDisposable
     private IShareStore Open(CustodianAddress address) => address.Kind switch
     {
         CustodianAddress.Pkcs11Kind => Pkcs11ShareStore.Open(Pkcs11Uri.Parse(address.Uri)),
-        CustodianAddress.TpmKind => throw new ShareStoreException(ShareStoreError.ModuleNotFound,
-            $"TPM custodian '{address.Name}': the TPM store is not part of this build yet (data folder {_dataDir})"),
+        // TPM key blobs live under the data folder (DATA_DIR/tpm/OBJECT/); see docs/tpm.md.
+        CustodianAddress.TpmKind => TpmShareStore.Open(TpmUri.Parse(address.Uri), _dataDir),
         _ => throw new ShareStoreException(ShareStoreError.BadUri, $"Unknown custodian kind '{address.Kind}'"),
     };
 
