@@ -174,6 +174,7 @@ public sealed partial class Pkcs11ShareStore : IShareStore
         }
 
         _privateKeys.TryRemove(objectLabel, out _);
+        _shares.TryRemove(objectLabel, out _);
         return 0;
     });
 

@@ -3,6 +3,7 @@ using System.Text.Json;
 using ShareVault.Hardware;
 using ShareVault.Keys;
 using ShareVault.Threshold.ProductRsa;
+using ShareVault.Threshold.Shoup;
 
 namespace ShareVault.Cli;
 
@@ -24,7 +25,7 @@ internal static class KeyCommands
         var scheme = new Option<string>("--scheme") { Description = "Threshold scheme", DefaultValueFactory = _ => KeyRecord.ProductRsa };
         scheme.AcceptOnlyFromAmong(KeyRecord.ProductRsa, KeyRecord.ShoupRsa);
         var threshold = new Option<int>("--threshold") { Description = "Custodians needed to sign (t of n)", Required = true };
-        var bits = new Option<int>("--bits") { Description = "RSA size of each custodian key (2048 or 3072)", DefaultValueFactory = _ => 2048 };
+        var bits = new Option<int>("--bits") { Description = "RSA size: of each custodian key (product-rsa) or of the one key (shoup-rsa); 2048 or 3072", DefaultValueFactory = _ => 2048 };
         bits.AcceptOnlyFromAmong("2048", "3072");
         var custodians = new Option<string[]>("--custodian")
         {
@@ -42,13 +43,22 @@ internal static class KeyCommands
             var catalog = new KeyCatalog(dataDir);
             using var stores = new ShareStoreRegistry(dataDir);
             var chosen = result.GetValue(scheme)!;
-            if (chosen != KeyRecord.ProductRsa)
+            var report = new SyncProgress(line => Console.Error.WriteLine("  " + line));
+            if (chosen == KeyRecord.ShoupRsa)
             {
-                throw new KeyCatalogException($"Scheme '{chosen}' is not available in this build");
+                var shoup = new ShoupCeremony(stores, catalog, TimeProvider.System).Create(
+                    result.GetValue(name)!, result.GetValue(threshold), result.GetValue(bits), result.GetValue(custodians)!, report, cancellationToken);
+                Console.WriteLine($"created {shoup.Scheme} key '{shoup.Name}': {shoup.Threshold} of {shoup.Custodians.Count}, one public key");
+                foreach (var (kid, publicKey) in KeyPublication.PublicKeys(shoup))
+                {
+                    Console.WriteLine($"  {kid}  RSA-{publicKey.BitLength}");
+                }
+
+                return CliContext.Ok;
             }
 
             var record = new ProductRsaCeremony(stores, catalog, TimeProvider.System).Create(
-                result.GetValue(name)!, result.GetValue(threshold), result.GetValue(bits), result.GetValue(custodians)!, new SyncProgress(line => Console.Error.WriteLine("  " + line)));
+                result.GetValue(name)!, result.GetValue(threshold), result.GetValue(bits), result.GetValue(custodians)!, report);
             Console.WriteLine($"created {record.Scheme} key '{record.Name}': {record.Threshold} of {record.Custodians.Count}, {record.Quorums.Count} quorum key(s)");
             foreach (var quorum in record.Quorums)
             {

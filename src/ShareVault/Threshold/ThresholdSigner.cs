@@ -2,6 +2,7 @@ using System.Text;
 using ShareVault.Hardware;
 using ShareVault.Keys;
 using ShareVault.Threshold.ProductRsa;
+using ShareVault.Threshold.Shoup;
 
 namespace ShareVault.Threshold;
 
@@ -11,6 +12,7 @@ internal sealed class ThresholdSigner(ShareStoreRegistry stores, TimeSpan partia
     public static readonly TimeSpan DefaultPartialTimeout = TimeSpan.FromSeconds(20);
 
     private readonly ProductRsaSigner _productRsa = new(stores, partialTimeout);
+    private readonly ShoupSigner _shoup = new(stores, partialTimeout);
 
     public ThresholdSigner(ShareStoreRegistry stores)
         : this(stores, DefaultPartialTimeout)
@@ -34,6 +36,7 @@ internal sealed class ThresholdSigner(ShareStoreRegistry stores, TimeSpan partia
         return key.Scheme switch
         {
             KeyRecord.ProductRsa => _productRsa.SignAsync(key, messageForKid, kid, cancellationToken),
+            KeyRecord.ShoupRsa => _shoup.SignAsync(key, messageForKid, kid, cancellationToken),
             _ => throw new KeyCatalogException($"Key '{key.Name}' uses scheme '{key.Scheme}', which this build cannot sign with"),
         };
     }
