@@ -1,7 +1,47 @@
 namespace ShareVault.Evidence;
 
-/// <summary>Version of the evidence payload format this library writes.</summary>
+/// <summary>
+/// Constants of the evidence format (docs/evidence-format.md is the normative description).
+/// </summary>
 public static class EvidenceFormat
 {
+    /// <summary>Version of the evidence payload format this library writes and accepts.</summary>
     public const int Version = 1;
+
+    /// <summary>COSE algorithm identifier for ES256, ECDSA P-256 with SHA-256 (RFC 9053 §2.1).</summary>
+    public const int AlgorithmEs256 = -7;
+
+    /// <summary>The COSE <c>content type</c> header (label 3, RFC 9052 §3.1) of every evidence record.</summary>
+    public const string PayloadContentType = "application/vnd.sharevault.evidence+cbor";
+
+    /// <summary>Media type of a whole record on the wire (RFC 9052 §2, IANA "application/cose").</summary>
+    public const string CoseMediaType = "application/cose; cose-type=\"cose-sign1\"";
+
+    /// <summary>Length of a SHA-256 record hash.</summary>
+    public const int HashLength = 32;
+
+    /// <summary>Longest device id accepted (it is also an MQTT topic level).</summary>
+    public const int MaxDeviceIdLength = 64;
+
+    /// <summary>
+    /// A device id is 1–64 characters from <c>[A-Za-z0-9._-]</c>: it is used verbatim as an MQTT
+    /// topic level (MQTT 5 §4.7: no <c>/</c>, <c>+</c>, <c>#</c>) and as a file name.
+    /// </summary>
+    public static bool IsValidDeviceId(string? deviceId)
+    {
+        if (string.IsNullOrEmpty(deviceId) || deviceId.Length > MaxDeviceIdLength || deviceId is "." or "..")
+        {
+            return false;
+        }
+
+        foreach (var c in deviceId)
+        {
+            if (!(char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-'))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 }

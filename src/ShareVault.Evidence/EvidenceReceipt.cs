@@ -1,0 +1,140 @@
+using System.Text.Json;
+
+namespace ShareVault.Evidence;
+
+/// <summary>What the claims service did with a record.</summary>
+public enum ReceiptStatus
+{
+    /// <summary>Verified and stored durably. The device may forget the record.</summary>
+    Stored,
+
+    /// <summary>A record with this hash was already stored. The device may forget it.</summary>
+    Duplicate,
+
+    /// <summary>Refused for good (<see cref="EvidenceReceipt.Reason"/> says why); resending it cannot help.</summary>
+    Rejected,
+}
+
+/// <summary>
+/// The service's answer to one record, published (QoS 1, not retained) on
+/// <see cref="EvidenceTopics.Receipts"/> as UTF-8 JSON:
+/// <c>{"device":"pi-1","seq":42,"hash":"&lt;64 hex&gt;","status":"stored","reason":null}</c>.
+/// <c>hash</c> is the SHA-256 of the COSE bytes received (lowercase hex); devices match receipts by
+/// it. <c>seq</c> is null when the record could not be decoded; <c>reason</c> is null unless rejected.
+/// </summary>
+public sealed record EvidenceReceipt(string DeviceId, long? Sequence, string Hash, ReceiptStatus Status, string? Reason = null)
+{
+    /// <summary>Receipts larger than this are ignored when decoding.</summary>
+    public const int MaxEncodedBytes = 4096;
+
+    /// <summary>A receipt for the given COSE bytes.</summary>
+    public static EvidenceReceipt For(string deviceId, long? sequence, ReadOnlySpan<byte> cose, ReceiptStatus status, string? reason = null) =>
+        new(deviceId, sequence, Convert.ToHexStringLower(EvidenceRecord.Hash(cose)), status, reason);
+
+    /// <summary>True when this receipt lets the device delete the record from its outbox.</summary>
+    public bool ReleasesRecord => Status is ReceiptStatus.Stored or ReceiptStatus.Duplicate;
+
+    public byte[] Encode()
+    {
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteString("device", DeviceId);
+            if (Sequence is { } seq)
+            {
+                json.WriteNumber("seq", seq);
+            }
+            else
+            {
+                json.WriteNull("seq");
+            }
+
+            json.WriteString("hash", Hash);
+            json.WriteString("status", Status switch
+            {
+                ReceiptStatus.Stored => "stored",
+                ReceiptStatus.Duplicate => "duplicate",
+                _ => "rejected",
+            });
+            if (Reason is null)
+            {
+                json.WriteNull("reason");
+            }
+            else
+            {
+                json.WriteString("reason", Reason);
+            }
+
+            json.WriteEndObject();
+        }
+
+        return buffer.ToArray();
+    }
+
+    /// <summary>Decodes an untrusted receipt; false (never an exception) when it is not one.</summary>
+    public static bool TryDecode(ReadOnlySpan<byte> utf8Json, out EvidenceReceipt? receipt)
+    {
+        receipt = null;
+        if (utf8Json.Length > MaxEncodedBytes)
+        {
+            return false;
+        }
+
+        try
+        {
+            var reader = new Utf8JsonReader(utf8Json);
+            using var document = JsonDocument.ParseValue(ref reader);
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object
+                || !root.TryGetProperty("device", out var device) || device.ValueKind != JsonValueKind.String
+                || !root.TryGetProperty("hash", out var hash) || hash.ValueKind != JsonValueKind.String
+                || !root.TryGetProperty("status", out var status) || status.ValueKind != JsonValueKind.String)
+            {
+                return false;
+            }
+
+            long? sequence = null;
+            if (root.TryGetProperty("seq", out var seq) && seq.ValueKind != JsonValueKind.Null)
+            {
+                if (!seq.TryGetInt64(out var value) || value < 0)
+                {
+                    return false;
+                }
+
+                sequence = value;
+            }
+
+            ReceiptStatus? parsed = status.GetString() switch
+            {
+                "stored" => ReceiptStatus.Stored,
+                "duplicate" => ReceiptStatus.Duplicate,
+                "rejected" => ReceiptStatus.Rejected,
+                _ => null,
+            };
+            var hashText = hash.GetString()!;
+            if (parsed is null || !EvidenceFormat.IsValidDeviceId(device.GetString()) || hashText.Length != 2 * EvidenceFormat.HashLength
+                || !hashText.All(char.IsAsciiHexDigit))
+            {
+                return false;
+            }
+
+            string? reason = null;
+            if (root.TryGetProperty("reason", out var reasonElement) && reasonElement.ValueKind == JsonValueKind.String)
+            {
+                reason = reasonElement.GetString();
+            }
+
+            receipt = new EvidenceReceipt(device.GetString()!, sequence, hashText.ToLowerInvariant(), parsed.Value, reason);
+            return true;
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>True when this receipt is about the record with these COSE bytes.</summary>
+    public bool Matches(ReadOnlySpan<byte> cose) =>
+        string.Equals(Hash, Convert.ToHexStringLower(EvidenceRecord.Hash(cose)), StringComparison.Ordinal);
+}

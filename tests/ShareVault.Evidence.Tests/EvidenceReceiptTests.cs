@@ -1,0 +1,71 @@
+namespace ShareVault.Evidence.Tests;
+
+public sealed class EvidenceReceiptTests
+{
+    [Fact]
+    public void Receipt_round_trips_as_json_and_matches_its_record()
+    {
+        var cose = new byte[] { 1, 2, 3 };
+        var receipt = EvidenceReceipt.For("pi-1", 42, cose, ReceiptStatus.Stored);
+        var json = System.Text.Encoding.UTF8.GetString(receipt.Encode());
+        Assert.Equal($"{{\"device\":\"pi-1\",\"seq\":42,\"hash\":\"{Convert.ToHexStringLower(EvidenceRecord.Hash(cose))}\",\"status\":\"stored\",\"reason\":null}}", json);
+
+        Assert.True(EvidenceReceipt.TryDecode(receipt.Encode(), out var decoded));
+        Assert.Equal(receipt, decoded);
+        Assert.True(decoded!.Matches(cose));
+        Assert.False(decoded.Matches([1, 2, 4]));
+        Assert.True(decoded.ReleasesRecord);
+    }
+
+    [Fact]
+    public void Rejected_receipt_keeps_its_reason_and_does_not_release_the_record()
+    {
+        var receipt = EvidenceReceipt.For("pi-1", null, [9], ReceiptStatus.Rejected, nameof(EvidenceRejection.BadSignature));
+        Assert.True(EvidenceReceipt.TryDecode(receipt.Encode(), out var decoded));
+        Assert.Equal("BadSignature", decoded!.Reason);
+        Assert.Null(decoded.Sequence);
+        Assert.False(decoded.ReleasesRecord);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("[]")]
+    [InlineData("{\"device\":\"pi-1\",\"seq\":1,\"hash\":\"00\",\"status\":\"stored\"}")]
+    [InlineData("{\"device\":\"a/b\",\"seq\":1,\"hash\":\"0000000000000000000000000000000000000000000000000000000000000000\",\"status\":\"stored\"}")]
+    [InlineData("{\"device\":\"pi-1\",\"seq\":-1,\"hash\":\"0000000000000000000000000000000000000000000000000000000000000000\",\"status\":\"stored\"}")]
+    [InlineData("{\"device\":\"pi-1\",\"seq\":1,\"hash\":\"0000000000000000000000000000000000000000000000000000000000000000\",\"status\":\"maybe\"}")]
+    [InlineData("{\"device\":\"pi-1\",\"seq\":\"1\",\"hash\":\"0000000000000000000000000000000000000000000000000000000000000000\",\"status\":\"stored\"}")]
+    [InlineData("{\"device\":1}")]
+    [InlineData("{")]
+    public void Malformed_receipts_are_refused_without_exceptions(string json)
+    {
+        Assert.False(EvidenceReceipt.TryDecode(System.Text.Encoding.UTF8.GetBytes(json), out var receipt));
+        Assert.Null(receipt);
+    }
+
+    [Fact]
+    public void Topics_follow_the_documented_layout_and_parse_back()
+    {
+        Assert.Equal("sharevault/v1/devices/pi-1/evidence", EvidenceTopics.Evidence("pi-1"));
+        Assert.Equal("sharevault/v1/devices/pi-1/status", EvidenceTopics.Status("pi-1"));
+        Assert.Equal("sharevault/v1/devices/pi-1/receipts", EvidenceTopics.Receipts("pi-1"));
+        Assert.Equal("$share/claims/sharevault/v1/devices/+/evidence", EvidenceTopics.SharedEvidence("claims"));
+        Assert.True(EvidenceTopics.TryParse("sharevault/v1/devices/pi-1/evidence", out var id, out var kind));
+        Assert.Equal(("pi-1", "evidence"), (id, kind));
+        Assert.False(EvidenceTopics.TryParse("sharevault/v1/devices/pi-1/other", out _, out _));
+        Assert.False(EvidenceTopics.TryParse("sharevault/v1/devices/pi-1/evidence/x", out _, out _));
+        Assert.Throws<ArgumentException>(() => EvidenceTopics.Evidence("a/#"));
+    }
+
+    [Fact]
+    public void Device_status_round_trips()
+    {
+        var status = new DeviceStatus(true, 41, 3, 0);
+        Assert.Equal("{\"state\":\"online\",\"seq\":41,\"outbox\":3,\"outboxFull\":0}", System.Text.Encoding.UTF8.GetString(status.Encode()));
+        Assert.True(DeviceStatus.TryDecode(status.Encode(), out var decoded));
+        Assert.Equal(status, decoded);
+        Assert.True(DeviceStatus.TryDecode("{\"state\":\"offline\"}"u8, out var offline));
+        Assert.False(offline!.Online);
+        Assert.False(DeviceStatus.TryDecode("{\"state\":3}"u8, out _));
+    }
+}
