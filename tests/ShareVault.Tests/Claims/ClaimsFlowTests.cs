@@ -1,0 +1,210 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Nodes;
+using ShareVault.Claims;
+using ShareVault.Evidence;
+using ShareVault.Keys;
+using ShareVault.Storage;
+using ShareVault.Tests.Support;
+using ShareVault.Threshold;
+
+namespace ShareVault.Tests.Claims;
+
+[Collection(PoolKeyGroup.Name)]
+public sealed class ClaimsFlowTests(PoolKeyFixture key)
+{
+    private static readonly DateTimeOffset T0 = new(2026, 3, 1, 6, 0, 0, TimeSpan.Zero);
+
+    [Fact]
+    public async Task A_leak_of_ten_minutes_yields_one_claim_and_one_payout_that_verifies_with_the_pool_jwks()
+    {
+        using var db = new ClaimsDatabase(key.NewDatabasePath());
+        using var engine = new ClaimsEngine(db, key.Signer(), TimeProvider.System);
+        await SetUpPoolAsync(engine, key.KeyName, "water_leak == 1 for 10m", votes: 0);
+
+        var records = Leak("dev-1", minutes: 15);
+        var outcomes = await engine.StoreAsync(records, default);
+        Assert.All(outcomes, o => Assert.Equal(StoreOutcome.Stored, o));
+
+        var claim = Assert.Single(engine.ListClaims());
+        Assert.Equal("approved", claim.Status);
+        Assert.Equal(2, claim.StartSequence);
+        Assert.Equal(11, claim.Evidence.Count);
+
+        Assert.Equal(1, await engine.ProcessPayoutsAsync(default));
+        Assert.Equal(0, await engine.ProcessPayoutsAsync(default));
+        var payout = Assert.Single(engine.ListPayouts());
+        Assert.Equal("paid", Assert.Single(engine.ListClaims()).Status);
+
+        var jwks = engine.Signer.Jwks(key.KeyName);
+        Assert.True(Jws.TryParse(payout.Jws, out var jws));
+        var jwk = jwks["keys"]!.AsArray().Single(k => k!["kid"]!.GetValue<string>() == jws.Kid);
+        Assert.True(Jws.Verify(jws, ShareVault.Hardware.RsaPublicKey.FromJwk(jwk!)));
+        var instruction = JsonNode.Parse(jws.Payload)!.AsObject();
+        Assert.Equal(claim.Id, instruction["claim"]!.GetValue<string>());
+        Assert.Equal(25000, instruction["amount"]!.GetValue<long>());
+        Assert.Equal("EUR", instruction["currency"]!.GetValue<string>());
+        Assert.Equal(TriggerRule.Parse("water_leak == 1 for 10m").HashHex, instruction["rule_hash"]!.GetValue<string>());
+        Assert.Equal(records.Skip(2).Take(11).Select(r => Convert.ToHexStringLower(r.Hash)), instruction["evidence"]!.AsArray().Select(e => e!.GetValue<string>()));
+        Assert.Equal(Encoding.UTF8.GetString(jws.Payload), ShareVault.Ledger.CanonicalJson.SerializeToString(instruction));
+    }
+
+    [Fact]
+    public async Task A_quiet_sequence_yields_no_claim()
+    {
+        using var db = new ClaimsDatabase(key.NewDatabasePath());
+        using var engine = new ClaimsEngine(db, key.Signer(), TimeProvider.System);
+        await SetUpPoolAsync(engine, key.KeyName, "water_leak == 1 for 10m", votes: 0);
+        var quiet = Enumerable.Range(0, 60).Select(i => Record("dev-1", i, T0.AddMinutes(i), new Reading("water_leak", null, 0, T0.AddMinutes(i)))).ToList();
+        await engine.StoreAsync(quiet, default);
+        Assert.Empty(engine.ListClaims());
+        Assert.Equal(0, await engine.ProcessPayoutsAsync(default));
+    }
+
+    [Fact]
+    public async Task Replayed_and_reordered_records_never_change_the_decision()
+    {
+        var records = Leak("dev-1", minutes: 15);
+        var shuffled = records.OrderBy(_ => Random.Shared.Next()).ToList();
+        var claims = new List<string>();
+        foreach (var order in new VerifiedRecord[][] { records, [.. shuffled], [.. records, .. records] })
+        {
+            using var db = new ClaimsDatabase(key.NewDatabasePath());
+            using var engine = new ClaimsEngine(db, key.Signer(), TimeProvider.System);
+            await SetUpPoolAsync(engine, key.KeyName, "water_leak == 1 for 10m", votes: 0);
+            foreach (var chunk in order.Chunk(3))
+            {
+                await engine.StoreAsync(chunk, default);
+            }
+
+            var claim = Assert.Single(engine.ListClaims());
+            claims.Add(claim.Id + " " + claim.Evidence.ToJsonString());
+        }
+
+        Assert.Single(claims.Distinct());
+    }
+
+    [Fact]
+    public async Task A_replayed_record_is_a_duplicate_and_a_different_record_under_a_used_sequence_number_is_a_conflict()
+    {
+        using var db = new ClaimsDatabase(key.NewDatabasePath());
+        using var engine = new ClaimsEngine(db, key.Signer(), TimeProvider.System);
+        await SetUpPoolAsync(engine, key.KeyName, "water_leak == 1 for 10m", votes: 0);
+        var first = Record("dev-1", 0, T0, new Reading("water_leak", null, 0, T0));
+        var forged = Record("dev-1", 0, T0, new Reading("water_leak", null, 1, T0));
+        Assert.Equal([StoreOutcome.Stored], await engine.StoreAsync([first], default));
+        Assert.Equal([StoreOutcome.Duplicate, StoreOutcome.Conflict], await engine.StoreAsync([first, forged], default));
+    }
+
+    [Fact]
+    public async Task Claims_that_need_votes_wait_for_members_and_can_be_declined()
+    {
+        using var db = new ClaimsDatabase(key.NewDatabasePath());
+        using var engine = new ClaimsEngine(db, key.Signer(), TimeProvider.System);
+        await SetUpPoolAsync(engine, key.KeyName, "water_leak == 1 for 10m", votes: 2);
+        await engine.AddMemberAsync("pool-1", "carol", "Carol", default);
+        await engine.StoreAsync(Leak("dev-1", 12), default);
+        var claim = Assert.Single(engine.ListClaims());
+        Assert.Equal("opened", claim.Status);
+        Assert.Equal(0, await engine.ProcessPayoutsAsync(default));
+        await Assert.ThrowsAsync<InvalidOperationException>(() => engine.VoteAsync(claim.Id, "alice", true, default));
+        Assert.Equal("opened", await engine.VoteAsync(claim.Id, "bob", true, default));
+        await Assert.ThrowsAsync<InvalidOperationException>(() => engine.VoteAsync(claim.Id, "bob", true, default));
+        Assert.Equal("approved", await engine.VoteAsync(claim.Id, "carol", true, default));
+        Assert.Equal(1, await engine.ProcessPayoutsAsync(default));
+    }
+
+    [Fact]
+    public async Task A_payout_waits_until_premiums_cover_it()
+    {
+        using var db = new ClaimsDatabase(key.NewDatabasePath());
+        using var engine = new ClaimsEngine(db, key.Signer(), TimeProvider.System);
+        await SetUpPoolAsync(engine, key.KeyName, "water_leak == 1 for 10m", votes: 0, premium: 1000);
+        await engine.StoreAsync(Leak("dev-1", 12), default);
+        Assert.Equal(0, await engine.ProcessPayoutsAsync(default));
+        await engine.RecordPremiumAsync("pool-1", "bob", 30000, default);
+        Assert.Equal(1, await engine.ProcessPayoutsAsync(default));
+        Assert.Equal(1000 + 30000 - 25000, engine.GetPool("pool-1")!.Balance);
+    }
+
+    [Fact]
+    public async Task Restarting_on_the_same_file_keeps_the_episode_and_pays_nothing_twice()
+    {
+        var path = key.NewDatabasePath();
+        var records = Leak("dev-1", 15);
+        using (var db = new ClaimsDatabase(path))
+        using (var engine = new ClaimsEngine(db, key.Signer(), TimeProvider.System))
+        {
+            await SetUpPoolAsync(engine, key.KeyName, "water_leak == 1 for 10m", votes: 0);
+            await engine.StoreAsync(records[..8], default);
+            Assert.Empty(engine.ListClaims());
+        }
+
+        using (var db = new ClaimsDatabase(path))
+        using (var engine = new ClaimsEngine(db, key.Signer(), TimeProvider.System))
+        {
+            await engine.StoreAsync(records[8..], default);
+            Assert.Single(engine.ListClaims());
+            Assert.Equal(1, await engine.ProcessPayoutsAsync(default));
+        }
+
+        using (var db = new ClaimsDatabase(path))
+        using (var engine = new ClaimsEngine(db, key.Signer(), TimeProvider.System))
+        {
+            await engine.StoreAsync(records, default);
+            Assert.Equal(0, await engine.ProcessPayoutsAsync(default));
+            Assert.Single(engine.ListClaims());
+            Assert.Single(engine.ListPayouts());
+        }
+    }
+
+    [Fact]
+    public async Task A_gap_holds_evaluation_until_it_is_filled_or_times_out()
+    {
+        var clock = new ManualClock(DateTimeOffset.UtcNow);
+        using var db = new ClaimsDatabase(key.NewDatabasePath());
+        using var engine = new ClaimsEngine(db, key.Signer(), clock, new ClaimsOptions { GapTimeout = TimeSpan.FromMinutes(2) });
+        await SetUpPoolAsync(engine, key.KeyName, "water_leak == 1 for 10m", votes: 0);
+        var records = Leak("dev-1", 15);
+        var missing = records[5];
+        await engine.StoreAsync([.. records.Where(r => r != missing)], default);
+        Assert.Empty(engine.ListClaims());
+        Assert.Equal((5L, 5L), engine.Gaps("dev-1").Select(g => (g.From, g.To)).Single());
+
+        clock.Advance(TimeSpan.FromMinutes(3));
+        await engine.AdvancePastStaleGapsAsync(default);
+        Assert.Single(engine.ListClaims());
+        Assert.NotNull(engine.Gaps("dev-1").Single().SkippedAt);
+    }
+
+    internal static async Task SetUpPoolAsync(ClaimsEngine engine, string keyName, string rule, int votes, long premium = 100_000)
+    {
+        await engine.CreatePoolAsync("pool-1", "Riverside homes", "EUR", keyName, 50_000, default);
+        await engine.AddMemberAsync("pool-1", "alice", "Alice", default);
+        await engine.AddMemberAsync("pool-1", "bob", "Bob", default);
+        await engine.IssuePolicyAsync("pool-1", "alice", "pol-alice-flood", rule, 25_000, votes, null, default);
+        await engine.RecordPremiumAsync("pool-1", "alice", premium, default);
+        using var device = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        await engine.EnrollDeviceAsync("pool-1", "alice", "dev-1", device.ExportSubjectPublicKeyInfo(), default);
+    }
+
+    /// <summary>Dry for two minutes, then wet for <paramref name="minutes"/> minutes, one record a minute.</summary>
+    internal static VerifiedRecord[] Leak(string device, int minutes) =>
+        [.. Enumerable.Range(0, minutes + 2).Select(i => Record(device, i, T0.AddMinutes(i), new Reading("water_leak", null, i < 2 ? 0 : 1, T0.AddMinutes(i))))];
+
+    internal static VerifiedRecord Record(string device, long seq, DateTimeOffset time, params Reading[] readings)
+    {
+        var body = Encoding.UTF8.GetBytes($"{device}/{seq}/{string.Join(",", readings.Select(r => r.Value))}");
+        return new VerifiedRecord(device, seq, time, SHA256.HashData(body), body, readings, ChainStart: seq == 0);
+    }
+}
+
+/// <summary>A TimeProvider the test moves by hand.</summary>
+internal sealed class ManualClock(DateTimeOffset start) : TimeProvider
+{
+    private DateTimeOffset _now = start;
+
+    public override DateTimeOffset GetUtcNow() => _now;
+
+    public void Advance(TimeSpan by) => _now += by;
+}

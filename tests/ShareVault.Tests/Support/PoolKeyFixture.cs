@@ -1,0 +1,58 @@
+using ShareVault.Claims;
+using ShareVault.Hardware;
+using ShareVault.Keys;
+using ShareVault.TestSupport;
+using ShareVault.Threshold;
+using ShareVault.Threshold.ProductRsa;
+
+namespace ShareVault.Tests.Support;
+
+/// <summary>
+/// One real 2-of-3 product-RSA pool key whose three RSA keys are born inside SoftHSM tokens,
+/// shared by the claims tests (creating RSA keys in SoftHSM is the slow part).
+/// </summary>
+public sealed class PoolKeyFixture : IDisposable
+{
+    public PoolKeyFixture()
+    {
+        DataDir = Path.Combine(Path.GetTempPath(), "sv-claims-" + Guid.NewGuid().ToString("N")[..12]);
+        Directory.CreateDirectory(DataDir);
+        KeyName = "pool-" + Guid.NewGuid().ToString("N")[..10];
+        var hsm = SoftHsm.Shared;
+        Stores = new ShareStoreRegistry(DataDir);
+        Catalog = new KeyCatalog(DataDir);
+        new ProductRsaCeremony(Stores, Catalog, TimeProvider.System).Create(
+            KeyName, 2, 2048, [hsm.Uri("custody-a", KeyName), hsm.Uri("custody-b", KeyName), hsm.Uri("custody-c", KeyName)]);
+    }
+
+    public string DataDir { get; }
+
+    public string KeyName { get; }
+
+    internal ShareStoreRegistry Stores { get; }
+
+    internal KeyCatalog Catalog { get; }
+
+    internal IPoolSigner Signer() => new ThresholdPoolSigner(Catalog, new ThresholdSigner(Stores));
+
+    /// <summary>A fresh database path for one test.</summary>
+    public string NewDatabasePath() => Path.Combine(DataDir, "db-" + Guid.NewGuid().ToString("N")[..10], "claims.db");
+
+    public void Dispose()
+    {
+        Stores.Dispose();
+        try
+        {
+            Directory.Delete(DataDir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class PoolKeyGroup : ICollectionFixture<PoolKeyFixture>
+{
+    public const string Name = "pool key";
+}
