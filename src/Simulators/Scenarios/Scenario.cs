@@ -12,7 +12,7 @@ public sealed record ScenarioLocation(string Label, double Latitude, double Long
 public sealed record EnvironmentValues(double? TemperatureCelsius, double? HumidityPercent, double? PressurePascal);
 
 /// <summary>The starting environment plus the noise (uniform ± amplitude) added on every step.</summary>
-public sealed record ScenarioEnvironment(double TemperatureCelsius, double HumidityPercent, double PressurePascal, EnvironmentValues? Noise);
+public sealed record ScenarioEnvironment(double TemperatureCelsius, double HumidityPercent, double PressurePascal, EnvironmentValues? Noise = null);
 
 /// <summary>
 /// One timeline entry. <see cref="Kind"/> selects which fields matter:
