@@ -1,0 +1,82 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Numerics;
+using ShareVault.Hardware.Tpm;
+using ShareVault.TestSupport;
+
+namespace ShareVault.Hardware.Tests.Tpm;
+
+/// <summary>A TPM that is absent, dies or freezes gives a clear error quickly, never a hang. Each test owns its swtpm.</summary>
+public sealed class TpmFailureTests(TempDataDir data) : IClassFixture<TempDataDir>
+{
+    [Fact]
+    public void No_tpm_at_the_address_is_reported_as_unreachable()
+    {
+        int port;
+        using (var probe = new TcpListener(IPAddress.Loopback, 0))
+        {
+            probe.Start();
+            port = ((IPEndPoint)probe.LocalEndpoint).Port;
+        }
+
+        var pin = Path.Combine(data.Path, "nobody.pin");
+        File.WriteAllText(pin, "x");
+        var clock = Stopwatch.StartNew();
+        var e = Assert.Throws<ShareStoreException>(() =>
+            TpmShareStore.Open($"tpm:object=nobody?tcti=swtpm:host=127.0.0.1,port={port}&pin-source=file:{pin}", data.Path));
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"took {clock.Elapsed}");
+        Assert.Equal(ShareStoreError.DeviceUnreachable, e.Error);
+        Assert.True(e.IsTransient);
+        Assert.StartsWith($"TPM unreachable at swtpm:host=127.0.0.1,port={port}", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Swtpm_stopped_mid_run_gives_a_clear_error_within_seconds_and_the_store_recovers_when_it_is_back()
+    {
+        using var swtpm = new Swtpm();
+        using var store = TpmShareStore.Open(swtpm.Uri("custody-t", timeoutSeconds: "3"), data.Path);
+        var key = store.GenerateRsaKey("stop-test", 2048);
+        var input = BigEndian.ToBytes(new BigInteger(77), key.ByteLength);
+        for (var i = 0; i < 3; i++)
+        {
+            store.RsaRawPrivate("stop-test", input);
+        }
+
+        swtpm.Stop();
+        var clock = Stopwatch.StartNew();
+        var e = Assert.Throws<ShareStoreException>(() => store.RsaRawPrivate("stop-test", input));
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"took {clock.Elapsed}");
+        Assert.Equal(ShareStoreError.DeviceUnreachable, e.Error);
+        Assert.Contains($"TPM unreachable at {swtpm.Tcti}", e.Message, StringComparison.Ordinal);
+
+        // Still down: the next call fails fast too (it tries to reconnect and is refused).
+        clock.Restart();
+        Assert.Equal(ShareStoreError.DeviceUnreachable, Assert.Throws<ShareStoreException>(() => store.RsaRawPrivate("stop-test", input)).Error);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"took {clock.Elapsed}");
+    }
+
+    [Fact]
+    public void Frozen_swtpm_hits_the_command_timeout_instead_of_hanging()
+    {
+        using var swtpm = new Swtpm();
+        using var store = TpmShareStore.Open(swtpm.Uri("custody-t", timeoutSeconds: "1.5"), data.Path);
+        var key = store.GenerateRsaKey("freeze-test", 2048);
+        var input = BigEndian.ToBytes(new BigInteger(78), key.ByteLength);
+        store.RsaRawPrivate("freeze-test", input);
+
+        swtpm.Freeze();
+        try
+        {
+            var clock = Stopwatch.StartNew();
+            var e = Assert.Throws<ShareStoreException>(() => store.RsaRawPrivate("freeze-test", input));
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(4), $"took {clock.Elapsed}");
+            Assert.Equal(ShareStoreError.DeviceUnreachable, e.Error);
+            Assert.Contains("no answer to TPM2_RSA_Decrypt within 1.5 s", e.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            swtpm.Thaw();
+        }
+    }
+}
