@@ -32,6 +32,9 @@ public sealed class DeviceKey : IDisposable
 
     public bool IsHardware => _hardware is not null;
 
+    /// <summary>The hardware key behind <see cref="Signer"/>, or null for a software key.</summary>
+    public IDeviceSigningKey? Hardware => _hardware;
+
     /// <summary>Opens an existing key.</summary>
     public static DeviceKey Open(string uri, bool allowSoftwareKey) => OpenOrCreate(uri, allowSoftwareKey, create: false);
 

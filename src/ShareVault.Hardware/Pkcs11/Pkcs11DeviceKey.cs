@@ -147,6 +147,20 @@ public sealed class Pkcs11DeviceKey : IDeviceSigningKey
         });
     }
 
+    /// <summary>
+    /// Reads the private key's protection attributes from the token (PKCS#11 v2.40 §4.9), so an
+    /// enrolment can show the key is sensitive and was never extractable.
+    /// </summary>
+    public DeviceKeyProtection ReadProtection() => _store.WithSession(session =>
+    {
+        var handle = _store.FindObject(session, CKO.CKO_PRIVATE_KEY, Name, CKK.CKK_EC) ?? throw _store.KeyNotFound(Name);
+        var attrs = session.GetAttributeValue(handle,
+            [CKA.CKA_TOKEN, CKA.CKA_PRIVATE, CKA.CKA_SENSITIVE, CKA.CKA_ALWAYS_SENSITIVE, CKA.CKA_EXTRACTABLE, CKA.CKA_NEVER_EXTRACTABLE]);
+        return new DeviceKeyProtection(
+            attrs[0].GetValueAsBool(), attrs[1].GetValueAsBool(), attrs[2].GetValueAsBool(),
+            attrs[3].GetValueAsBool(), attrs[4].GetValueAsBool(), attrs[5].GetValueAsBool());
+    });
+
     private static bool Exists(Pkcs11ShareStore store, string label) =>
         store.WithSession(session => store.FindObject(session, CKO.CKO_PRIVATE_KEY, label, CKK.CKK_EC) is not null);
 
@@ -186,3 +200,6 @@ public sealed class Pkcs11DeviceKey : IDeviceSigningKey
         }
     }
 }
+
+/// <summary>Protection attributes of a device's private key in its token.</summary>
+public sealed record DeviceKeyProtection(bool Token, bool Private, bool Sensitive, bool AlwaysSensitive, bool Extractable, bool NeverExtractable);
