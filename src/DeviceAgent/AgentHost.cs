@@ -1,0 +1,78 @@
+using DeviceAgent.Configuration;
+using DeviceAgent.Delivery;
+using DeviceAgent.Keys;
+using DeviceAgent.Storage;
+
+namespace DeviceAgent;
+
+/// <summary>Wires a configuration into a running agent: key, outbox, sequence state, pipeline and delivery.</summary>
+public static class AgentHost
+{
+    public static async Task RunAsync(AgentConfig config, SensorRegistry sensors, TimeProvider time, TextWriter log, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(sensors);
+        ArgumentNullException.ThrowIfNull(log);
+        if (config.PollSeconds <= 0)
+        {
+            throw new FormatException("pollSeconds must be > 0");
+        }
+
+        var sinkDirectory = DirectorySink.ParseSpec(config.Sink);
+        if (sinkDirectory is null && config.Sink != "mqtt")
+        {
+            throw new FormatException($"sink '{config.Sink}' is neither 'mqtt' nor 'dir:PATH'");
+        }
+
+        if (sinkDirectory is null && config.Broker is null)
+        {
+            throw new FormatException("sink 'mqtt' needs a broker section");
+        }
+
+        using var key = DeviceKey.Open(config.Key, config.AllowSoftwareKey);
+        using var outbox = Outbox.Open(Path.Combine(config.DataDir, "outbox"), config.Outbox.ToLimits(), time);
+        var state = SequenceState.Open(config.DataDir, outbox);
+        var sensorList = sensors.CreateAll(config.Sensors);
+        try
+        {
+            using var pipeline = new AgentPipeline(config.DeviceId, sensorList, key.Signer, state, outbox, time, log);
+            log.WriteLine($"device-agent {config.DeviceId}: {(key.IsHardware ? "hardware" : "SOFTWARE")} key, {sensorList.Count} sensor(s), next sequence {state.NextSequence}, {outbox.Count} record(s) waiting, sink {config.Sink}");
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var reading = pipeline.RunAsync(TimeSpan.FromSeconds(config.PollSeconds), stop.Token);
+            Task delivering;
+            MqttDelivery? delivery = null;
+            if (sinkDirectory is not null)
+            {
+                delivering = new DirectorySink(sinkDirectory, outbox).RunAsync(stop.Token);
+            }
+            else
+            {
+                delivery = new MqttDelivery(config.DeviceId, config.Broker!.ToOptions(), outbox, time, log,
+                    () => new ShareVault.Evidence.DeviceStatus(true, state.LastSequence, outbox.Count, outbox.DroppedWhenFull));
+                delivering = delivery.RunAsync(stop.Token);
+            }
+
+            try
+            {
+                // Whichever ends first (cancellation, or a failure such as a lost hardware key) stops the other.
+                await Task.WhenAny(reading, delivering).ConfigureAwait(false);
+                await stop.CancelAsync().ConfigureAwait(false);
+                await Task.WhenAll(reading, delivering).ConfigureAwait(false);
+            }
+            finally
+            {
+                if (delivery is not null)
+                {
+                    await delivery.DisposeAsync().ConfigureAwait(false);
+                }
+            }
+        }
+        finally
+        {
+            foreach (var sensor in sensorList)
+            {
+                sensor.Dispose();
+            }
+        }
+    }
+}

@@ -1,0 +1,186 @@
+using System.Security.Cryptography;
+using DeviceAgent.Sensors;
+using DeviceAgent.Storage;
+using ShareVault.Evidence;
+
+namespace DeviceAgent;
+
+/// <summary>
+/// Reads the sensors on a schedule (and whenever an <see cref="IEventSensor"/> fires), turns what
+/// they saw into an evidence record with the next sequence number and the chain's previous hash,
+/// signs it with the device key and puts it in the durable outbox. Delivery (MQTT or a folder)
+/// drains the outbox separately. Time comes from a <see cref="TimeProvider"/>, so simulators can
+/// run it on virtual time.
+/// </summary>
+public sealed class AgentPipeline : IDisposable
+{
+    private readonly string _deviceId;
+    private readonly IReadOnlyList<ISensor> _sensors;
+    private readonly ECDsa _key;
+    private readonly SequenceState _state;
+    private readonly Outbox _outbox;
+    private readonly TimeProvider _time;
+    private readonly TextWriter _log;
+    private readonly Lock _recordGate = new();
+    private bool _disposed;
+
+    public AgentPipeline(
+        string deviceId,
+        IReadOnlyList<ISensor> sensors,
+        ECDsa key,
+        SequenceState state,
+        Outbox outbox,
+        TimeProvider time,
+        TextWriter? log = null)
+    {
+        ArgumentNullException.ThrowIfNull(sensors);
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(state);
+        ArgumentNullException.ThrowIfNull(outbox);
+        ArgumentNullException.ThrowIfNull(time);
+        if (!EvidenceFormat.IsValidDeviceId(deviceId))
+        {
+            throw new ArgumentException("A device id is 1-64 characters from [A-Za-z0-9._-]", nameof(deviceId));
+        }
+
+        _deviceId = deviceId;
+        _sensors = sensors;
+        _key = key;
+        _state = state;
+        _outbox = outbox;
+        _time = time;
+        _log = log ?? TextWriter.Null;
+        foreach (var sensor in sensors.OfType<IEventSensor>())
+        {
+            sensor.Triggered += OnTriggered;
+        }
+    }
+
+    public string DeviceId => _deviceId;
+
+    /// <summary>Records made so far by this pipeline instance.</summary>
+    public long RecordsMade { get; private set; }
+
+    /// <summary>Raised after each record is safely in the outbox (sequence, COSE bytes).</summary>
+    public event EventHandler<RecordedEvidence>? Recorded;
+
+    /// <summary>Polls every sensor now and records what they report.</summary>
+    public RecordedEvidence CaptureNow()
+    {
+        var now = _time.GetUtcNow();
+        var readings = new List<Reading>();
+        var faults = new List<SensorFault>();
+        foreach (var sensor in _sensors)
+        {
+            Collect(sensor.Id, () => sensor.Read(now), readings, faults);
+        }
+
+        return Record(now, readings, faults);
+    }
+
+    /// <summary>Polls the sensors every <paramref name="interval"/> until cancelled (first poll immediately).</summary>
+    public async Task RunAsync(TimeSpan interval, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(interval, TimeSpan.Zero);
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            CaptureNow();
+            try
+            {
+                await Task.Delay(interval, _time, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Signs and enqueues one record: reserve a sequence number (persisted), sign, store, advance the chain.</summary>
+    public RecordedEvidence Record(DateTimeOffset time, IReadOnlyList<Reading> readings, IReadOnlyList<SensorFault> faults)
+    {
+        lock (_recordGate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            var sequence = _state.Reserve();
+            var record = new EvidenceRecord(_deviceId, sequence, time, _state.PreviousHash, readings, faults);
+            var cose = EvidenceSigner.Sign(record, _key);
+            var entry = _outbox.Add(sequence, cose);
+            _state.Commit(sequence, Convert.FromHexString(entry.Hash));
+            RecordsMade++;
+            var recorded = new RecordedEvidence(record, cose);
+            Recorded?.Invoke(this, recorded);
+            return recorded;
+        }
+    }
+
+    private void OnTriggered(object? sender, SensorSample sample)
+    {
+        var readings = new List<Reading>();
+        var faults = new List<SensorFault>();
+        Collect(sample.SensorId, () => sample, readings, faults);
+        try
+        {
+            Record(_time.GetUtcNow(), readings, faults);
+        }
+        catch (Exception e) when (e is IOException or CryptographicException or UnauthorizedAccessException or ObjectDisposedException
+                                      or ShareVault.Hardware.ShareStoreException)
+        {
+            // An event handler has no caller to report to; the next scheduled poll records the state again.
+            _log.WriteLine($"event from {sample.SensorId} could not be recorded: {e.Message}");
+        }
+    }
+
+    /// <summary>Turns a sample into readings or a fault; a driver that throws or returns implausible data becomes a fault.</summary>
+    private void Collect(string sensorId, Func<SensorSample> read, List<Reading> readings, List<SensorFault> faults)
+    {
+        SensorSample sample;
+        try
+        {
+            sample = read();
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or TimeoutException or UnauthorizedAccessException
+                                      or ArgumentException or NotSupportedException)
+        {
+            faults.Add(new SensorFault(sensorId, $"driver error: {e.GetType().Name}: {e.Message}"));
+            return;
+        }
+
+        if (sample.Fault is { } fault)
+        {
+            faults.Add(new SensorFault(sample.SensorId, fault));
+        }
+
+        foreach (var reading in sample.Readings)
+        {
+            if (!double.IsFinite(reading.Value) || string.IsNullOrEmpty(reading.Name))
+            {
+                faults.Add(new SensorFault(sample.SensorId, $"non-finite or unnamed reading '{reading.Name}' discarded"));
+                continue;
+            }
+
+            readings.Add(reading);
+        }
+
+        if (sample.Fault is not null)
+        {
+            _log.WriteLine($"sensor {sample.SensorId}: {sample.Fault}");
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_recordGate)
+        {
+            _disposed = true;
+        }
+
+        foreach (var sensor in _sensors.OfType<IEventSensor>())
+        {
+            sensor.Triggered -= OnTriggered;
+        }
+    }
+}
+
+/// <summary>A record the pipeline made: its decoded payload and its COSE_Sign1 bytes.</summary>
+public sealed record RecordedEvidence(EvidenceRecord Record, byte[] Cose);

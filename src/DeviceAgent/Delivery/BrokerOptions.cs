@@ -1,0 +1,39 @@
+namespace DeviceAgent.Delivery;
+
+/// <summary>How the agent reaches its MQTT broker. Secrets are referenced by file, never inlined.</summary>
+public sealed record BrokerOptions
+{
+    /// <summary><c>mqtt://host:1883</c> (plain TCP, tests and closed networks) or <c>mqtts://host:8883</c> (TLS).</summary>
+    public required Uri Uri { get; init; }
+
+    /// <summary>PEM file of the CA certificate(s) the broker's certificate must chain to; only these are trusted (CA pinning).</summary>
+    public string? CaFile { get; init; }
+
+    /// <summary>PEM client certificate for TLS client authentication (with <see cref="ClientKeyFile"/>).</summary>
+    public string? ClientCertFile { get; init; }
+
+    public string? ClientKeyFile { get; init; }
+
+    public string? Username { get; init; }
+
+    /// <summary>File holding the broker password (one line).</summary>
+    public string? PasswordFile { get; init; }
+
+    /// <summary>MQTT 5 session expiry (§3.1.2.11.2): the broker keeps the session and queued receipts this long while the device is offline.</summary>
+    public TimeSpan SessionExpiry { get; init; } = TimeSpan.FromDays(7);
+
+    public TimeSpan KeepAlive { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>A record sent but not receipted within this time is sent again.</summary>
+    public TimeSpan ResendAfter { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Most records sent and awaiting a receipt at once.</summary>
+    public int MaxInFlight { get; init; } = 32;
+
+    /// <summary>Reconnect back-off: first delay, doubling up to <see cref="MaxBackoff"/>, with jitter.</summary>
+    public TimeSpan MinBackoff { get; init; } = TimeSpan.FromSeconds(1);
+
+    public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromMinutes(2);
+
+    public bool UseTls => Uri.Scheme is "mqtts" or "ssl" or "tls";
+}

@@ -1,0 +1,68 @@
+using System.ComponentModel;
+using System.Runtime.InteropServices;
+
+namespace DeviceAgent.Storage;
+
+/// <summary>
+/// Crash-safe file writes: write a temporary file, fsync it, rename it over the target (atomic on
+/// POSIX, rename(2)), then fsync the directory so the rename itself survives a power cut
+/// (fsync(2): "calling fsync() on the file does not ensure that the entry in the directory ... has
+/// also reached disk").
+/// </summary>
+internal static partial class DurableFile
+{
+    private const int ORdOnly = 0;
+    private const int ODirectory = 0x10000; // Linux generic value (asm-generic/fcntl.h); arm64 and x64 share it.
+
+    public static void WriteAtomic(string path, ReadOnlySpan<byte> content)
+    {
+        var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        var temp = Path.Combine(directory, "." + Path.GetFileName(path) + ".tmp");
+        using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 0))
+        {
+            stream.Write(content);
+            stream.Flush(flushToDisk: true);
+        }
+
+        File.Move(temp, path, overwrite: true);
+        SyncDirectory(directory);
+    }
+
+    /// <summary>fsync(2) on a directory, making creations, renames and deletions in it durable.</summary>
+    public static void SyncDirectory(string directory)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        var fd = Open(directory, ORdOnly | ODirectory);
+        if (fd < 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            throw new IOException($"open({directory}) for fsync failed: errno {errno} ({new Win32Exception(errno).Message})", errno);
+        }
+
+        try
+        {
+            if (Fsync(fd) != 0)
+            {
+                var errno = Marshal.GetLastPInvokeError();
+                throw new IOException($"fsync({directory}) failed: errno {errno} ({new Win32Exception(errno).Message})", errno);
+            }
+        }
+        finally
+        {
+            _ = Close(fd);
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int Open(string path, int flags);
+
+    [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
+    private static partial int Fsync(int fd);
+
+    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
+    private static partial int Close(int fd);
+}

@@ -1,0 +1,242 @@
+using System.Security.Cryptography;
+using DeviceAgent.Delivery;
+using DeviceAgent.Storage;
+using DeviceAgent.Tests.Support;
+using ShareVault.Evidence;
+
+namespace DeviceAgent.Tests.Delivery;
+
+/// <summary>Delivery against a real MQTT 5 broker (embedded MQTTnet server) and a receipt-answering service.</summary>
+public sealed class MqttDeliveryTests : IDisposable
+{
+    private const string DeviceId = "pi-flood-7";
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
+    private readonly ECDsa _key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+    private readonly TempDir _dir = new();
+
+    public void Dispose()
+    {
+        _key.Dispose();
+        _dir.Dispose();
+    }
+
+    private EmbeddedBroker NewBroker() => new(id => id == DeviceId ? _key : null);
+
+    /// <summary>One agent process: its outbox, state, pipeline and delivery over the shared data folder.</summary>
+    private sealed class Agent : IAsyncDisposable
+    {
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task _running;
+
+        public Agent(string dataDir, ECDsa key, Uri broker)
+        {
+            Outbox = Outbox.Open(Path.Combine(dataDir, "outbox"));
+            Pipeline = new AgentPipeline(DeviceId, [new CountingThermometer()], key, SequenceState.Open(dataDir, Outbox), Outbox, TimeProvider.System);
+            Delivery = new MqttDelivery(DeviceId, new BrokerOptions
+            {
+                Uri = broker,
+                ResendAfter = TimeSpan.FromSeconds(1),
+                MinBackoff = TimeSpan.FromMilliseconds(50),
+                MaxBackoff = TimeSpan.FromMilliseconds(400),
+                KeepAlive = TimeSpan.FromSeconds(5),
+            }, Outbox, TimeProvider.System);
+            _running = Task.Run(() => Delivery.RunAsync(_stop.Token));
+        }
+
+        public Outbox Outbox { get; }
+
+        public AgentPipeline Pipeline { get; }
+
+        public MqttDelivery Delivery { get; }
+
+        public void Record(int count)
+        {
+            for (var i = 0; i < count; i++)
+            {
+                Pipeline.CaptureNow();
+            }
+        }
+
+        /// <summary>Dies like a killed process: no DISCONNECT, no offline status, nothing flushed beyond what is already on disk.</summary>
+        public async Task KillAsync()
+        {
+            Delivery.Kill();
+            await _stop.CancelAsync();
+            await _running.WaitAsync(Patience);
+            Pipeline.Dispose();
+            Outbox.Dispose();
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            await _running.WaitAsync(Patience);
+            await Delivery.DisposeAsync();
+            Pipeline.Dispose();
+            Outbox.Dispose();
+            _stop.Dispose();
+        }
+    }
+
+    private static async Task Eventually(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                Assert.Fail("timed out waiting until " + what);
+            }
+
+            await Task.Delay(25);
+        }
+    }
+
+    private void AssertEverySequenceStoredOnceAndChained(EmbeddedBroker broker, int count)
+    {
+        Assert.Equal(Enumerable.Range(1, count).Select(i => (long)i), broker.Stored.Keys.Order());
+        for (var seq = 2L; seq <= count; seq++)
+        {
+            var record = EvidenceVerifier.Verify(broker.Stored[seq], _ => _key).Record!;
+            Assert.True(record.Follows(broker.Stored[seq - 1]), $"record {seq} does not chain to {seq - 1}");
+        }
+    }
+
+    [Fact]
+    public async Task Every_record_is_stored_once_and_the_outbox_drains_after_receipts()
+    {
+        await using var broker = NewBroker();
+        await broker.StartAsync();
+        await using var agent = new Agent(_dir.Path, _key, broker.Uri);
+
+        agent.Record(25);
+
+        await Eventually(() => agent.Outbox.Count == 0, "the outbox drains");
+        AssertEverySequenceStoredOnceAndChained(broker, 25);
+        Assert.Equal(25, agent.Outbox.Released);
+    }
+
+    [Fact]
+    public async Task Broker_acknowledgement_alone_does_not_empty_the_outbox()
+    {
+        await using var broker = NewBroker();
+        broker.Responding = false; // the service is down; the broker still PUBACKs
+        await broker.StartAsync();
+        await using var agent = new Agent(_dir.Path, _key, broker.Uri);
+
+        agent.Record(5);
+        await Eventually(() => broker.Arrivals.Distinct().Count() == 5 && agent.Delivery.Published >= 5, "the broker has accepted all five");
+        await Task.Delay(300);
+        Assert.Equal(5, agent.Outbox.Count);
+
+        broker.Responding = true;
+        await Eventually(() => agent.Outbox.Count == 0, "receipts drain the outbox");
+        AssertEverySequenceStoredOnceAndChained(broker, 5);
+        Assert.True(broker.Arrivals.Count > 5, "records were resent after the receipt timeout");
+    }
+
+    [Fact]
+    public async Task Records_made_while_the_broker_is_down_arrive_when_it_comes_up()
+    {
+        await using var broker = NewBroker();
+        await using var agent = new Agent(_dir.Path, _key, broker.Uri);
+
+        agent.Record(10);
+        await Task.Delay(700); // several failed connection attempts with back-off
+        Assert.Equal(0, agent.Delivery.Connections);
+        Assert.Equal(10, agent.Outbox.Count);
+
+        await broker.StartAsync();
+        await Eventually(() => agent.Outbox.Count == 0, "the outbox drains");
+        AssertEverySequenceStoredOnceAndChained(broker, 10);
+    }
+
+    [Fact]
+    public async Task Broker_restart_mid_stream_loses_nothing()
+    {
+        await using var broker = NewBroker();
+        await broker.StartAsync();
+        await using var agent = new Agent(_dir.Path, _key, broker.Uri);
+
+        agent.Record(10);
+        await Eventually(() => broker.Stored.Count >= 3, "some records are stored");
+        await broker.StopAsync();
+        agent.Record(10);
+        await Task.Delay(300);
+        await broker.StartAsync();
+        agent.Record(10);
+
+        await Eventually(() => agent.Outbox.Count == 0 && broker.Stored.Count == 30, "all thirty are stored");
+        AssertEverySequenceStoredOnceAndChained(broker, 30);
+        Assert.True(agent.Delivery.Connections >= 2);
+    }
+
+    [Fact]
+    public async Task Agent_killed_and_restarted_mid_stream_resends_what_was_not_receipted()
+    {
+        await using var broker = NewBroker();
+        await broker.StartAsync();
+        var first = new Agent(_dir.Path, _key, broker.Uri);
+        first.Record(10);
+        broker.Responding = false; // receipts for the next records never reach the first agent
+        first.Record(5);
+        await Eventually(() => broker.Arrivals.Distinct().Count() >= 15, "the broker saw all fifteen");
+        await first.KillAsync();
+        broker.Responding = true;
+
+        await using var second = new Agent(_dir.Path, _key, broker.Uri);
+        Assert.True(second.Outbox.Count >= 5, $"{second.Outbox.Count} unreceipted record(s) survived the kill");
+        second.Record(5);
+
+        await Eventually(() => second.Outbox.Count == 0 && broker.Stored.Count == 20, "all twenty are stored");
+        AssertEverySequenceStoredOnceAndChained(broker, 20);
+    }
+
+    [Fact]
+    public async Task Service_rejection_moves_the_record_aside_and_delivery_continues()
+    {
+        await using var broker = NewBroker();
+        broker.RejectSequences.Add(2);
+        await broker.StartAsync();
+        await using var agent = new Agent(_dir.Path, _key, broker.Uri);
+
+        agent.Record(3);
+
+        await Eventually(() => agent.Outbox.Count == 0, "the outbox is empty");
+        Assert.Equal([1L, 3L], broker.Stored.Keys.Order());
+        Assert.Equal(1, agent.Outbox.Rejected);
+        Assert.Single(Directory.GetFiles(Path.Combine(_dir.Path, "outbox", "rejected")));
+    }
+
+    [Fact]
+    public async Task Status_is_retained_online_and_the_last_will_says_offline_when_the_agent_dies()
+    {
+        await using var broker = NewBroker();
+        await broker.StartAsync();
+        var agent = new Agent(_dir.Path, _key, broker.Uri);
+        var topic = EvidenceTopics.Status(DeviceId);
+        await Eventually(() => broker.Retained.TryGetValue(topic, out var s) && DeviceStatus.TryDecode(s, out var d) && d!.Online, "status says online");
+
+        await agent.KillAsync();
+
+        await Eventually(() => broker.Retained.TryGetValue(topic, out var s) && DeviceStatus.TryDecode(s, out var d) && !d!.Online, "the last will says offline");
+    }
+
+    [Fact]
+    public void Backoff_grows_exponentially_with_jitter_up_to_the_cap()
+    {
+        using var outbox = Outbox.Open(_dir.Sub("outbox"));
+        var delivery = new MqttDelivery(DeviceId, new BrokerOptions
+        {
+            Uri = new Uri("mqtt://127.0.0.1:1"),
+            MinBackoff = TimeSpan.FromSeconds(1),
+            MaxBackoff = TimeSpan.FromSeconds(60),
+        }, outbox, TimeProvider.System);
+
+        var first = Enumerable.Range(0, 50).Select(_ => delivery.Backoff(0).TotalSeconds).ToList();
+        Assert.All(first, d => Assert.InRange(d, 0.5, 1.0));
+        Assert.True(first.Distinct().Count() > 10, "jitter varies the delay");
+        Assert.All(Enumerable.Range(0, 50).Select(_ => delivery.Backoff(3).TotalSeconds), d => Assert.InRange(d, 4, 8));
+        Assert.All(Enumerable.Range(0, 50).Select(_ => delivery.Backoff(40).TotalSeconds), d => Assert.InRange(d, 30, 60));
+    }
+}
