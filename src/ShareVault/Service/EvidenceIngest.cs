@@ -52,7 +52,7 @@ internal sealed class EvidenceIngest : IAsyncDisposable
     public const string RateLimited = "RateLimited";
 
     [ThreadStatic]
-    private static Dictionary<string, (byte[] Spki, ECDsa Key)>? t_keys;
+    private static Dictionary<string, (byte[] Spki, ECDsa Key)>? _threadKeys;
 
     private readonly ClaimsEngine _engine;
     private readonly Func<string, byte[], CancellationToken, Task> _publishReceipt;
@@ -254,15 +254,15 @@ internal sealed class EvidenceIngest : IAsyncDisposable
             return null;
         }
 
-        t_keys ??= new Dictionary<string, (byte[], ECDsa)>(StringComparer.Ordinal);
-        if (t_keys.TryGetValue(deviceId, out var cached) && cached.Spki.AsSpan().SequenceEqual(device.PublicKey))
+        _threadKeys ??= new Dictionary<string, (byte[], ECDsa)>(StringComparer.Ordinal);
+        if (_threadKeys.TryGetValue(deviceId, out var cached) && cached.Spki.AsSpan().SequenceEqual(device.PublicKey))
         {
             return cached.Key;
         }
 
         var key = ECDsa.Create();
         key.ImportSubjectPublicKeyInfo(device.PublicKey, out _);
-        t_keys[deviceId] = (device.PublicKey, key);
+        _threadKeys[deviceId] = (device.PublicKey, key);
         return key;
     }
 
