@@ -234,11 +234,16 @@ internal sealed class ClaimsEngine : IDisposable
     /// (and, where the policy says so, approves) the claims it triggers — all before returning, so a
     /// receipt sent after this call is backed by a durable commit.
     /// </summary>
-    public async Task<IReadOnlyList<StoreOutcome>> StoreAsync(IReadOnlyList<VerifiedRecord> records, CancellationToken cancellationToken)
+    public Task<IReadOnlyList<StoreOutcome>> StoreAsync(IReadOnlyList<VerifiedRecord> records, CancellationToken cancellationToken) =>
+        StoreAsync(records, [], cancellationToken);
+
+    /// <summary>As above, and records the batch's rejections in the same transaction.</summary>
+    public async Task<IReadOnlyList<StoreOutcome>> StoreAsync(IReadOnlyList<VerifiedRecord> records, IReadOnlyList<RejectionRow> rejections, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(records);
+        ArgumentNullException.ThrowIfNull(rejections);
         var outcomes = new StoreOutcome[records.Count];
-        if (records.Count == 0)
+        if (records.Count == 0 && rejections.Count == 0)
         {
             return outcomes;
         }
@@ -283,6 +288,20 @@ internal sealed class ClaimsEngine : IDisposable
                 }
             }
 
+            for (var i = 0; i < records.Count; i++)
+            {
+                if (outcomes[i] == StoreOutcome.Conflict)
+                {
+                    InsertRejection(tx, new RejectionRow(stamp, records[i].DeviceId, ShareVault.Evidence.EvidenceTopics.Evidence(records[i].DeviceId), records[i].Sequence,
+                        RejectionRow.SequenceReused, "another record is already stored under this sequence number", records[i].Cose.Length));
+                }
+            }
+
+            foreach (var rejection in rejections)
+            {
+                InsertRejection(tx, rejection);
+            }
+
             var pending = new List<Action>();
             foreach (var (deviceId, batch) in touched)
             {
@@ -301,6 +320,26 @@ internal sealed class ClaimsEngine : IDisposable
         {
             _write.Release();
         }
+    }
+
+    private static void InsertRejection(SqliteTransaction tx, RejectionRow r) =>
+        Exec(tx, "INSERT INTO rejections(received_at,device_id,topic,seq,reason,detail,size) VALUES ($t,$d,$to,$s,$r,$de,$z)",
+            ("$t", r.ReceivedAt), ("$d", r.DeviceId), ("$to", r.Topic), ("$s", r.Sequence), ("$r", r.Reason), ("$de", r.Detail), ("$z", r.Size));
+
+    /// <summary>Stored rejections, newest first, optionally for one device or reason.</summary>
+    public IReadOnlyList<RejectionRow> Rejections(string? deviceId = null, string? reason = null, int limit = 100)
+    {
+        using var c = _db.OpenReader();
+        return Query(c, "SELECT received_at,device_id,topic,seq,reason,detail,size FROM rejections WHERE ($d IS NULL OR device_id=$d) AND ($r IS NULL OR reason=$r) ORDER BY id DESC LIMIT $l",
+            r => new RejectionRow(r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1), r.GetString(2), r.IsDBNull(3) ? null : r.GetInt64(3), r.GetString(4), r.GetString(5), r.GetInt32(6)),
+            ("$d", deviceId), ("$r", reason), ("$l", limit));
+    }
+
+    /// <summary>Rejection counts by reason, from the table (survives restarts).</summary>
+    public IReadOnlyDictionary<string, long> RejectionCounts()
+    {
+        using var c = _db.OpenReader();
+        return Query(c, "SELECT reason, COUNT(*) FROM rejections GROUP BY reason ORDER BY reason", r => (r.GetString(0), r.GetInt64(1))).ToDictionary(x => x.Item1, x => x.Item2, StringComparer.Ordinal);
     }
 
     /// <summary>Moves evaluation past gaps older than the gap timeout (call periodically).</summary>
@@ -878,6 +917,12 @@ internal sealed class ClaimsEngine : IDisposable
         /// <summary>One evaluator per policy; FromSequence: a policy issued after enrolment sees only later records.</summary>
         public List<(PolicyRow Policy, TriggerEvaluator Evaluator, long FromSequence)> Evaluators { get; set; } = [];
     }
+}
+
+/// <summary>A refused record: when, which device (as claimed, when readable), topic, sequence, reason name, detail and size.</summary>
+internal sealed record RejectionRow(string ReceivedAt, string? DeviceId, string Topic, long? Sequence, string Reason, string Detail, int Size)
+{
+    public const string SequenceReused = "SequenceReused";
 }
 
 internal sealed record PolicyRow(string Id, string PoolId, string MemberId, TriggerRule Rule, long PayoutAmount, int VotesRequired, RuleContext Context);
