@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
-using DeviceAgent.Sensors;
+using DeviceAgent.Delivery;
 using Simulators;
 using Simulators.Scenarios;
 
@@ -24,63 +23,56 @@ root.Subcommands.Add(list);
 var scenarioOption = new Option<string>("--scenario") { Description = "Built-in scenario name, or a path to a scenario .json file", Required = true };
 var minutesOption = new Option<double?>("--minutes") { Description = "Minutes of scenario time to run (default: the scenario's duration)" };
 var stepOption = new Option<double?>("--step-seconds") { Description = "Polling interval in scenario seconds (default: the scenario's step)" };
-var sinkOption = new Option<string?>("--sink") { Description = "dir:PATH writes readings.jsonl into PATH" };
-var run = new Command("run", "Run the real drivers against a scenario's simulated sensors, faster than real time")
+var sinkOption = new Option<string>("--sink") { Description = "dir:PATH writes each signed record as PATH/<seq>.cose and the device key as PATH/device.pem", Required = true };
+var deviceOption = new Option<string?>("--device-id") { Description = "Device id (default: sim-<scenario>)" };
+var keyOption = new Option<string?>("--key") { Description = "Device key URI (pkcs11:…;object=LABEL or tpm:…); default: a software key file in the state folder, labelled as such" };
+var stateOption = new Option<string?>("--state") { Description = "Agent state folder (sequence, outbox, key); default: PATH/.agent" };
+var readingsOption = new Option<bool>("--show-readings") { Description = "Print every sensor reading as well as the records" };
+var run = new Command("run", "Run the real drivers and the real agent pipeline against a scenario's simulated sensors, faster than real time")
 {
-    scenarioOption, minutesOption, stepOption, sinkOption,
+    scenarioOption, minutesOption, stepOption, sinkOption, deviceOption, keyOption, stateOption, readingsOption,
 };
-run.SetAction(async (result, cancellationToken) =>
+run.SetAction((ParseResult result) =>
 {
     var name = result.GetValue(scenarioOption)!;
-    Scenario scenario;
     try
     {
-        scenario = name.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? Scenario.Load(name) : Scenario.BuiltIn(name);
+        var scenario = name.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? Scenario.Load(name) : Scenario.BuiltIn(name);
+        var sinkDir = DirectorySink.ParseSpec(result.GetValue(sinkOption))
+            ?? throw new ArgumentException("--sink must be dir:PATH");
+        Directory.CreateDirectory(sinkDir);
+        var stateDir = Path.GetFullPath(result.GetValue(stateOption) ?? Path.Combine(sinkDir, ".agent"));
+        var deviceId = result.GetValue(deviceOption) ?? "sim-" + scenario.Name;
+        var keyUri = result.GetValue(keyOption);
+        var software = keyUri is null;
+        keyUri ??= "file:" + Path.Combine(stateDir, "device-key.pem");
+        var length = result.GetValue(minutesOption) is { } minutes ? TimeSpan.FromMinutes(minutes) : scenario.Duration;
+        var step = result.GetValue(stepOption) is { } seconds ? TimeSpan.FromSeconds(seconds) : scenario.Step;
+
+        // Virtual time ends now, so the evidence carries plausible, recent times.
+        using var device = SimulatedDevice.Open(scenario, deviceId, stateDir, keyUri, software, DateTimeOffset.UtcNow - length, Console.Error);
+        File.WriteAllText(Path.Combine(sinkDir, "device.pem"), device.PublicKeyPem);
+        Console.WriteLine($"scenario {scenario.Name} ({scenario.DeviceKind} kit at {scenario.Location.Label}): {scenario.Description}");
+        Console.WriteLine($"device {deviceId}: {(device.HasHardwareKey ? "hardware key " + keyUri : "SOFTWARE key (simulator) " + keyUri)}");
+        var sink = new DirectorySink(sinkDir, device.Outbox);
+        var records = device.Run(length, step, recorded =>
+        {
+            if (result.GetValue(readingsOption))
+            {
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  #{recorded.Record.Sequence} {recorded.Record.Time:HH:mm:ss} ")
+                    + string.Join(", ", recorded.Record.Readings.Select(r => string.Create(CultureInfo.InvariantCulture, $"{r.Name}={r.Value:0.###}{(r.Unit is null ? string.Empty : " " + r.Unit)}"))));
+            }
+        });
+        var written = sink.DrainOnce();
+        Console.WriteLine($"{records.Count} signed record(s), {written} written to {sinkDir}");
+        return 0;
     }
-    catch (Exception ex) when (ex is ArgumentException or InvalidDataException or IOException)
+    catch (Exception ex) when (ex is ArgumentException or InvalidDataException or IOException or FormatException
+        or ShareVault.Hardware.ShareStoreException or System.Security.Cryptography.CryptographicException or UnauthorizedAccessException)
     {
-        await Console.Error.WriteLineAsync($"simulators: {ex.Message}").ConfigureAwait(false);
+        Console.Error.WriteLine($"simulators: {ex.Message}");
         return 2;
     }
-
-    string? sinkDir = null;
-    if (result.GetValue(sinkOption) is { } sink)
-    {
-        if (!sink.StartsWith("dir:", StringComparison.Ordinal) || sink.Length == 4)
-        {
-            await Console.Error.WriteLineAsync("simulators: --sink must be dir:PATH").ConfigureAwait(false);
-            return 2;
-        }
-
-        sinkDir = Path.GetFullPath(sink[4..]);
-        Directory.CreateDirectory(sinkDir);
-    }
-
-    var length = result.GetValue(minutesOption) is { } minutes ? TimeSpan.FromMinutes(minutes) : scenario.Duration;
-    var step = result.GetValue(stepOption) is { } seconds ? TimeSpan.FromSeconds(seconds) : scenario.Step;
-    var clock = new ScenarioClock(new DateTimeOffset(2026, 1, 15, 6, 0, 0, TimeSpan.Zero));
-    using var kit = SimulatedKit.Create(scenario, clock);
-    Console.WriteLine($"scenario {scenario.Name} ({scenario.DeviceKind} kit at {scenario.Location.Label}): {scenario.Description}");
-    await using var output = sinkDir is null ? null : new StreamWriter(Path.Combine(sinkDir, "readings.jsonl"));
-    foreach (var stepResult in ScenarioRunner.Run(kit, length, step))
-    {
-        cancellationToken.ThrowIfCancellationRequested();
-        foreach (var (kind, sample) in stepResult.Events.Select(s => ("event", s)).Concat(stepResult.Polled.Select(s => ("poll", s))))
-        {
-            var minute = (stepResult.Time - kit.Start).TotalMinutes;
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{minute,8:F1} min  {kind,-5} {Describe(sample)}"));
-            if (output is not null)
-            {
-                await output.WriteLineAsync(JsonSerializer.Serialize(new { kind, sample.SensorId, sample.Fault, sample.Readings })).ConfigureAwait(false);
-            }
-        }
-    }
-
-    return 0;
 });
 root.Subcommands.Add(run);
 return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
-
-static string Describe(SensorSample sample) => sample.Fault is { } fault
-    ? $"{sample.SensorId}: FAULT {fault}"
-    : $"{sample.SensorId}: " + string.Join(", ", sample.Readings.Select(r => string.Create(CultureInfo.InvariantCulture, $"{r.Name}={r.Value:0.###}{(r.Unit is null ? string.Empty : " " + r.Unit)}")));
