@@ -20,6 +20,7 @@ public sealed class SimulatedBme280 : SimulatedI2cDevice
     private readonly Trimming _trimming;
     private double _celsius = 21, _relativeHumidity = 45, _pascal = 101_325;
     private byte _ctrlHumLatched;
+    private int _busyRemaining;
 
     /// <param name="busId">I2C bus number (1 on a Pi's header).</param>
     /// <param name="address">0x76 or 0x77.</param>
@@ -39,6 +40,12 @@ public sealed class SimulatedBme280 : SimulatedI2cDevice
         set => _registers[ChipIdRegister] = value;
     }
 
+    /// <summary>
+    /// How many status reads after a forced measurement still report status.measuring = 1, to model the
+    /// conversion time (§9.1); 0 by default, so simulated reads do not wait.
+    /// </summary>
+    public int BusyStatusReads { get; set; }
+
     /// <summary>Number of forced measurements performed.</summary>
     public int Measurements { get; private set; }
 
@@ -50,7 +57,16 @@ public sealed class SimulatedBme280 : SimulatedI2cDevice
     public (int AdcT, int AdcP, int AdcH) RawFor(double celsius, double relativeHumidity, double pascal) =>
         _trimming.Invert(celsius, relativeHumidity, pascal);
 
-    protected override byte ReadRegister(byte address) => _registers[address];
+    protected override byte ReadRegister(byte address)
+    {
+        if (address == Status && _busyRemaining > 0)
+        {
+            _busyRemaining--;
+            return (byte)(_registers[Status] | (1 << 3));
+        }
+
+        return _registers[address];
+    }
 
     // BME280 I2C writes are register/data pairs: "slave address, register address, data, register address, data..." (§6.2.1).
     protected override void WriteData(ReadOnlySpan<byte> data)
@@ -109,6 +125,7 @@ public sealed class SimulatedBme280 : SimulatedI2cDevice
     private void Measure()
     {
         Measurements++;
+        _busyRemaining = BusyStatusReads;
         var osrsT = (_registers[CtrlMeas] >> 5) & 0b111;
         var osrsP = (_registers[CtrlMeas] >> 2) & 0b111;
         var osrsH = _ctrlHumLatched & 0b111;

@@ -166,3 +166,25 @@ public sealed class Bme280Tests
         sensor.Dispose();
     }
 }
+
+public sealed class Bme280ConversionTimeTests
+{
+    [Fact]
+    public void Driver_waits_while_the_chip_reports_measuring()
+    {
+        using var chip = new SimulatedBme280 { BusyStatusReads = 3 };
+        using var sensor = new Bme280(chip);
+        chip.SetEnvironment(19, 50, 100_000);
+        Assert.Equal(19, sensor.Read(DateTimeOffset.UnixEpoch).Readings[0].Value, 0.011);
+    }
+
+    [Fact]
+    public void Chip_stuck_measuring_is_a_fault()
+    {
+        using var chip = new SimulatedBme280 { BusyStatusReads = 10_000 };
+        using var sensor = new Bme280(chip);
+        var sample = sensor.Read(DateTimeOffset.UnixEpoch);
+        Assert.Empty(sample.Readings);
+        Assert.Contains("did not complete", sample.Fault, StringComparison.Ordinal);
+    }
+}

@@ -189,6 +189,27 @@ public sealed class NmeaGpsTests
     }
 
     [Fact]
+    public void Queued_sentences_are_discarded_before_a_read_when_asked()
+    {
+        var stale = NmeaParser.Frame("GPRMC,100000.00,A,1000.00000,N,02000.00000,E,0.0,0.0,140726,,,A") + "\r\n"
+            + NmeaParser.Frame("GPGGA,100000.00,1000.00000,N,02000.00000,E,1,08,1.0,2.0,M,47.0,M,,") + "\r\n";
+        var fresh = NmeaParser.Frame("GPRMC,100100.00,A,1100.00000,N,02100.00000,E,0.0,0.0,140726,,,A") + "\r\n"
+            + NmeaParser.Frame("GPGGA,100100.00,1100.00000,N,02100.00000,E,1,08,1.0,2.0,M,47.0,M,,") + "\r\n";
+        var stream = new MemoryStream(Encoding.ASCII.GetBytes(stale + fresh));
+        var discards = 0;
+        using var gps = new NmeaGps(stream, discardBufferedInput: () =>
+        {
+            discards++;
+            stream.Position = stale.Length; // what SerialPort.DiscardInBuffer does to the queued epoch
+        });
+
+        var sample = gps.Read(_clock.GetUtcNow());
+
+        Assert.Equal(1, discards);
+        Assert.Equal(11, sample.Readings.Single(r => r.Name == "latitude").Value, 1e-9);
+    }
+
+    [Fact]
     public void Sensor_seam_reports_the_gps_id()
     {
         using var stream = new SimulatedNmeaStream(_clock);

@@ -96,6 +96,25 @@ public sealed class WaterLeakProbeTests : IDisposable
     }
 
     [Fact]
+    public void Gpio_error_is_a_fault_and_a_missed_change_is_picked_up_afterwards()
+    {
+        _gpio.Faulted = true;
+        var sample = _probe.Read(_clock.GetUtcNow());
+        Assert.Empty(sample.Readings);
+        Assert.Contains("GPIO error reading leak probe pin 17", sample.Fault, StringComparison.Ordinal);
+
+        _gpio.SetInput(Pin, PinValue.Low);
+        _clock.Advance(TimeSpan.FromSeconds(1)); // the debounce read fails too: no event
+        Assert.Empty(_events);
+
+        _gpio.Faulted = false;
+        Assert.Equal(0, Leak()); // not yet: the missed change must pass the debounce first
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(1, Leak());
+        Assert.Equal(1, Assert.Single(_events).Readings.Single().Value);
+    }
+
+    [Fact]
     public void Active_high_probe_is_supported()
     {
         using var gpio = new SimulatedGpioDriver();

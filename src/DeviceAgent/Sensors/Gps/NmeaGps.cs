@@ -20,6 +20,7 @@ public sealed class NmeaGps : ISensor
     public const int DefaultBaudRate = 9600;
 
     private readonly Stream _stream;
+    private readonly Action? _discardBufferedInput;
     private readonly int _maxLinesPerRead;
     private readonly byte[] _buffer = new byte[512];
     private readonly StringBuilder _line = new(NmeaParser.MaxSentenceLength);
@@ -29,7 +30,12 @@ public sealed class NmeaGps : ISensor
     /// <param name="stream">Readable stream carrying NMEA sentences; owned and disposed by this driver.</param>
     /// <param name="id">Sensor id in the kit.</param>
     /// <param name="maxLinesPerRead">How many lines one read may consume before giving up (a receiver sends ~6-10 per second).</param>
-    public NmeaGps(Stream stream, string id = "gps", int maxLinesPerRead = 40)
+    /// <param name="discardBufferedInput">
+    /// Called at the start of each read to drop sentences queued since the previous one (on a Pi:
+    /// <c>port.DiscardInBuffer</c>), so a read once a minute reports the current fix, not one from the
+    /// kernel's UART buffer. Null for streams that produce data on demand.
+    /// </param>
+    public NmeaGps(Stream stream, string id = "gps", int maxLinesPerRead = 40, Action? discardBufferedInput = null)
     {
         ArgumentNullException.ThrowIfNull(stream);
         ArgumentException.ThrowIfNullOrWhiteSpace(id);
@@ -41,6 +47,7 @@ public sealed class NmeaGps : ISensor
 
         _stream = stream;
         _maxLinesPerRead = maxLinesPerRead;
+        _discardBufferedInput = discardBufferedInput;
         Id = id;
     }
 
@@ -59,6 +66,12 @@ public sealed class NmeaGps : ISensor
         var rejected = 0;
         try
         {
+            if (_discardBufferedInput is not null)
+            {
+                _discardBufferedInput();
+                _bufferPosition = _bufferLength = 0;
+            }
+
             for (var i = 0; i < _maxLinesPerRead; i++)
             {
                 var line = ReadLine();

@@ -22,6 +22,7 @@ public sealed class WaterLeakProbe : IEventSensor
     private readonly Lock _gate = new();
     private bool _wet;
     private bool _disposed;
+    private bool _debouncePending;
 
     /// <param name="controller">The GPIO controller; the driver opens <paramref name="pin"/> on it and closes it on dispose.</param>
     /// <param name="pin">Pin number in the controller's numbering (BCM on a Pi).</param>
@@ -68,6 +69,23 @@ public sealed class WaterLeakProbe : IEventSensor
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
+            bool levelWet;
+            try
+            {
+                // The value is the debounced state; reading the line checks that the GPIO is still there.
+                levelWet = _controller.Read(_pin) == _wetLevel;
+            }
+            catch (IOException ex)
+            {
+                return SensorSample.Faulted(Id, $"GPIO error reading leak probe pin {_pin}: {ex.Message}");
+            }
+
+            // A change whose edge was missed (e.g. while the GPIO was failing) still goes through the debounce.
+            if (levelWet != _wet && !_debouncePending)
+            {
+                StartDebounce();
+            }
+
             return Sample(_wet, now);
         }
     }
@@ -82,9 +100,15 @@ public sealed class WaterLeakProbe : IEventSensor
         {
             if (!_disposed)
             {
-                _debounceTimer.Change(DebounceTime, Timeout.InfiniteTimeSpan);
+                StartDebounce();
             }
         }
+    }
+
+    private void StartDebounce()
+    {
+        _debouncePending = true;
+        _debounceTimer.Change(DebounceTime, Timeout.InfiniteTimeSpan);
     }
 
     private void OnDebounceElapsed()
@@ -97,6 +121,7 @@ public sealed class WaterLeakProbe : IEventSensor
                 return;
             }
 
+            _debouncePending = false;
             bool wet;
             try
             {
