@@ -16,6 +16,11 @@ internal sealed class TpmConnection : IDisposable
     private TpmDevice? _device;
     private int _references;
 
+    static TpmConnection()
+    {
+        TssNative.QuietLogsUnlessConfigured();
+    }
+
     private TpmConnection(string tcti, TimeSpan commandTimeout)
     {
         Tcti = tcti;

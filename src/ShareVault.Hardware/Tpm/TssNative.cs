@@ -24,6 +24,22 @@ internal static unsafe partial class TssNative
     /// <summary>Esys_SetTimeout: -1 blocks forever.</summary>
     public const int TimeoutBlock = -1;
 
+    /// <summary>
+    /// tpm2-tss logs its own errors to stderr; ShareVault reports the decoded response code itself,
+    /// so the TSS is quiet unless the operator sets TSS2_LOG (e.g. <c>all+warning</c>) to diagnose.
+    /// Must run before the first TSS call: the TSS reads TSS2_LOG once, with getenv.
+    /// </summary>
+    public static void QuietLogsUnlessConfigured()
+    {
+        if (Environment.GetEnvironmentVariable("TSS2_LOG") is null)
+        {
+            _ = SetEnv("TSS2_LOG", "all+none", 0);
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "setenv", StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int SetEnv(string name, string value, int overwrite);
+
     [LibraryImport(TctiLdr, StringMarshalling = StringMarshalling.Utf8)]
     public static partial uint Tss2_TctiLdr_Initialize(string? nameConf, out nint context);
 

@@ -49,6 +49,7 @@ public sealed class TpmFailureTests(TempDataDir data) : IClassFixture<TempDataDi
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"took {clock.Elapsed}");
         Assert.Equal(ShareStoreError.DeviceUnreachable, e.Error);
         Assert.Contains($"TPM unreachable at {swtpm.Tcti}", e.Message, StringComparison.Ordinal);
+        Assert.NotNull(e.NativeCode);
 
         // Still down: the next call fails fast too (it tries to reconnect and is refused).
         clock.Restart();
