@@ -1,3 +1,5 @@
+using System.Security.Cryptography;
+using ShareVault.Evidence;
 using ShareVault.TestSupport;
 
 namespace Simulators.Tests;
@@ -30,21 +32,29 @@ public sealed class ProgramTests : IDisposable
     }
 
     [Fact]
-    public async Task Run_verb_prints_readings_per_step_and_writes_the_sink()
+    public async Task Run_verb_writes_signed_evidence_that_verifies_under_the_device_pem()
     {
         var result = await Simulators("run", "--scenario", "home-flood", "--minutes", "35", "--sink", $"dir:{_sink}");
 
-        Assert.Equal(0, result.ExitCode);
-        Assert.Contains("event leak-probe: water_leak=1", result.StdOut, StringComparison.Ordinal);
-        Assert.Contains("bme280: temperature=", result.StdOut, StringComparison.Ordinal);
-        var lines = await File.ReadAllLinesAsync(Path.Combine(_sink, "readings.jsonl"));
-        Assert.Equal((36 * 2) + 1, lines.Length); // two sensors per step, plus the leak event
+        Assert.True(result.ExitCode == 0, result.StdErr);
+        using var deviceKey = ECDsa.Create();
+        deviceKey.ImportFromPem(await File.ReadAllTextAsync(Path.Combine(_sink, "device.pem")));
+        var files = Directory.GetFiles(_sink, "*.cose");
+        // 36 scheduled polls (0..35 min) plus the leak event recorded when the probe got wet.
+        Assert.Equal(37, files.Length);
+        var records = files.Select(f => EvidenceVerifier.Verify(File.ReadAllBytes(f), _ => deviceKey))
+            .Select(v => Assert.IsType<EvidenceRecord>(v.IsValid ? v.Record : throw new Xunit.Sdk.XunitException($"{v.Reason}: {v.Detail}")))
+            .OrderBy(r => r.Sequence)
+            .ToList();
+        Assert.Equal(Enumerable.Range(1, 37).Select(i => (long)i), records.Select(r => r.Sequence));
+        Assert.Contains(records, r => r.Readings.Any(x => x.Name == "water_leak" && x.Value == 1));
+        Assert.Contains(records, r => r.Readings.Any(x => x.Name == "temperature"));
     }
 
     [Fact]
     public async Task Unknown_scenario_fails_with_a_message()
     {
-        var result = await Simulators("run", "--scenario", "volcano", "--minutes", "1");
+        var result = await Simulators("run", "--scenario", "volcano", "--minutes", "1", "--sink", $"dir:{_sink}");
         Assert.NotEqual(0, result.ExitCode);
         Assert.Contains("No scenario named 'volcano'", result.StdErr, StringComparison.Ordinal);
     }
