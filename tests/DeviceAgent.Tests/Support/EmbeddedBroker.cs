@@ -18,11 +18,14 @@ namespace DeviceAgent.Tests.Support;
 internal sealed class EmbeddedBroker : IAsyncDisposable
 {
     private readonly Func<string, ECDsa?> _keys;
+    private readonly System.Security.Cryptography.X509Certificates.X509Certificate2? _tlsCertificate;
     private MqttServer? _server;
 
-    public EmbeddedBroker(Func<string, ECDsa?> keys)
+    /// <summary>A broker; with <paramref name="tlsCertificate"/> it listens only on a TLS endpoint.</summary>
+    public EmbeddedBroker(Func<string, ECDsa?> keys, System.Security.Cryptography.X509Certificates.X509Certificate2? tlsCertificate = null)
     {
         _keys = keys;
+        _tlsCertificate = tlsCertificate;
         using var probe = new TcpListener(IPAddress.Loopback, 0);
         probe.Start();
         Port = ((IPEndPoint)probe.LocalEndpoint).Port;
@@ -31,7 +34,7 @@ internal sealed class EmbeddedBroker : IAsyncDisposable
 
     public int Port { get; }
 
-    public Uri Uri => new($"mqtt://127.0.0.1:{Port}");
+    public Uri Uri => new($"{(_tlsCertificate is null ? "mqtt" : "mqtts")}://127.0.0.1:{Port}");
 
     /// <summary>When false the "service" is down: the broker still acknowledges publishes, but no receipt comes.</summary>
     public bool Responding { get; set; } = true;
@@ -57,13 +60,18 @@ internal sealed class EmbeddedBroker : IAsyncDisposable
 
     public async Task StartAsync()
     {
-        var options = new MqttServerOptionsBuilder()
-            .WithDefaultEndpoint()
-            .WithDefaultEndpointBoundIPAddress(IPAddress.Loopback)
-            .WithDefaultEndpointPort(Port)
-            .WithDefaultEndpointReuseAddress()
-            .WithPersistentSessions(true)
-            .Build();
+        var builder = new MqttServerOptionsBuilder().WithPersistentSessions(true);
+        if (_tlsCertificate is null)
+        {
+            builder.WithDefaultEndpoint().WithDefaultEndpointBoundIPAddress(IPAddress.Loopback).WithDefaultEndpointPort(Port).WithDefaultEndpointReuseAddress();
+        }
+        else
+        {
+            builder.WithoutDefaultEndpoint().WithEncryptedEndpoint().WithEncryptedEndpointBoundIPAddress(IPAddress.Loopback)
+                .WithEncryptedEndpointPort(Port).WithEncryptionCertificate(_tlsCertificate).WithTlsEndpointReuseAddress();
+        }
+
+        var options = builder.Build();
         _server = new MqttServerFactory().CreateMqttServer(options);
         _server.InterceptingPublishAsync += OnPublishAsync;
         await _server.StartAsync();
