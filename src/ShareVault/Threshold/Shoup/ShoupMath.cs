@@ -55,18 +55,12 @@ internal static class ShoupMath
 
     /// <summary>
     /// Combines partials {i → xᵢ} into y (Shoup §2, "share combining"). The caller verifies y^e = x;
-    /// a wrong partial or too few partials give a y that does not.
+    /// a wrong partial or too few partials give a y that does not. Negative exponents are gathered
+    /// into one denominator so that only one modular inverse is computed.
     /// </summary>
     public static BigInteger Combine(BigInteger x, IReadOnlyDictionary<int, BigInteger> partials, BigInteger modulus, BigInteger exponent, BigInteger delta)
     {
         ArgumentNullException.ThrowIfNull(partials);
-        var indices = partials.Keys.ToList();
-        var w = BigInteger.One;
-        foreach (var (i, xi) in partials)
-        {
-            var lambda = Lagrange(delta, indices, i);
-            w = w * PowSigned(xi, 2 * lambda, modulus) % modulus;
-        }
 
         // a·4Δ² + b·e = 1.
         var (g, a, b) = IntegerMath.ExtendedGcd(4 * delta * delta, exponent);
@@ -75,7 +69,36 @@ internal static class ShoupMath
             throw new ArgumentException("The public exponent must be coprime to 4Δ² (a prime larger than the number of custodians)", nameof(exponent));
         }
 
-        return PowSigned(w, a, modulus) * PowSigned(x, b, modulus) % modulus;
+        // w = ∏ xᵢ^(2λᵢ) = wNum / wDen with every exponent made positive.
+        var indices = partials.Keys.ToList();
+        BigInteger wNum = BigInteger.One, wDen = BigInteger.One;
+        foreach (var (i, xi) in partials)
+        {
+            var k = 2 * Lagrange(delta, indices, i);
+            if (k.Sign >= 0)
+            {
+                wNum = wNum * BigInteger.ModPow(xi, k, modulus) % modulus;
+            }
+            else
+            {
+                wDen = wDen * BigInteger.ModPow(xi, -k, modulus) % modulus;
+            }
+        }
+
+        // y = w^a·x^b = num / den.
+        var (num, den) = a.Sign >= 0
+            ? (BigInteger.ModPow(wNum, a, modulus), BigInteger.ModPow(wDen, a, modulus))
+            : (BigInteger.ModPow(wDen, -a, modulus), BigInteger.ModPow(wNum, -a, modulus));
+        if (b.Sign >= 0)
+        {
+            num = num * BigInteger.ModPow(x, b, modulus) % modulus;
+        }
+        else
+        {
+            den = den * BigInteger.ModPow(x, -b, modulus) % modulus;
+        }
+
+        return den.IsOne ? num : num * IntegerMath.ModInverse(den, modulus) % modulus;
     }
 
     /// <summary>v^k mod N for any integer k; a negative k inverts v first (v is a unit mod N).</summary>
