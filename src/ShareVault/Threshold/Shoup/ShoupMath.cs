@@ -98,12 +98,35 @@ internal static class ShoupMath
             den = den * BigInteger.ModPow(x, -b, modulus) % modulus;
         }
 
-        return den.IsOne ? num : num * IntegerMath.ModInverse(den, modulus) % modulus;
+        return den.IsOne ? num : num * Inverse(den, modulus) % modulus;
     }
 
     /// <summary>v^k mod N for any integer k; a negative k inverts v first (v is a unit mod N).</summary>
     public static BigInteger PowSigned(BigInteger value, BigInteger k, BigInteger modulus) =>
         k.Sign >= 0
             ? BigInteger.ModPow(value, k, modulus)
-            : BigInteger.ModPow(IntegerMath.ModInverse(value, modulus), -k, modulus);
+            : BigInteger.ModPow(Inverse(value, modulus), -k, modulus);
+
+    /// <summary>
+    /// a⁻¹ mod m by the extended Euclidean algorithm tracking only the coefficient of a (half the
+    /// work of a full Bézout pair; this inverse is the largest part of the coordinator's arithmetic).
+    /// Throws <see cref="ArithmeticException"/> when gcd(a, m) ≠ 1.
+    /// </summary>
+    public static BigInteger Inverse(BigInteger a, BigInteger m)
+    {
+        BigInteger r0 = m, r1 = IntegerMath.Mod(a, m), t0 = BigInteger.Zero, t1 = BigInteger.One;
+        while (!r1.IsZero)
+        {
+            var q = BigInteger.DivRem(r0, r1, out var r);
+            (r0, r1) = (r1, r);
+            (t0, t1) = (t1, t0 - (q * t1));
+        }
+
+        if (!r0.IsOne)
+        {
+            throw new ArithmeticException("Value has no inverse modulo m");
+        }
+
+        return t0.Sign < 0 ? t0 + m : t0;
+    }
 }
