@@ -55,18 +55,12 @@ internal static class ShoupMath
 
     /// <summary>
     /// Combines partials {i → xᵢ} into y (Shoup §2, "share combining"). The caller verifies y^e = x;
-    /// a wrong partial or too few partials give a y that does not.
+    /// a wrong partial or too few partials give a y that does not. Negative exponents are gathered
+    /// into one denominator so that only one modular inverse is computed.
     /// </summary>
     public static BigInteger Combine(BigInteger x, IReadOnlyDictionary<int, BigInteger> partials, BigInteger modulus, BigInteger exponent, BigInteger delta)
     {
         ArgumentNullException.ThrowIfNull(partials);
-        var indices = partials.Keys.ToList();
-        var w = BigInteger.One;
-        foreach (var (i, xi) in partials)
-        {
-            var lambda = Lagrange(delta, indices, i);
-            w = w * PowSigned(xi, 2 * lambda, modulus) % modulus;
-        }
 
         // a·4Δ² + b·e = 1.
         var (g, a, b) = IntegerMath.ExtendedGcd(4 * delta * delta, exponent);
@@ -75,12 +69,64 @@ internal static class ShoupMath
             throw new ArgumentException("The public exponent must be coprime to 4Δ² (a prime larger than the number of custodians)", nameof(exponent));
         }
 
-        return PowSigned(w, a, modulus) * PowSigned(x, b, modulus) % modulus;
+        // w = ∏ xᵢ^(2λᵢ) = wNum / wDen with every exponent made positive.
+        var indices = partials.Keys.ToList();
+        BigInteger wNum = BigInteger.One, wDen = BigInteger.One;
+        foreach (var (i, xi) in partials)
+        {
+            var k = 2 * Lagrange(delta, indices, i);
+            if (k.Sign >= 0)
+            {
+                wNum = wNum * BigInteger.ModPow(xi, k, modulus) % modulus;
+            }
+            else
+            {
+                wDen = wDen * BigInteger.ModPow(xi, -k, modulus) % modulus;
+            }
+        }
+
+        // y = w^a·x^b = num / den.
+        var (num, den) = a.Sign >= 0
+            ? (BigInteger.ModPow(wNum, a, modulus), BigInteger.ModPow(wDen, a, modulus))
+            : (BigInteger.ModPow(wDen, -a, modulus), BigInteger.ModPow(wNum, -a, modulus));
+        if (b.Sign >= 0)
+        {
+            num = num * BigInteger.ModPow(x, b, modulus) % modulus;
+        }
+        else
+        {
+            den = den * BigInteger.ModPow(x, -b, modulus) % modulus;
+        }
+
+        return den.IsOne ? num : num * Inverse(den, modulus) % modulus;
     }
 
     /// <summary>v^k mod N for any integer k; a negative k inverts v first (v is a unit mod N).</summary>
     public static BigInteger PowSigned(BigInteger value, BigInteger k, BigInteger modulus) =>
         k.Sign >= 0
             ? BigInteger.ModPow(value, k, modulus)
-            : BigInteger.ModPow(IntegerMath.ModInverse(value, modulus), -k, modulus);
+            : BigInteger.ModPow(Inverse(value, modulus), -k, modulus);
+
+    /// <summary>
+    /// a⁻¹ mod m by the extended Euclidean algorithm tracking only the coefficient of a (half the
+    /// work of a full Bézout pair; this inverse is the largest part of the coordinator's arithmetic).
+    /// Throws <see cref="ArithmeticException"/> when gcd(a, m) ≠ 1.
+    /// </summary>
+    public static BigInteger Inverse(BigInteger a, BigInteger m)
+    {
+        BigInteger r0 = m, r1 = IntegerMath.Mod(a, m), t0 = BigInteger.Zero, t1 = BigInteger.One;
+        while (!r1.IsZero)
+        {
+            var q = BigInteger.DivRem(r0, r1, out var r);
+            (r0, r1) = (r1, r);
+            (t0, t1) = (t1, t0 - (q * t1));
+        }
+
+        if (!r0.IsOne)
+        {
+            throw new ArithmeticException("Value has no inverse modulo m");
+        }
+
+        return t0.Sign < 0 ? t0 + m : t0;
+    }
 }

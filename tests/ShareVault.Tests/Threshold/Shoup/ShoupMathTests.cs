@@ -96,5 +96,7 @@ public sealed class ShoupMathTests
         var n = new BigInteger(3233);
         Assert.Equal(BigInteger.ModPow(5, 12, n), ShoupMath.PartialBase(5, ShoupMath.Delta(3), n));
         Assert.Equal(BigInteger.ModPow(IntegerMath.ModInverse(5, n), 3, n), ShoupMath.PowSigned(5, -3, n));
+        Assert.Equal(IntegerMath.ModInverse(1234, n), ShoupMath.Inverse(1234, n));
+        Assert.Throws<ArithmeticException>(() => ShoupMath.Inverse(61, n));
     }
 }
