@@ -29,7 +29,7 @@ public static class AgentHost
             throw new FormatException("sink 'mqtt' needs a broker section");
         }
 
-        using var key = DeviceKey.Open(config.Key, config.AllowSoftwareKey);
+        using var key = DeviceKey.Open(config.Key, config.AllowSoftwareKey, config.DataDir);
         using var outbox = Outbox.Open(Path.Combine(config.DataDir, "outbox"), config.Outbox.ToLimits(), time);
         var state = SequenceState.Open(config.DataDir, outbox);
         var sensorList = sensors.CreateAll(config.Sensors);

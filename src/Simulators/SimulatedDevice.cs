@@ -53,7 +53,7 @@ public sealed class SimulatedDevice : IDisposable
         ArgumentNullException.ThrowIfNull(scenario);
         Directory.CreateDirectory(stateDir);
         var marker = Path.Combine(stateDir, "key-created");
-        var key = File.Exists(marker) ? DeviceKey.Open(keyUri, allowSoftwareKey) : DeviceKey.Create(keyUri, allowSoftwareKey);
+        var key = File.Exists(marker) ? DeviceKey.Open(keyUri, allowSoftwareKey, stateDir) : DeviceKey.Create(keyUri, allowSoftwareKey, stateDir);
         File.WriteAllText(marker, keyUri);
         Outbox? outbox = null;
         SimulatedKit? kit = null;

@@ -12,7 +12,7 @@ public sealed class SensorRegistry
     private readonly Dictionary<string, Func<SensorConfig, ISensor>> _factories = new(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>The registry the <c>run</c> command uses.</summary>
-    public static SensorRegistry Default { get; } = new();
+    public static SensorRegistry Default { get; } = PiSensors.Register(new SensorRegistry());
 
     public IReadOnlyCollection<string> Types => _factories.Keys;
 

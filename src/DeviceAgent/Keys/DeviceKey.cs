@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using ShareVault.Hardware;
 using ShareVault.Hardware.Pkcs11;
+using ShareVault.Hardware.Tpm;
 
 namespace DeviceAgent.Keys;
 
@@ -36,12 +37,16 @@ public sealed class DeviceKey : IDisposable
     public IDeviceSigningKey? Hardware => _hardware;
 
     /// <summary>Opens an existing key.</summary>
-    public static DeviceKey Open(string uri, bool allowSoftwareKey) => OpenOrCreate(uri, allowSoftwareKey, create: false);
+    /// <param name="dataDir">Where TPM key blobs live (useless outside that TPM); default <see cref="DefaultDataDir"/>.</param>
+    public static DeviceKey Open(string uri, bool allowSoftwareKey, string? dataDir = null) => OpenOrCreate(uri, allowSoftwareKey, create: false, dataDir);
 
     /// <summary>Creates a key (inside the hardware for pkcs11:/tpm:); refuses to overwrite an existing one.</summary>
-    public static DeviceKey Create(string uri, bool allowSoftwareKey) => OpenOrCreate(uri, allowSoftwareKey, create: true);
+    public static DeviceKey Create(string uri, bool allowSoftwareKey, string? dataDir = null) => OpenOrCreate(uri, allowSoftwareKey, create: true, dataDir);
 
-    private static DeviceKey OpenOrCreate(string uri, bool allowSoftwareKey, bool create)
+    /// <summary>The agent's data folder when none is given: <c>$SHAREVAULT_AGENT_DATA</c>, else <c>./.device-agent</c>.</summary>
+    public static string DefaultDataDir => Environment.GetEnvironmentVariable("SHAREVAULT_AGENT_DATA") ?? Path.GetFullPath(".device-agent");
+
+    private static DeviceKey OpenOrCreate(string uri, bool allowSoftwareKey, bool create, string? dataDir)
     {
         ArgumentException.ThrowIfNullOrEmpty(uri);
         if (Pkcs11Uri.IsPkcs11(uri))
@@ -72,7 +77,8 @@ public sealed class DeviceKey : IDisposable
 
         if (uri.StartsWith("tpm:", StringComparison.OrdinalIgnoreCase))
         {
-            var key = OpenTpmKey(uri, create);
+            var blobs = dataDir ?? DefaultDataDir;
+            IDeviceSigningKey key = create ? TpmDeviceKey.Create(uri, blobs) : TpmDeviceKey.Open(uri, blobs);
             return new DeviceKey(uri, new HardwareECDsa(key), key);
         }
 
@@ -95,13 +101,6 @@ public sealed class DeviceKey : IDisposable
     /// THE single point where a <c>tpm:</c> device key is opened. INTEGRATION POINT: when the TPM
     /// store (branch <c>tpm</c>, TpmDeviceKey) is merged, return its key here.
     /// </summary>
-    private static IDeviceSigningKey OpenTpmKey(string uri, bool create)
-    {
-        _ = uri;
-        _ = create;
-        throw new ShareStoreException(ShareStoreError.ModuleNotFound, "TPM device keys need the TPM store, which is not part of this build yet");
-    }
-
     private static ECDsa OpenSoftwareKey(string path)
     {
         var key = ECDsa.Create();

@@ -89,10 +89,27 @@ public sealed class DeviceKeyTests
     }
 
     [Fact]
-    public void Tpm_key_uri_says_the_tpm_store_is_needed()
+    public void Tpm_device_key_is_born_in_swtpm_signs_there_and_reopens_from_its_blobs()
     {
-        var e = Assert.Throws<ShareStoreException>(() => DeviceKey.Open("tpm:object=device?tcti=device:/dev/tpmrm0", false));
-        Assert.Contains("TPM device keys need the TPM store", e.Message, StringComparison.Ordinal);
+        using var tpm = new Swtpm();
+        var dataDir = Directory.CreateTempSubdirectory("sv-tpmkey-").FullName;
+        var uri = tpm.Uri("device-1");
+        byte[] signature;
+        string pem;
+        using (var created = DeviceKey.Create(uri, allowSoftwareKey: false, dataDir))
+        {
+            Assert.True(created.IsHardware);
+            signature = created.Signer.SignData("evidence"u8, HashAlgorithmName.SHA256);
+            pem = created.PublicPem();
+        }
+
+        using var reopened = DeviceKey.Open(uri, allowSoftwareKey: false, dataDir);
+        using var verifier = ECDsa.Create();
+        verifier.ImportFromPem(pem);
+        Assert.True(verifier.VerifyData("evidence"u8, signature, HashAlgorithmName.SHA256));
+        Assert.Equal(pem, reopened.PublicPem());
+        Assert.Throws<CryptographicException>(() => reopened.Signer.ExportParameters(includePrivateParameters: true));
+        Directory.Delete(dataDir, recursive: true);
     }
 
     [Fact]
