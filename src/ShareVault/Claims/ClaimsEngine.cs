@@ -59,6 +59,7 @@ internal sealed class ClaimsEngine : IDisposable
     private readonly SemaphoreSlim _write = new(1, 1);
     private readonly SemaphoreSlim _signing = new(1, 1);
     private readonly Dictionary<string, DeviceState> _devices = new(StringComparer.Ordinal);
+    private DateTimeOffset _lastReload;
 
     public ClaimsEngine(ClaimsDatabase db, IPoolSigner signer, TimeProvider time, ClaimsOptions? options = null)
     {
@@ -221,10 +222,28 @@ internal sealed class ClaimsEngine : IDisposable
     /// <summary>The enrolled key of a device, or null when the device is unknown.</summary>
     public DeviceInfo? Device(string deviceId)
     {
-        lock (_devices)
+        for (var attempt = 0; attempt < 2; attempt++)
         {
-            return _devices.TryGetValue(deviceId, out var d) ? new DeviceInfo(deviceId, d.PoolId, d.MemberId, d.PublicKey) : null;
+            lock (_devices)
+            {
+                if (_devices.TryGetValue(deviceId, out var d))
+                {
+                    return new DeviceInfo(deviceId, d.PoolId, d.MemberId, d.PublicKey);
+                }
+            }
+
+            // Enrolled by another process (the CLI) since we loaded? Look again, at most every two seconds.
+            var now = _time.GetUtcNow();
+            if (attempt > 0 || now - _lastReload < TimeSpan.FromSeconds(2))
+            {
+                break;
+            }
+
+            _lastReload = now;
+            LoadDevices();
         }
+
+        return null;
     }
 
     // ---------------------------------------------------------------- evidence

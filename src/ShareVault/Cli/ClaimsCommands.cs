@@ -1,0 +1,280 @@
+using System.CommandLine;
+using System.Globalization;
+using ShareVault.Claims;
+using ShareVault.Hardware;
+using ShareVault.Keys;
+using ShareVault.Ledger;
+using ShareVault.Service;
+using ShareVault.Storage;
+using ShareVault.Threshold;
+
+namespace ShareVault.Cli;
+
+/// <summary><c>sharevault serve</c>, <c>device enroll</c>, <c>pool …</c>, <c>ledger export|verify</c>.</summary>
+internal static class ClaimsCommands
+{
+    public static readonly Option<string?> Database = new("--db")
+    {
+        Description = "SQLite file of the claims service (default DATA_DIR/claims.db). PostgreSQL is not available in this build.",
+        Recursive = true,
+    };
+
+    public static Command Serve()
+    {
+        var mqttTls = new Option<int>("--mqtt-tls-port") { Description = "Embedded broker TLS port (0 = off)", DefaultValueFactory = _ => 8883 };
+        var mqttPlain = new Option<int>("--mqtt-port") { Description = "Embedded broker plain-TCP port on loopback (0 = off; for local tools and tests)", DefaultValueFactory = _ => 0 };
+        var mqttBind = new Option<string>("--mqtt-address") { Description = "Address the embedded broker listens on", DefaultValueFactory = _ => "127.0.0.1" };
+        var http = new Option<int>("--http-port") { Description = "HTTP API port on 127.0.0.1", DefaultValueFactory = _ => 8080 };
+        var broker = new Option<string?>("--broker") { Description = "External broker URL (mqtt://host:port or mqtts://host:port): subscribe with $share/sharevault/… instead of embedding one" };
+        var brokerCa = new Option<string?>("--broker-ca") { Description = "PEM CA file for an mqtts broker" };
+        var brokerCert = new Option<string?>("--broker-cert") { Description = "PEM client certificate for the external broker" };
+        var brokerKey = new Option<string?>("--broker-key") { Description = "PEM client key for the external broker" };
+        var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Sign a ledger checkpoint after this many entries", DefaultValueFactory = _ => 64 };
+        var checkpointMinutes = new Option<int>("--checkpoint-minutes") { Description = "…or after this many minutes", DefaultValueFactory = _ => 10 };
+        var command = new Command("serve", "Run the claims service: embedded MQTT broker, SQLite, HTTP API, payouts signed by the pool's threshold key")
+        {
+            mqttTls, mqttPlain, mqttBind, http, broker, brokerCa, brokerCert, brokerKey, checkpointEvery, checkpointMinutes,
+        };
+        command.SetAction((result, cancellationToken) => CliContext.RunAsync(async () =>
+        {
+            var dataDir = CliContext.ReadableDataDir(result);
+            using var stores = new ShareStoreRegistry(dataDir);
+            var signer = new ThresholdPoolSigner(new KeyCatalog(dataDir), new ThresholdSigner(stores));
+            var url = result.GetValue(broker);
+            var options = new ServiceOptions
+            {
+                DataDir = dataDir,
+                DatabasePath = DatabasePath(result),
+                MqttPort = url is null ? result.GetValue(mqttPlain) : 0,
+                MqttTlsPort = url is null ? result.GetValue(mqttTls) : 0,
+                MqttAddress = System.Net.IPAddress.Parse(result.GetValue(mqttBind)!),
+                HttpPort = result.GetValue(http),
+                ExternalBroker = url is null ? null : new ExternalBrokerOptions
+                {
+                    Url = new Uri(url),
+                    CaFile = result.GetValue(brokerCa),
+                    CertFile = result.GetValue(brokerCert),
+                    KeyFile = result.GetValue(brokerKey),
+                },
+                Claims = new ClaimsOptions { CheckpointEvery = result.GetValue(checkpointEvery), CheckpointInterval = TimeSpan.FromMinutes(result.GetValue(checkpointMinutes)) },
+            };
+            await using var host = await ClaimsHost.StartAsync(options, signer, TimeProvider.System, cancellationToken).ConfigureAwait(false);
+            Console.WriteLine($"sharevault: claims service on {host.Database.Path}");
+            if (host.Broker is not null)
+            {
+                if (options.MqttTlsPort > 0)
+                {
+                    Console.WriteLine($"  mqtts://{options.MqttAddress}:{options.MqttTlsPort}  broker certificate SHA-256 {host.BrokerCertificateFingerprint} ({Path.Combine(dataDir, "broker", "broker.crt")})");
+                }
+
+                if (options.MqttPort > 0)
+                {
+                    Console.WriteLine($"  mqtt://{options.MqttAddress}:{options.MqttPort}  (plain TCP)");
+                }
+            }
+            else
+            {
+                Console.WriteLine($"  subscribed to {url} as {options.ExternalBroker!.ClientId} ($share/{options.ExternalBroker.ShareGroup}/…)");
+            }
+
+            Console.WriteLine($"  HTTP API {host.HttpAddress}");
+            try
+            {
+                await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+
+            return CliContext.Ok;
+        }));
+        return command;
+    }
+
+    public static Command Device()
+    {
+        var pool = new Option<string>("--pool") { Required = true, Description = "Pool id" };
+        var member = new Option<string>("--member") { Required = true, Description = "Member whose policies the device serves" };
+        var key = new Option<string>("--device-key") { Required = true, Description = "Device public key: a PEM or JWK file (or the text itself)" };
+        var id = new Option<string?>("--device") { Description = "Device id (default: the JWK's kid)" };
+        var enroll = new Command("enroll", "Bind a device's public key to a member's policies; records from unenrolled devices are rejected") { pool, member, key, id };
+        enroll.SetAction((result, cancellationToken) => CliContext.RunAsync(async () =>
+        {
+            var text = result.GetValue(key)!;
+            if (File.Exists(text))
+            {
+                text = await File.ReadAllTextAsync(text, cancellationToken).ConfigureAwait(false);
+            }
+
+            var (deviceId, spki) = DeviceKeys.Parse(text, result.GetValue(id));
+            await WithEngineAsync(result, engine => engine.EnrollDeviceAsync(result.GetValue(pool)!, result.GetValue(member)!, deviceId, spki, cancellationToken)).ConfigureAwait(false);
+            Console.WriteLine($"enrolled {deviceId} for {result.GetValue(member)} in {result.GetValue(pool)}; it publishes to {ShareVault.Evidence.EvidenceTopics.Evidence(deviceId)}");
+            return CliContext.Ok;
+        }));
+        var device = new Command("device", "Enrol evidence devices");
+        device.Subcommands.Add(enroll);
+        return device;
+    }
+
+    public static Command Pool()
+    {
+        var pool = new Command("pool", "Pools, members, policies, premiums, claims");
+        var poolId = new Option<string>("--pool") { Required = true, Description = "Pool id" };
+        var memberId = new Option<string>("--member") { Required = true, Description = "Member id" };
+
+        var name = new Option<string>("--name") { Description = "Display name" };
+        var currency = new Option<string>("--currency") { Description = "ISO 4217 code", DefaultValueFactory = _ => "EUR" };
+        var keyName = new Option<string>("--key") { Required = true, Description = "Threshold key that signs payouts and checkpoints" };
+        var maxPayout = new Option<long>("--max-payout") { Required = true, Description = "Largest payout per claim, in minor units" };
+        var create = new Command("create", "Create a pool") { poolId, name, currency, keyName, maxPayout };
+        create.SetAction((result, ct) => CliContext.RunAsync(async () =>
+        {
+            var id = result.GetValue(poolId)!;
+            await WithEngineAsync(result, e => e.CreatePoolAsync(id, result.GetValue(name) ?? id, result.GetValue(currency)!, result.GetValue(keyName)!, result.GetValue(maxPayout), ct)).ConfigureAwait(false);
+            Console.WriteLine($"created pool {id}");
+            return CliContext.Ok;
+        }));
+        pool.Subcommands.Add(create);
+
+        var join = new Command("join", "Add a member") { poolId, memberId, name };
+        join.SetAction((result, ct) => CliContext.RunAsync(async () =>
+        {
+            await WithEngineAsync(result, e => e.AddMemberAsync(result.GetValue(poolId)!, result.GetValue(memberId)!, result.GetValue(name) ?? result.GetValue(memberId)!, ct)).ConfigureAwait(false);
+            Console.WriteLine($"{result.GetValue(memberId)} joined {result.GetValue(poolId)}");
+            return CliContext.Ok;
+        }));
+        pool.Subcommands.Add(join);
+
+        var policyId = new Option<string>("--policy") { Required = true, Description = "Policy id" };
+        var rule = new Option<string>("--rule") { Required = true, Description = "Trigger rule, e.g. \"water_leak == 1 for 10m\" (docs/claims-service.md)" };
+        var amount = new Option<long>("--amount") { Required = true, Description = "Payout in minor units" };
+        var votes = new Option<int>("--votes") { Description = "Member approvals needed (0 = automatic)", DefaultValueFactory = _ => 0 };
+        var places = new Option<string[]>("--place") { Description = "NAME=LAT,LON for distance_from(NAME)", Arity = ArgumentArity.ZeroOrMore };
+        var windows = new Option<string[]>("--window") { Description = "NAME=START/END (ISO 8601) for 'during NAME'", Arity = ArgumentArity.ZeroOrMore };
+        var policy = new Command("policy", "Issue a policy with a declared trigger") { poolId, memberId, policyId, rule, amount, votes, places, windows };
+        policy.SetAction((result, ct) => CliContext.RunAsync(async () =>
+        {
+            var context = new RuleContext(
+                (result.GetValue(places) ?? []).Select(p => p.Split('=', 2)).ToDictionary(p => p[0], p =>
+                {
+                    var ll = p[1].Split(',');
+                    return new Place(double.Parse(ll[0], CultureInfo.InvariantCulture), double.Parse(ll[1], CultureInfo.InvariantCulture));
+                }, StringComparer.Ordinal),
+                (result.GetValue(windows) ?? []).Select(w => w.Split('=', 2)).ToDictionary(w => w[0], w =>
+                {
+                    var se = w[1].Split('/');
+                    return new TimeWindow(DateTimeOffset.Parse(se[0], CultureInfo.InvariantCulture), DateTimeOffset.Parse(se[1], CultureInfo.InvariantCulture));
+                }, StringComparer.Ordinal));
+            PolicyRow? row = null;
+            await WithEngineAsync(result, async e => row = await e.IssuePolicyAsync(result.GetValue(poolId)!, result.GetValue(memberId)!, result.GetValue(policyId)!,
+                result.GetValue(rule)!, result.GetValue(amount), result.GetValue(votes), context, ct).ConfigureAwait(false)).ConfigureAwait(false);
+            Console.WriteLine($"policy {row!.Id}: {row.Rule.Text}  (sha256 {row.Rule.HashHex})");
+            return CliContext.Ok;
+        }));
+        pool.Subcommands.Add(policy);
+
+        var premium = new Command("premium", "Record a premium paid into the pool") { poolId, memberId, amount };
+        premium.SetAction((result, ct) => CliContext.RunAsync(async () =>
+        {
+            await WithEngineAsync(result, e => e.RecordPremiumAsync(result.GetValue(poolId)!, result.GetValue(memberId)!, result.GetValue(amount), ct)).ConfigureAwait(false);
+            Console.WriteLine("premium recorded");
+            return CliContext.Ok;
+        }));
+        pool.Subcommands.Add(premium);
+
+        var list = new Command("list", "Pools with their balance");
+        list.SetAction((result, ct) => CliContext.RunAsync(async () =>
+        {
+            await WithEngineAsync(result, e =>
+            {
+                foreach (var p in e.ListPools())
+                {
+                    Console.WriteLine($"{p.Id}\t{p.Name}\t{p.Balance} {p.Currency}\tkey {p.KeyName}\tmax payout {p.MaxPayout}");
+                }
+
+                return Task.CompletedTask;
+            }).ConfigureAwait(false);
+            return CliContext.Ok;
+        }));
+        pool.Subcommands.Add(list);
+
+        var optionalPool = new Option<string?>("--pool") { Description = "Pool id" };
+        var claims = new Command("claims", "Claims and their status") { optionalPool };
+        claims.SetAction((result, ct) => CliContext.RunAsync(async () =>
+        {
+            await WithEngineAsync(result, e =>
+            {
+                foreach (var c in e.ListClaims(result.GetValue(optionalPool)))
+                {
+                    Console.WriteLine($"{c.Id}\t{c.Status}\t{c.MemberId}\t{c.DeviceId}#{c.StartSequence}\t{c.Amount}\t{c.Reason}");
+                }
+
+                return Task.CompletedTask;
+            }).ConfigureAwait(false);
+            return CliContext.Ok;
+        }));
+        pool.Subcommands.Add(claims);
+
+        var claimId = new Option<string>("--claim") { Required = true, Description = "Claim id" };
+        var decline = new Option<bool>("--decline") { Description = "Vote to decline (default: approve)" };
+        var vote = new Command("vote", "A member's vote on a claim whose policy asks for votes") { claimId, memberId, decline };
+        vote.SetAction((result, ct) => CliContext.RunAsync(async () =>
+        {
+            var status = string.Empty;
+            await WithEngineAsync(result, async e => status = await e.VoteAsync(result.GetValue(claimId)!, result.GetValue(memberId)!, !result.GetValue(decline), ct).ConfigureAwait(false)).ConfigureAwait(false);
+            Console.WriteLine($"claim {result.GetValue(claimId)} is {status}");
+            return CliContext.Ok;
+        }));
+        pool.Subcommands.Add(vote);
+        return pool;
+    }
+
+    public static Command LedgerCommand()
+    {
+        var poolId = new Option<string>("--pool") { Required = true, Description = "Pool id" };
+        var output = new Option<FileInfo>("--out") { Required = true, Description = "Export file (JSON)" };
+        var export = new Command("export", "Write the pool's ledger with everything needed to verify it offline") { poolId, output };
+        export.SetAction((result, ct) => CliContext.RunAsync(async () =>
+        {
+            string text = string.Empty;
+            await WithEngineAsync(result, e =>
+            {
+                text = LedgerExport.ToText(LedgerExport.Build(e, result.GetValue(poolId)!));
+                return Task.CompletedTask;
+            }).ConfigureAwait(false);
+            await File.WriteAllTextAsync(result.GetValue(output)!.FullName, text, ct).ConfigureAwait(false);
+            Console.WriteLine($"ledger of {result.GetValue(poolId)} -> {result.GetValue(output)!.FullName}");
+            return CliContext.Ok;
+        }));
+
+        var input = new Option<FileInfo>("--in") { Required = true, Description = "Export file to verify" };
+        var verify = new Command("verify", "Verify an export offline: hash chain, checkpoints, payout signatures, triggers recomputed from evidence (exit 0 only if valid)") { input };
+        verify.SetAction((result, ct) => CliContext.RunAsync(async () =>
+        {
+            var text = await File.ReadAllTextAsync(result.GetValue(input)!.FullName, ct).ConfigureAwait(false);
+            var verification = LedgerVerifier.Verify(text);
+            (verification.IsValid ? Console.Out : Console.Error).WriteLine(verification.IsValid ? "valid: " + verification.Detail : "sharevault: invalid ledger: " + verification.Detail);
+            return verification.IsValid ? CliContext.Ok : CliContext.Failed;
+        }));
+        var ledger = new Command("ledger", "Export and verify pool ledgers");
+        ledger.Subcommands.Add(export);
+        ledger.Subcommands.Add(verify);
+        return ledger;
+    }
+
+    private static string DatabasePath(ParseResult result) =>
+        result.GetValue(Database) is { } db
+            ? (db.Contains("Host=", StringComparison.OrdinalIgnoreCase)
+                ? throw new ArgumentException("PostgreSQL connection strings are not supported in this build; give a SQLite file path")
+                : Path.GetFullPath(db))
+            : Path.Combine(CliContext.ReadableDataDir(result), "claims.db");
+
+    private static async Task WithEngineAsync(ParseResult result, Func<ClaimsEngine, Task> work)
+    {
+        var dataDir = CliContext.ReadableDataDir(result);
+        using var stores = new ShareStoreRegistry(dataDir);
+        using var db = new ClaimsDatabase(DatabasePath(result));
+        using var engine = new ClaimsEngine(db, new ThresholdPoolSigner(new KeyCatalog(dataDir), new ThresholdSigner(stores)), TimeProvider.System);
+        await work(engine).ConfigureAwait(false);
+    }
+}
