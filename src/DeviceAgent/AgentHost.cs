@@ -47,7 +47,7 @@ public static class AgentHost
             }
             else
             {
-                delivery = new MqttDelivery(config.DeviceId, config.Broker!.ToOptions(), outbox, time, log,
+                delivery = new MqttDelivery(config.DeviceId, config.Broker!.ToOptions() with { DeviceProofKey = config.Broker.DeviceProof ? key.Signer : null }, outbox, time, log,
                     () => new ShareVault.Evidence.DeviceStatus(true, state.LastSequence, outbox.Count, outbox.DroppedWhenFull));
                 delivering = delivery.RunAsync(stop.Token);
             }

@@ -52,9 +52,7 @@ public sealed class SimulatedDevice : IDisposable
     {
         ArgumentNullException.ThrowIfNull(scenario);
         Directory.CreateDirectory(stateDir);
-        var marker = Path.Combine(stateDir, "key-created");
-        var key = File.Exists(marker) ? DeviceKey.Open(keyUri, allowSoftwareKey, stateDir) : DeviceKey.Create(keyUri, allowSoftwareKey, stateDir);
-        File.WriteAllText(marker, keyUri);
+        var key = OpenOrCreateKey(keyUri, allowSoftwareKey, stateDir);
         Outbox? outbox = null;
         SimulatedKit? kit = null;
         try
@@ -72,6 +70,20 @@ public sealed class SimulatedDevice : IDisposable
             outbox?.Dispose();
             key.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>The device's key if it exists (in its token, TPM or file), else a new one.</summary>
+    private static DeviceKey OpenOrCreateKey(string keyUri, bool allowSoftwareKey, string stateDir)
+    {
+        try
+        {
+            return DeviceKey.Open(keyUri, allowSoftwareKey, stateDir);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException
+            or ShareVault.Hardware.ShareStoreException { Error: ShareVault.Hardware.ShareStoreError.KeyNotFound })
+        {
+            return DeviceKey.Create(keyUri, allowSoftwareKey, stateDir);
         }
     }
 

@@ -68,6 +68,9 @@ public sealed record BrokerConfig
 
     public string? PasswordFile { get; init; }
 
+    /// <summary>Log in as the device with a fresh proof signed by the device key (the ShareVault embedded broker's login, see DeviceProof).</summary>
+    public bool DeviceProof { get; init; }
+
     public double SessionExpiryHours { get; init; } = 24 * 7;
 
     public double KeepAliveSeconds { get; init; } = 30;

@@ -19,6 +19,12 @@ public sealed record BrokerOptions
     /// <summary>File holding the broker password (one line).</summary>
     public string? PasswordFile { get; init; }
 
+    /// <summary>
+    /// When set, log in with username = device id and a fresh <see cref="ShareVault.Evidence.DeviceProof"/> password
+    /// signed by this key at every connect: no shared secret exists, and a hardware key works.
+    /// </summary>
+    public System.Security.Cryptography.ECDsa? DeviceProofKey { get; init; }
+
     /// <summary>MQTT 5 session expiry (§3.1.2.11.2): the broker keeps the session and queued receipts this long while the device is offline.</summary>
     public TimeSpan SessionExpiry { get; init; } = TimeSpan.FromDays(7);
 

@@ -126,7 +126,11 @@ public sealed class MqttDelivery : IAsyncDisposable
             .WithWillRetain(true)
             .WithWillQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
             .WithWillContentType("application/json");
-        if (_options.Username is not null)
+        if (_options.DeviceProofKey is { } proofKey)
+        {
+            builder.WithCredentials(_deviceId, DeviceProof.CreatePassword(_deviceId, proofKey, _time.GetUtcNow()));
+        }
+        else if (_options.Username is not null)
         {
             var password = _options.PasswordFile is null ? [] : File.ReadAllBytes(_options.PasswordFile).AsSpan().TrimEnd("\r\n"u8).ToArray();
             builder.WithCredentials(_options.Username, password);

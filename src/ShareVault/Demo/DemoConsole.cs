@@ -9,10 +9,22 @@ namespace ShareVault.Demo;
 /// </summary>
 internal sealed class DemoConsole
 {
-    private readonly IAnsiConsole _console = AnsiConsole.Console;
+    private readonly IAnsiConsole _console = CreateConsole();
     private readonly bool _interactive = AnsiConsole.Profile.Capabilities.Interactive
         && !string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
     private int _step;
+
+    // Without a terminal Spectre assumes 80 columns and wraps every line; logs read better unwrapped.
+    private static IAnsiConsole CreateConsole()
+    {
+        var console = AnsiConsole.Console;
+        if (!console.Profile.Capabilities.Interactive)
+        {
+            console.Profile.Width = 200;
+        }
+
+        return console;
+    }
 
     public void Title(string text) => _console.Write(new Rule($"[bold]{Markup.Escape(text)}[/]").LeftJustified());
 

@@ -132,7 +132,7 @@ internal sealed class EmbeddedBroker : IAsyncDisposable
         }
 
         if (args.UserName is { } user && _engine.Device(user) is { } enrolled
-            && DeviceCredentials.Verify(user, args.Password, enrolled.PublicKey, _time.GetUtcNow(), out _))
+            && DeviceProof.Verify(user, args.Password, enrolled.PublicKey, _time.GetUtcNow(), out _))
         {
             return (user, MqttConnectReasonCode.Success);
         }

@@ -66,7 +66,7 @@ internal sealed class SimulatedDevice : IAsyncDisposable
         };
         var builder = new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithProtocolVersion(MqttProtocolVersion.V500)
             .WithClientId(Id).WithCleanStart(false).WithSessionExpiryInterval(3600)
-            .WithCredentials(Id, password ?? DeviceCredentials.CreatePassword(Id, Key, DateTimeOffset.UtcNow))
+            .WithCredentials(Id, password ?? DeviceProof.CreatePassword(Id, Key, DateTimeOffset.UtcNow))
             .WithTimeout(TimeSpan.FromSeconds(10));
         configure?.Invoke(builder);
         var result = await _client.ConnectAsync(builder.Build(), cancellationToken);

@@ -1,19 +1,18 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
-using ShareVault.Hardware;
 
-namespace ShareVault.Service;
+namespace ShareVault.Evidence;
 
 /// <summary>
-/// How a device proves who it is to the embedded broker without any shared secret: MQTT username =
+/// How a device proves who it is to the embedded broker (shared by agent and service) without any shared secret: MQTT username =
 /// device id, password = <c>v1.&lt;unix-ms&gt;.&lt;base64url ES256 signature&gt;</c> over the UTF-8 text
 /// <c>"sharevault-mqtt-auth/v1\n{device id}\n{unix-ms}"</c> made with the device's enrolled key
 /// (IEEE P1363 r||s, as JWS ES256, RFC 7518 §3.4). Works with hardware keys (TPM, PKCS#11) because
 /// only a signature is needed. Accepted within a clock window; use it over TLS so it cannot be
 /// replayed by an eavesdropper. A TLS client certificate carrying the enrolled key is the alternative.
 /// </summary>
-internal static class DeviceCredentials
+public static class DeviceProof
 {
     public const string Prefix = "v1.";
 
@@ -24,7 +23,7 @@ internal static class DeviceCredentials
         ArgumentNullException.ThrowIfNull(key);
         var ms = now.ToUnixTimeMilliseconds();
         var signature = key.SignData(Message(deviceId, ms), HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation);
-        return Prefix + ms.ToString(CultureInfo.InvariantCulture) + "." + Base64Url.Encode(signature);
+        return Prefix + ms.ToString(CultureInfo.InvariantCulture) + "." + System.Buffers.Text.Base64Url.EncodeToString(signature);
     }
 
     /// <summary>Checks a password; false with a reason (never an exception) when it does not prove possession of the key.</summary>
@@ -53,7 +52,7 @@ internal static class DeviceCredentials
 
         try
         {
-            var signature = Base64Url.Decode(parts[2]);
+            var signature = System.Buffers.Text.Base64Url.DecodeFromChars(parts[2]);
             using var key = ECDsa.Create();
             key.ImportSubjectPublicKeyInfo(publicKeySpki, out _);
             if (!key.VerifyData(Message(deviceId, ms), signature, HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation))

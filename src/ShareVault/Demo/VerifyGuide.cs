@@ -1,0 +1,77 @@
+namespace ShareVault.Demo;
+
+/// <summary>VERIFY.md: how a sceptic checks every demo artefact with standard tools, without trusting ShareVault.</summary>
+internal static class VerifyGuide
+{
+    public const string Text = """
+        # Checking the demo's artefacts without ShareVault
+
+        Everything here can be checked with OpenSSL, Python (`pip install cryptography cbor2`) or any
+        JOSE / COSE library. Nothing below runs ShareVault code.
+
+        | file | what it is |
+        |---|---|
+        | `jwks.json` | the pool's public keys (RFC 7517), one per 2-of-3 quorum; `kid` = `pool-1/<custodian>+<custodian>` |
+        | `payouts/<claim>.jws` | the payout instruction, JWS compact serialization, RS256, signed by two custodians' tokens |
+        | `evidence/<device>/<seq>.cose` | each evidence record the service stored: COSE_Sign1 (RFC 9052), ES256 |
+        | `devices/<device>.pem` | each device's P-256 public key (its private key never left its token) |
+        | `ledger.json` | the pool ledger export: hash-chained entries, signed checkpoints, policies, evidence |
+
+        ## 1. The payout is an ordinary RS256 JWS
+
+        Any JOSE library: verify `payouts/*.jws` against `jwks.json` (select the key by the header's `kid`).
+        With OpenSSL alone:
+
+        ```sh
+        jws=$(cat payouts/*.jws)
+        printf '%s' "${jws%.*}" > signing-input                          # header.payload
+        b64d() { local s=$(echo -n "$1" | tr '_-' '/+'); while [ $(( ${#s} % 4 )) -ne 0 ]; do s="$s="; done; echo "$s" | base64 -d; }
+        b64d "${jws##*.}" > signature.bin
+        b64d "${jws%%.*}"; echo                                           # the header: alg RS256 and the kid
+        b64d "$(echo "$jws" | cut -d. -f2)"; echo                         # the payout instruction (canonical JSON)
+        python3 - <<'PY'                                                  # jwks.json -> one PEM per kid
+        import json, base64
+        from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicNumbers
+        from cryptography.hazmat.primitives import serialization
+        d = lambda s: int.from_bytes(base64.urlsafe_b64decode(s + "=" * (-len(s) % 4)), "big")
+        for k in json.load(open("jwks.json"))["keys"]:
+            pem = RSAPublicNumbers(d(k["e"]), d(k["n"])).public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            open(k["kid"].replace("/", "_") + ".pem", "wb").write(pem)
+        PY
+        openssl dgst -sha256 -verify pool-1_<the kid's custodians>.pem -signature signature.bin signing-input   # "Verified OK"
+        ```
+
+        ## 2. Every evidence record is a COSE_Sign1 by its device
+
+        ```python
+        import cbor2, glob, sys
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+        for device in ["kit-flood", "kit-quiet"]:
+            key = serialization.load_pem_public_key(open(f"devices/{device}.pem", "rb").read())
+            for path in glob.glob(f"evidence/{device}/*.cose"):
+                msg = cbor2.loads(open(path, "rb").read())
+                protected, _, payload, sig = msg.value if hasattr(msg, "value") else msg   # tag 18
+                to_be_signed = cbor2.dumps(["Signature1", protected, b"", payload])       # RFC 9052 §4.4
+                r, s = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")
+                key.verify(encode_dss_signature(r, s), to_be_signed, ec.ECDSA(hashes.SHA256()))
+                print(path, cbor2.loads(payload))   # 1 version, 2 device, 3 seq, 4 time ms, 5 prev hash, 6 readings
+        ```
+
+        The payload format (CBOR keys, SenML-style readings, the previous-record hash chain) is specified
+        in the repository's `docs/evidence-format.md`.
+
+        ## 3. The ledger
+
+        `ledger.json` holds hash-chained entries: each entry's `hash` is SHA-256 over the canonical JSON
+        (RFC 8785 style: sorted keys, no whitespace) of the entry without its hash, including the previous
+        entry's hash; checkpoints are RS256 JWSs by the pool key over the entry hash at their sequence, and
+        verify exactly like the payout above. The claim entry names the evidence records (device,
+        sequence, SHA-256 of the COSE bytes) that triggered it and the SHA-256 of the rule text
+        `water_leak == 1 for 10m`, so anyone can re-evaluate the rule from the evidence files: the claim
+        opens when `water_leak` stays 1 for 10 minutes of device time. `docs/claims-service.md` gives the
+        exact entry format. ShareVault's own check is `sharevault ledger verify --in ledger.json`.
+        """;
+}
