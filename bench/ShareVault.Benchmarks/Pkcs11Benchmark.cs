@@ -46,11 +46,16 @@ internal sealed partial class Pkcs11Benchmark : IBenchmark
             bareRates.Add(BareLoopRate(store, key.Name, input, seconds));
         }
 
+        // Does the module compute two partials at once? Two threads, two tokens, each a bare C_Sign loop.
+        var other = (Pkcs11ShareStore)stores.Get(CustodianAddress.Parse(key.Custodian("custody-b").Uri, key.Name));
+        var twoThreads = new double[2];
+        Parallel.For(0, 2, i => twoThreads[i] = BareLoopRate(i == 0 ? store : other, key.Name, input, seconds));
         var openssl = await OpenSslRateAsync(seconds);
         var storeMedian = Stats.Median(storeRates);
         var bareMedian = Stats.Median(bareRates);
         Console.WriteLine($"  ShareVault store partials/s      median {storeMedian,8:0.0}  (rounds: {string.Join(", ", storeRates.Select(r => r.ToString("0.0", CultureInfo.InvariantCulture)))})");
         Console.WriteLine($"  bare C_Sign(CKM_RSA_X_509)/s     median {bareMedian,8:0.0}  (rounds: {string.Join(", ", bareRates.Select(r => r.ToString("0.0", CultureInfo.InvariantCulture)))})");
+        Console.WriteLine($"  bare C_Sign, 2 threads on 2 tokens      {twoThreads.Sum(),8:0.0}  ({twoThreads.Sum() / bareMedian:0.00}x one thread; 2.00x = the module computes in parallel)");
         Console.WriteLine($"  openssl speed rsa2048 sign/s            {openssl,8:0.0}  (1 process, {seconds:0.#} s)");
         Console.WriteLine($"  store / bare loop                        {storeMedian / bareMedian,8:P1}  (aim >= 90%)");
 
