@@ -24,15 +24,21 @@ var scenarioOption = new Option<string>("--scenario") { Description = "Built-in 
 var minutesOption = new Option<double?>("--minutes") { Description = "Minutes of scenario time to run (default: the scenario's duration)" };
 var stepOption = new Option<double?>("--step-seconds") { Description = "Polling interval in scenario seconds (default: the scenario's step)" };
 var sinkOption = new Option<string>("--sink") { Description = "dir:PATH writes each signed record as PATH/<seq>.cose and the device key as PATH/device.pem", Required = true };
+var brokerOption = new Option<string?>("--broker")
+{
+    Description = "mqtt://host:port or mqtts://host:port: deliver the records over MQTT instead (device login by signed proof), waiting for the service's receipts",
+};
+var caOption = new Option<string?>("--ca-file") { Description = "With mqtts://: PEM of the CA the broker's certificate must chain to (pinned)" };
+var waitOption = new Option<int>("--receipt-timeout") { Description = "Seconds to wait for every record to be receipted", DefaultValueFactory = _ => 120 };
 var deviceOption = new Option<string?>("--device-id") { Description = "Device id (default: sim-<scenario>)" };
 var keyOption = new Option<string?>("--key") { Description = "Device key URI (pkcs11:…;object=LABEL or tpm:…); default: a software key file in the state folder, labelled as such" };
 var stateOption = new Option<string?>("--state") { Description = "Agent state folder (sequence, outbox, key); default: PATH/.agent" };
 var readingsOption = new Option<bool>("--show-readings") { Description = "Print every sensor reading as well as the records" };
 var run = new Command("run", "Run the real drivers and the real agent pipeline against a scenario's simulated sensors, faster than real time")
 {
-    scenarioOption, minutesOption, stepOption, sinkOption, deviceOption, keyOption, stateOption, readingsOption,
+    scenarioOption, minutesOption, stepOption, sinkOption, brokerOption, caOption, waitOption, deviceOption, keyOption, stateOption, readingsOption,
 };
-run.SetAction((ParseResult result) =>
+run.SetAction(async (result, cancellationToken) =>
 {
     var name = result.GetValue(scenarioOption)!;
     try
@@ -54,7 +60,6 @@ run.SetAction((ParseResult result) =>
         File.WriteAllText(Path.Combine(sinkDir, "device.pem"), device.PublicKeyPem);
         Console.WriteLine($"scenario {scenario.Name} ({scenario.DeviceKind} kit at {scenario.Location.Label}): {scenario.Description}");
         Console.WriteLine($"device {deviceId}: {(device.HasHardwareKey ? "hardware key " + keyUri : "SOFTWARE key (simulator) " + keyUri)}");
-        var sink = new DirectorySink(sinkDir, device.Outbox);
         var records = device.Run(length, step, recorded =>
         {
             if (result.GetValue(readingsOption))
@@ -63,16 +68,42 @@ run.SetAction((ParseResult result) =>
                     + string.Join(", ", recorded.Record.Readings.Select(r => string.Create(CultureInfo.InvariantCulture, $"{r.Name}={r.Value:0.###}{(r.Unit is null ? string.Empty : " " + r.Unit)}"))));
             }
         });
-        var written = sink.DrainOnce();
+        if (result.GetValue(brokerOption) is { } broker)
+        {
+            var delivered = await DeliverAsync(device, broker, result.GetValue(caOption), TimeSpan.FromSeconds(result.GetValue(waitOption)), cancellationToken).ConfigureAwait(false);
+            Console.WriteLine($"{records.Count} signed record(s); {delivered} receipted by the service via {broker}; {device.Outbox.Count} still in the outbox");
+            return device.Outbox.Count == 0 ? 0 : 1;
+        }
+
+        var written = new DirectorySink(sinkDir, device.Outbox).DrainOnce();
         Console.WriteLine($"{records.Count} signed record(s), {written} written to {sinkDir}");
         return 0;
     }
     catch (Exception ex) when (ex is ArgumentException or InvalidDataException or IOException or FormatException
         or ShareVault.Hardware.ShareStoreException or System.Security.Cryptography.CryptographicException or UnauthorizedAccessException)
     {
-        Console.Error.WriteLine($"simulators: {ex.Message}");
+        await Console.Error.WriteLineAsync($"simulators: {ex.Message}").ConfigureAwait(false);
         return 2;
     }
 });
 root.Subcommands.Add(run);
 return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
+
+// Sends the outbox over MQTT like the agent does; a record leaves only on the service's stored-receipt.
+static async Task<long> DeliverAsync(SimulatedDevice device, string broker, string? caFile, TimeSpan timeout, CancellationToken cancellationToken)
+{
+    var options = new BrokerOptions { Uri = new Uri(broker), CaFile = caFile, DeviceProofKey = device.Signer, MinBackoff = TimeSpan.FromMilliseconds(250) };
+    var before = device.Outbox.Count;
+    await using var delivery = new MqttDelivery(device.DeviceId, options, device.Outbox, TimeProvider.System, Console.Error);
+    using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+    stop.CancelAfter(timeout);
+    var running = delivery.RunAsync(stop.Token);
+    while (device.Outbox.Count > 0 && !stop.IsCancellationRequested)
+    {
+        await Task.Delay(100, CancellationToken.None).ConfigureAwait(false);
+    }
+
+    await stop.CancelAsync().ConfigureAwait(false);
+    await running.ConfigureAwait(false);
+    return before - device.Outbox.Count;
+}
