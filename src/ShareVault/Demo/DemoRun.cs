@@ -222,7 +222,7 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
                 }).ConfigureAwait(false);
 
                 step = "claim and payout";
-                var payouts = await console.StepAsync("Trigger evaluated, claim opened, custodians sign the payout (2 of 3, inside their tokens)", async report =>
+                var payouts = await console.StepAsync("Trigger evaluated, claim opened, custodians sign the payout (2 of 3, inside their tokens or the TPM)", async report =>
                 {
                     var deadline = Stopwatch.StartNew();
                     while (engine.ListPayouts(Pool).Count == 0 && deadline.Elapsed < TimeSpan.FromMinutes(1))
