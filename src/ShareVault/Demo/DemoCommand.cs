@@ -13,7 +13,7 @@ internal static class DemoCommand
             Description = "Folder for the demo's tokens, state and artefacts",
             DefaultValueFactory = _ => new DirectoryInfo("demo-out"),
         };
-        var fresh = new Option<bool>("--fresh") { Description = "Start over: delete the folder's tokens, keys and artefacts first" };
+        var fresh = new Option<bool>("--fresh") { Description = "Start over: delete the folder's tokens, TPM state, keys and artefacts first" };
         var command = new Command("demo", "Run the end-to-end demo: custody tokens, a 2-of-3 pool key, a threshold-signed payout") { output, fresh };
         command.SetAction((result, cancellationToken) => CliContext.RunAsync(async () =>
         {

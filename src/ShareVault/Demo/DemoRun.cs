@@ -6,6 +6,7 @@ using DeviceAgent.Delivery;
 using ShareVault.Claims;
 using ShareVault.Evidence;
 using ShareVault.Hardware;
+using ShareVault.Hardware.Tpm;
 using ShareVault.Keys;
 using ShareVault.Ledger;
 using ShareVault.Service;
@@ -17,13 +18,15 @@ using Simulators.Scenarios;
 namespace ShareVault.Demo;
 
 /// <summary>
-/// The whole story with the real pieces: SoftHSM custody tokens made by the project's own token
-/// script, a 2-of-3 pool key born inside them, the claims service (embedded MQTT broker, SQLite),
+/// The whole story with the real pieces: two SoftHSM custody tokens made by the project's own token
+/// script and a TPM custodian on a swtpm the demo starts itself, a 2-of-3 pool key born inside them
+/// (product RSA: every 2-custodian quorum is a key of its own, docs/tpm.md), the claims service (embedded MQTT broker, SQLite),
 /// two simulated homes whose real drivers feed the real agent pipeline (device keys in a token,
 /// durable outbox, MQTT delivery with receipts), the trigger, the claim, the threshold-signed payout,
 /// and the ledger export verified offline.
-/// Idempotent: tokens and keys are kept between runs; each run replays the homes into a fresh
-/// service state, so the outcome is the same. <c>--fresh</c> deletes tokens and keys too.
+/// Idempotent: tokens, the TPM state (OUT/tpm, with the swtpm port the key record's TCTI names) and
+/// keys are kept between runs; each run replays the homes into a fresh service state, so the outcome
+/// is the same. <c>--fresh</c> deletes tokens, TPM state and keys too.
 /// </summary>
 internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, TimeProvider time)
 {
@@ -31,7 +34,12 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
     public const string Pool = "pool-1";
     public const string LeakRule = "water_leak == 1 for 10m";
     public const long Payout = 25_000;
-    public static readonly string[] Custodians = ["custody-a", "custody-b", "custody-c"];
+    public const string TpmCustodian = "custody-t";
+    public static readonly string[] TokenCustodians = ["custody-a", "custody-b"];
+    public static readonly string[] Custodians = [.. TokenCustodians, TpmCustodian];
+
+    /// <summary>The quorum that needs the TPM custodian's partial; signed once in the verification step.</summary>
+    public const string TpmQuorumKid = PoolKey + "/custody-a+" + TpmCustodian;
     private const string DeviceToken = "device-keys";
 
     private static readonly (string Device, string Member, string Scenario)[] Homes =
@@ -45,6 +53,10 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
     private string DataDir => Path.Combine(outDir, "data");
 
     private string RunDir => Path.Combine(outDir, "run");
+
+    private string TpmDir => Path.Combine(outDir, "tpm");
+
+    private string TpmPinFile => Path.Combine(TpmDir, TpmCustodian + ".pin");
 
     public async Task<bool> RunAsync(CancellationToken cancellationToken)
     {
@@ -65,27 +77,41 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
         }
 
         var step = "custody tokens";
+        SwtpmProcess? swtpm = null;
         try
         {
-            await console.StepAsync("Custody tokens: one SoftHSM2 token per custodian, one for device keys", async report =>
-                (0, await CreateTokensAsync(report, cancellationToken).ConfigureAwait(false))).ConfigureAwait(false);
+            swtpm = await console.StepAsync("Custody tokens + TPM: SoftHSM2 tokens for custody-a, custody-b and device keys; swtpm for custody-t", async report =>
+            {
+                var tokens = await CreateTokensAsync(report, cancellationToken).ConfigureAwait(false);
+                step = "TPM custodian";
+                var started = StartTpm(report);
+                return (started, $"{tokens}\nswtpm (TPM 2.0 simulator) pid {started.Pid} on 127.0.0.1:{started.Port}, state in tpm/, {TpmCustodian} auth value in tpm/{TpmCustodian}.pin");
+            }).ConfigureAwait(false);
 
             using var stores = new ShareStoreRegistry(DataDir);
             var catalog = new KeyCatalog(DataDir);
             step = "pool key";
-            var key = await console.StepAsync("Pool key: 2-of-3 product RSA, each custodian's key born inside its token", report =>
+            var key = await console.StepAsync("Pool key: 2-of-3 product RSA, each custodian's key born inside its token or the TPM", report =>
             {
                 var record = catalog.Exists(PoolKey)
                     ? catalog.Load(PoolKey)
                     : new ProductRsaCeremony(stores, catalog, time).Create(PoolKey, 2, 2048, [.. Custodians.Select(CustodianUri)], new Cli.SyncProgress(report));
-                return Task.FromResult((record, string.Join('\n', record.Quorums.Select(q => $"{q.Kid}: RSA-{ProductRsaKey.CompositeKey(record, q).BitLength}"))));
+                if (!record.Quorums.Any(q => q.Kid == TpmQuorumKid))
+                {
+                    throw new InvalidOperationException(
+                        $"the pool key in {DataDir} was made by an older demo without the TPM custodian (quorums {string.Join(", ", record.Quorums.Select(q => q.Kid))}): run with --fresh");
+                }
+
+                return Task.FromResult((record, "quorums (any 2 of custody-a, custody-b, custody-t):\n"
+                    + string.Join('\n', record.Quorums.Select(q => $"{q.Kid}: RSA-{ProductRsaKey.CompositeKey(record, q).BitLength}"))));
             }).ConfigureAwait(false);
             await File.WriteAllTextAsync(Path.Combine(outDir, "jwks.json"),
                 KeyPublication.ToJwks(KeyPublication.PublicKeys(key)).ToJsonString(new JsonSerializerOptions { WriteIndented = true }), cancellationToken).ConfigureAwait(false);
 
             step = "claims service";
             var mqttPort = FreePort();
-            var signer = new ThresholdPoolSigner(catalog, new ThresholdSigner(stores));
+            var thresholdSigner = new ThresholdSigner(stores);
+            var signer = new ThresholdPoolSigner(catalog, thresholdSigner);
             await using var host = await console.StepAsync("Claims service: embedded MQTT broker, SQLite, device login by signed proof", async report =>
             {
                 var started = await ClaimsHost.StartAsync(new ServiceOptions
@@ -196,7 +222,7 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
                 }).ConfigureAwait(false);
 
                 step = "claim and payout";
-                var payouts = await console.StepAsync("Trigger evaluated, claim opened, custodians sign the payout (2 of 3, inside their tokens)", async report =>
+                var payouts = await console.StepAsync("Trigger evaluated, claim opened, custodians sign the payout (2 of 3, inside their tokens or the TPM)", async report =>
                 {
                     var deadline = Stopwatch.StartNew();
                     while (engine.ListPayouts(Pool).Count == 0 && deadline.Elapsed < TimeSpan.FromMinutes(1))
@@ -214,9 +240,21 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
                 }).ConfigureAwait(false);
 
                 step = "verification";
-                await console.StepAsync("Verified as a sceptic would: payout JWS against jwks.json, every evidence file against its device key", async report =>
+                await console.StepAsync("Verified as a sceptic would: payout JWS against jwks.json, every evidence file against its device key; the TPM quorum signs too", async report =>
                 {
                     var jwks = KeyPublication.PublicKeys(key);
+
+                    // The payout went to the first quorum that answered (custody-a+custody-b): sign a throwaway
+                    // message with the quorum that needs custody-t, so the TPM demonstrably computes a partial.
+                    report($"signing a test message with {TpmQuorumKid}");
+                    var probe = System.Text.Encoding.UTF8.GetBytes($"sharevault demo: TPM quorum check {time.GetUtcNow():O}");
+                    var tpmSignature = await thresholdSigner.SignRawAsync(key, probe, TpmQuorumKid, cancellationToken).ConfigureAwait(false);
+                    if (tpmSignature.Kid != TpmQuorumKid || !tpmSignature.Signers.Contains(TpmCustodian)
+                        || KeyPublication.VerifyRaw(jwks.Where(k => k.Kid == TpmQuorumKid), probe, tpmSignature.Signature) != TpmQuorumKid)
+                    {
+                        throw new InvalidOperationException($"the {TpmQuorumKid} signature does not verify against jwks.json");
+                    }
+
                     var paidDevices = new HashSet<string>(StringComparer.Ordinal);
                     var payoutDir = Directory.CreateDirectory(Path.Combine(outDir, "payouts")).FullName;
                     foreach (var payout in payouts)
@@ -254,7 +292,8 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
                         }
                     }
 
-                    return (0, $"1 payout (kit-flood), 0 for kit-quiet; {verified} evidence files verified; leak delivered → payout verified in {Stopwatch.GetElapsedTime(deliveryStart).TotalSeconds:0.0} s");
+                    return (0, $"1 payout (kit-flood), 0 for kit-quiet; {verified} evidence files verified; leak delivered → payout verified in {Stopwatch.GetElapsedTime(deliveryStart).TotalSeconds:0.0} s\n"
+                        + $"test message signed by {tpmSignature.Kid} (signers {string.Join(" + ", tpmSignature.Signers)}; the TPM computed its partial) verifies against jwks.json");
                 }).ConfigureAwait(false);
 
                 step = "ledger";
@@ -288,12 +327,20 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
             console.Fail(step, e.Message);
             return false;
         }
+        finally
+        {
+            swtpm?.Dispose();
+        }
 
         console.Line($"artefacts: {outDir}");
         return true;
     }
 
-    private string CustodianUri(string token) =>
+    private string CustodianUri(string custodian) => custodian == TpmCustodian
+        ? $"tpm:object={TpmCustodian}?tcti={SwtpmProcess.TctiFor(ReadTpmPort())}&pin-source=file:{TpmPinFile}"
+        : TokenUri(custodian);
+
+    private string TokenUri(string token) =>
         $"pkcs11:token={token}?module-path={Hardware.Pkcs11.Pkcs11Uri.DefaultModulePath}&pin-source=file:{Path.Combine(HsmDir, "pins", token + ".pin")}";
 
     private string DeviceKeyUri(string device) =>
@@ -313,7 +360,7 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
         var start = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add(script);
         start.ArgumentList.Add(HsmDir);
-        foreach (var label in Custodians.Append(DeviceToken))
+        foreach (var label in TokenCustodians.Append(DeviceToken))
         {
             start.ArgumentList.Add(label);
         }
@@ -336,6 +383,57 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
         // SoftHSM reads SOFTHSM2_CONF with getenv when the module loads: set it for native code too.
         NativeEnvironment.Set("SOFTHSM2_CONF", Path.Combine(HsmDir, "softhsm2.conf"));
         return string.Join('\n', lines);
+    }
+
+    /// <summary>
+    /// Starts swtpm on the demo's TPM state. The key record keeps the custodian URI with its TCTI, so the
+    /// port is chosen once (a free pair, stored in tpm/port) and reused; the auth value is random, made once.
+    /// </summary>
+    private SwtpmProcess StartTpm(Action<string> report)
+    {
+        Directory.CreateDirectory(TpmDir);
+        var portFile = Path.Combine(TpmDir, "port");
+        int port;
+        if (File.Exists(portFile))
+        {
+            port = ReadTpmPort();
+            if (!SwtpmProcess.IsPortPairFree(port))
+            {
+                throw new InvalidOperationException(
+                    $"the demo's swtpm port {port} (or {port + 1}) on 127.0.0.1 is taken by another process; the pool key names that port, "
+                    + "so stop whatever holds it, or run with --fresh to start over on a new port");
+            }
+        }
+        else
+        {
+            port = SwtpmProcess.FreePortPair();
+            File.WriteAllText(portFile, port.ToString(System.Globalization.CultureInfo.InvariantCulture) + "\n");
+        }
+
+        if (!File.Exists(TpmPinFile))
+        {
+            // 16 random bytes as 32 hex characters: within the TPM's 32-byte limit for SHA-256 objects (TPM 2.0 Part 1 §19.6.4.3).
+            // Mode 0600, set at creation so the auth value is never world-readable.
+            var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+            if (!OperatingSystem.IsWindows())
+            {
+                options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+            }
+
+            using var writer = new StreamWriter(TpmPinFile, System.Text.Encoding.ASCII, options);
+            writer.Write(Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16)));
+        }
+
+        report($"starting swtpm on 127.0.0.1:{port}");
+        return SwtpmProcess.Start(Path.Combine(TpmDir, "state"), port, TimeSpan.FromSeconds(10));
+    }
+
+    private int ReadTpmPort()
+    {
+        var text = File.ReadAllText(Path.Combine(TpmDir, "port")).Trim();
+        return int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port) && port is > 0 and < 65535
+            ? port
+            : throw new InvalidOperationException($"{Path.Combine(TpmDir, "port")} does not hold a port number: run with --fresh");
     }
 
     private static string? FindScript()

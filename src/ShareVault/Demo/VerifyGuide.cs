@@ -12,7 +12,7 @@ internal static class VerifyGuide
         | file | what it is |
         |---|---|
         | `jwks.json` | the pool's public keys (RFC 7517), one per 2-of-3 quorum; `kid` = `pool-1/<custodian>+<custodian>` |
-        | `payouts/<claim>.jws` | the payout instruction, JWS compact serialization, RS256, signed by two custodians' tokens |
+        | `payouts/<claim>.jws` | the payout instruction, JWS compact serialization, RS256, signed by two custodians (SoftHSM tokens custody-a, custody-b; TPM custody-t) |
         | `evidence/<device>/<seq>.cose` | each evidence record the service stored: COSE_Sign1 (RFC 9052), ES256 |
         | `devices/<device>.pem` | each device's P-256 public key (its private key never left its token) |
         | `ledger.json` | the pool ledger export: hash-chained entries, signed checkpoints, policies, evidence |
