@@ -65,7 +65,9 @@ internal sealed unsafe class TpmDevice : IDisposable
                     $"TPM unreachable at {Tcti}: the connection failed earlier; {what} was not attempted");
             }
 
-            var task = Task.Run(commands);
+            // A dedicated thread, not the thread pool: callers block here, and under thread-pool starvation a
+            // queued work item could wait seconds for a thread and trip the watchdog with the TPM idle.
+            var task = Task.Factory.StartNew(commands, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
             bool finished;
             try
             {
