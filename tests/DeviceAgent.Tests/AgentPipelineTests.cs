@@ -78,12 +78,35 @@ public sealed class AgentPipelineTests
         using var dir = new TempDir();
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         using var outbox = Outbox.Open(dir.Sub("outbox"));
-        using var pipeline = new AgentPipeline("pi-1", [new CountingThermometer()], key, SequenceState.Open(dir.Path, outbox), outbox, TimeProvider.System);
-        using var stop = new CancellationTokenSource(TimeSpan.FromMilliseconds(450));
+        var clock = new Simulators.ScenarioClock(Start);
+        using var pipeline = new AgentPipeline("pi-1", [new CountingThermometer()], key, SequenceState.Open(dir.Path, outbox), outbox, clock);
+        using var stop = new CancellationTokenSource();
 
-        await pipeline.RunAsync(TimeSpan.FromMilliseconds(100), stop.Token);
+        // Virtual time only: the first poll is immediate, then one per advanced minute, however slow the disk.
+        var running = pipeline.RunAsync(TimeSpan.FromMinutes(1), stop.Token);
+        for (var polls = 1; polls <= 4; polls++)
+        {
+            await WaitForAsync(() => outbox.Count == polls);
+            Assert.Equal(polls, outbox.Count);
+            clock.Advance(TimeSpan.FromSeconds(59));
+            await Task.Delay(20);
+            Assert.Equal(polls, outbox.Count);
+            clock.Advance(TimeSpan.FromSeconds(1));
+        }
 
-        Assert.InRange(outbox.Count, 3, 6);
+        await WaitForAsync(() => outbox.Count == 5);
+        await stop.CancelAsync();
+        await running;
+        Assert.Equal(5, outbox.Count);
+    }
+
+    private static async Task WaitForAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (!condition() && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(5);
+        }
     }
 
     [Fact]
