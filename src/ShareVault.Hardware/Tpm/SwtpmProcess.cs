@@ -83,6 +83,8 @@ public sealed partial class SwtpmProcess : IDisposable
         throw new InvalidOperationException($"swtpm did not start on 127.0.0.1 ports {port}/{port + 1}: {stderr}");
     }
 
+    private static readonly Lock StartGate = new();
+
     /// <summary>Starts swtpm on a free port pair, trying a few pairs in case another process takes one first.</summary>
     public static SwtpmProcess StartOnFreePort(string stateDir, TimeSpan timeout, int attempts = 5)
     {
@@ -90,7 +92,11 @@ public sealed partial class SwtpmProcess : IDisposable
         {
             try
             {
-                return Start(stateDir, FreePortPair(), timeout);
+                // Pick-and-start under one lock, so parallel callers in this process never pick the same pair.
+                lock (StartGate)
+                {
+                    return Start(stateDir, FreePortPair(), timeout);
+                }
             }
             catch (InvalidOperationException) when (attempt < attempts)
             {
@@ -192,7 +198,10 @@ public sealed partial class SwtpmProcess : IDisposable
             {
                 using var client = new TcpClient();
                 client.Connect(IPAddress.Loopback, port);
-                return true;
+                // The port may answer for another swtpm that took the same pair first (ours then fails to
+                // bind and exits): only a process still alive a moment later is ours.
+                Thread.Sleep(50);
+                return !process.HasExited;
             }
             catch (SocketException)
             {
