@@ -14,29 +14,7 @@ internal sealed class ProductRsaCeremony(ShareStoreRegistry stores, KeyCatalog c
 
     public KeyRecord Create(string name, int threshold, int bits, IReadOnlyList<string> custodianUris, IProgress<string>? progress = null)
     {
-        KeyCatalog.ValidateName(name);
-        ArgumentNullException.ThrowIfNull(custodianUris);
-        if (custodianUris.Count is < 1 or > MaxCustodians)
-        {
-            throw new ArgumentException($"Product RSA takes 1 to {MaxCustodians} custodians, not {custodianUris.Count}", nameof(custodianUris));
-        }
-
-        if (threshold < 1 || threshold > custodianUris.Count)
-        {
-            throw new ArgumentOutOfRangeException(nameof(threshold), threshold, $"Threshold must be between 1 and the number of custodians ({custodianUris.Count})");
-        }
-
-        if (catalog.Exists(name))
-        {
-            throw new KeyCatalogException($"A key named '{name}' already exists in {catalog.DataDir}");
-        }
-
-        var addresses = custodianUris.Select(u => CustodianAddress.Parse(u, name)).ToList();
-        var duplicate = addresses.GroupBy(a => a.Name).FirstOrDefault(g => g.Count() > 1);
-        if (duplicate is not null)
-        {
-            throw new ArgumentException($"Custodian '{duplicate.Key}' is named twice; each custodian holds one share", nameof(custodianUris));
-        }
+        var addresses = CeremonyArguments.Validate(catalog, "Product RSA", name, threshold, custodianUris, MaxCustodians);
 
         // Generate in parallel: key generation is the slow part, and each device works alone.
         var generated = new RsaPublicKey?[addresses.Count];

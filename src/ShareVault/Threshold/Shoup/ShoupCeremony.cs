@@ -39,34 +39,12 @@ internal sealed class ShoupCeremony(Func<CustodianAddress, IShareStore> open, Ke
 
     public KeyRecord Create(string name, int threshold, int bits, IReadOnlyList<string> custodianUris, IProgress<string>? progress = null, CancellationToken cancellationToken = default)
     {
-        KeyCatalog.ValidateName(name);
-        ArgumentNullException.ThrowIfNull(custodianUris);
-        if (custodianUris.Count is < 1 or > MaxCustodians)
-        {
-            throw new ArgumentException($"Shoup RSA takes 1 to {MaxCustodians} custodians, not {custodianUris.Count}", nameof(custodianUris));
-        }
-
-        if (threshold < 1 || threshold > custodianUris.Count)
-        {
-            throw new ArgumentOutOfRangeException(nameof(threshold), threshold, $"Threshold must be between 1 and the number of custodians ({custodianUris.Count})");
-        }
-
         if (bits is not (2048 or 3072 or 4096))
         {
             throw new ArgumentOutOfRangeException(nameof(bits), bits, "Shoup RSA key size must be 2048, 3072 or 4096 bits");
         }
 
-        if (catalog.Exists(name))
-        {
-            throw new KeyCatalogException($"A key named '{name}' already exists in {catalog.DataDir}");
-        }
-
-        var addresses = custodianUris.Select(u => CustodianAddress.Parse(u, name)).ToList();
-        var duplicate = addresses.GroupBy(a => a.Name).FirstOrDefault(g => g.Count() > 1);
-        if (duplicate is not null)
-        {
-            throw new ArgumentException($"Custodian '{duplicate.Key}' is named twice; each custodian holds one share", nameof(custodianUris));
-        }
+        var addresses = CeremonyArguments.Validate(catalog, "Shoup RSA", name, threshold, custodianUris, MaxCustodians);
 
         // 1. Probe every token with a throwaway share before anything of the real key exists.
         var stores = ProbeAll(addresses, bits, progress);
