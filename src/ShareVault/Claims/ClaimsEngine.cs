@@ -3,16 +3,20 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Microsoft.Data.Sqlite;
+using System.Data.Common;
 using ShareVault.Evidence;
 using ShareVault.Ledger;
 using ShareVault.Storage;
 
 namespace ShareVault.Claims;
 
-/// <summary>A record that passed verification (signature, device/topic, size, time) and is ready to store.</summary>
-/// <summary><paramref name="ChainStart"/>: the record carries no previous hash (the device's first record).</summary>
-internal sealed record VerifiedRecord(string DeviceId, long Sequence, DateTimeOffset Time, byte[] Hash, byte[] Cose, IReadOnlyList<Reading> Readings, bool ChainStart = false)
+/// <summary>
+/// A record that passed verification (signature, device/topic, size, time) and is ready to store.
+/// <paramref name="ChainStart"/>: the record carries no previous hash (the device's first record).
+/// <paramref name="PreviousHash"/>: the hash the record says its predecessor has (empty at a chain
+/// start; null when unknown, which skips the chain check).
+/// </summary>
+internal sealed record VerifiedRecord(string DeviceId, long Sequence, DateTimeOffset Time, byte[] Hash, byte[] Cose, IReadOnlyList<Reading> Readings, bool ChainStart = false, byte[]? PreviousHash = null)
 {
     public EvidenceFacts Facts => new(DeviceId, Sequence, Hash, Readings);
 }
@@ -59,6 +63,8 @@ internal sealed class ClaimsEngine : IDisposable
     private readonly SemaphoreSlim _write = new(1, 1);
     private readonly SemaphoreSlim _signing = new(1, 1);
     private readonly Dictionary<string, DeviceState> _devices = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, PolicyRow> _policies = new(StringComparer.Ordinal);
+    private long _chainBreaks;
     private DateTimeOffset _lastReload;
 
     public ClaimsEngine(ClaimsDatabase db, IPoolSigner signer, TimeProvider time, ClaimsOptions? options = null)
@@ -93,13 +99,13 @@ internal sealed class ClaimsEngine : IDisposable
 
         await InTransactionAsync(tx =>
         {
-            if (Exists(tx, "SELECT 1 FROM pools WHERE id=$id", ("$id", id)))
+            if (Exists(tx, "SELECT 1 FROM pools WHERE id=@id", ("@id", id)))
             {
                 throw new InvalidOperationException($"Pool '{id}' already exists");
             }
 
-            Exec(tx, "INSERT INTO pools(id,name,currency,key_name,max_payout,created_at) VALUES ($id,$n,$c,$k,$m,$t)",
-                ("$id", id), ("$n", name), ("$c", currency), ("$k", keyName), ("$m", maxPayout), ("$t", Now()));
+            Exec(tx, "INSERT INTO pools(id,name,currency,key_name,max_payout,created_at) VALUES (@id,@n,@c,@k,@m,@t)",
+                ("@id", id), ("@n", name), ("@c", currency), ("@k", keyName), ("@m", maxPayout), ("@t", Now()));
             Append(tx, id, LedgerEntry.PoolCreated, new JsonObject
             {
                 ["pool"] = id,
@@ -118,12 +124,12 @@ internal sealed class ClaimsEngine : IDisposable
         await InTransactionAsync(tx =>
         {
             RequirePool(tx, poolId);
-            if (Exists(tx, "SELECT 1 FROM members WHERE pool_id=$p AND id=$m", ("$p", poolId), ("$m", memberId)))
+            if (Exists(tx, "SELECT 1 FROM members WHERE pool_id=@p AND id=@m", ("@p", poolId), ("@m", memberId)))
             {
                 throw new InvalidOperationException($"Member '{memberId}' already belongs to pool '{poolId}'");
             }
 
-            Exec(tx, "INSERT INTO members(pool_id,id,name,created_at) VALUES ($p,$m,$n,$t)", ("$p", poolId), ("$m", memberId), ("$n", name), ("$t", Now()));
+            Exec(tx, "INSERT INTO members(pool_id,id,name,created_at) VALUES (@p,@m,@n,@t)", ("@p", poolId), ("@m", memberId), ("@n", name), ("@t", Now()));
             Append(tx, poolId, LedgerEntry.MemberJoined, new JsonObject { ["member"] = memberId, ["name"] = name });
         }, cancellationToken).ConfigureAwait(false);
     }
@@ -142,14 +148,14 @@ internal sealed class ClaimsEngine : IDisposable
         await InTransactionAsync(tx =>
         {
             RequireMember(tx, poolId, memberId);
-            if (Exists(tx, "SELECT 1 FROM policies WHERE id=$id", ("$id", policyId)))
+            if (Exists(tx, "SELECT 1 FROM policies WHERE id=@id", ("@id", policyId)))
             {
                 throw new InvalidOperationException($"Policy '{policyId}' already exists");
             }
 
-            Exec(tx, "INSERT INTO policies(id,pool_id,member_id,rule_text,rule_hash,payout_amount,votes_required,context,created_at) VALUES ($id,$p,$m,$r,$h,$a,$v,$c,$t)",
-                ("$id", policyId), ("$p", poolId), ("$m", memberId), ("$r", rule.Text), ("$h", rule.HashHex), ("$a", payoutAmount),
-                ("$v", votesRequired), ("$c", contextJson.ToJsonString()), ("$t", Now()));
+            Exec(tx, "INSERT INTO policies(id,pool_id,member_id,rule_text,rule_hash,payout_amount,votes_required,context,created_at) VALUES (@id,@p,@m,@r,@h,@a,@v,@c,@t)",
+                ("@id", policyId), ("@p", poolId), ("@m", memberId), ("@r", rule.Text), ("@h", rule.HashHex), ("@a", payoutAmount),
+                ("@v", votesRequired), ("@c", contextJson.ToJsonString()), ("@t", Now()));
             Append(tx, poolId, LedgerEntry.PolicyIssued, new JsonObject
             {
                 ["policy"] = policyId,
@@ -160,16 +166,15 @@ internal sealed class ClaimsEngine : IDisposable
                 ["votes_required"] = votesRequired,
                 ["context"] = contextJson,
             });
-        }, cancellationToken, afterCommit: () =>
-        {
-            lock (_devices)
-            {
-                foreach (var device in _devices.Values.Where(d => d.PoolId == poolId && d.MemberId == memberId))
-                {
-                    device.Evaluators.Add((row, new TriggerEvaluator(rule, context!), device.EvaluatedSequence));
-                }
-            }
-        }).ConfigureAwait(false);
+
+            // The member's devices start evaluating the new policy with their next record. Bumping each
+            // device's state version tells every service instance (this one, or one in another process)
+            // to reload that device's evaluators before it evaluates again.
+            var initial = new TriggerEvaluator(rule, context).SaveState();
+            Exec(tx, "INSERT INTO evaluators(device_id,policy_id,from_seq,state) SELECT id, @pol, evaluated_seq, @st FROM devices WHERE pool_id=@p AND member_id=@m",
+                ("@pol", policyId), ("@st", initial), ("@p", poolId), ("@m", memberId));
+            Exec(tx, "UPDATE devices SET state_version=state_version+1 WHERE pool_id=@p AND member_id=@m", ("@p", poolId), ("@m", memberId));
+        }, cancellationToken).ConfigureAwait(false);
 
         return row;
     }
@@ -180,7 +185,7 @@ internal sealed class ClaimsEngine : IDisposable
         await InTransactionAsync(tx =>
         {
             RequireMember(tx, poolId, memberId);
-            Exec(tx, "INSERT INTO premiums(pool_id,member_id,amount,paid_at) VALUES ($p,$m,$a,$t)", ("$p", poolId), ("$m", memberId), ("$a", amount), ("$t", Now()));
+            Exec(tx, "INSERT INTO premiums(pool_id,member_id,amount,paid_at) VALUES (@p,@m,@a,@t)", ("@p", poolId), ("@m", memberId), ("@a", amount), ("@t", Now()));
             Append(tx, poolId, LedgerEntry.Premium, new JsonObject { ["member"] = memberId, ["amount"] = amount });
         }, cancellationToken).ConfigureAwait(false);
     }
@@ -202,13 +207,13 @@ internal sealed class ClaimsEngine : IDisposable
         await InTransactionAsync(tx =>
         {
             RequireMember(tx, poolId, memberId);
-            if (Exists(tx, "SELECT 1 FROM devices WHERE id=$id", ("$id", deviceId)))
+            if (Exists(tx, "SELECT 1 FROM devices WHERE id=@id", ("@id", deviceId)))
             {
                 throw new InvalidOperationException($"Device '{deviceId}' is already enrolled");
             }
 
-            Exec(tx, "INSERT INTO devices(id,pool_id,member_id,public_key,enrolled_at) VALUES ($id,$p,$m,$k,$t)",
-                ("$id", deviceId), ("$p", poolId), ("$m", memberId), ("$k", publicKeySpki), ("$t", Now()));
+            Exec(tx, "INSERT INTO devices(id,pool_id,member_id,public_key,enrolled_at) VALUES (@id,@p,@m,@k,@t)",
+                ("@id", deviceId), ("@p", poolId), ("@m", memberId), ("@k", publicKeySpki), ("@t", Now()));
             Append(tx, poolId, LedgerEntry.DeviceEnrolled, new JsonObject
             {
                 ["device"] = deviceId,
@@ -272,22 +277,23 @@ internal sealed class ClaimsEngine : IDisposable
         {
             var now = _time.GetUtcNow();
             var stamp = LedgerEntry.FormatTime(now);
-            using var tx = _db.Writer.BeginTransaction();
+            using var tx = _db.BeginWrite();
             var touched = new Dictionary<string, Dictionary<long, VerifiedRecord>>(StringComparer.Ordinal);
             using (var insert = ClaimsDatabase.Command(_db.Writer, tx,
-                "INSERT OR IGNORE INTO evidence(device_id,seq,time,received_at,hash,cose,readings) VALUES ($d,$s,$t,$r,$h,$c,$j)",
-                ("$d", ""), ("$s", 0L), ("$t", ""), ("$r", stamp), ("$h", Array.Empty<byte>()), ("$c", Array.Empty<byte>()), ("$j", "")))
-            using (var existing = ClaimsDatabase.Command(_db.Writer, tx, "SELECT hash FROM evidence WHERE device_id=$d AND seq=$s", ("$d", ""), ("$s", 0L)))
+                "INSERT INTO evidence(device_id,seq,time,received_at,hash,cose,readings,prev) VALUES (@d,@s,@t,@r,@h,@c,@j,@pr) ON CONFLICT DO NOTHING",
+                ("@d", ""), ("@s", 0L), ("@t", ""), ("@r", stamp), ("@h", Array.Empty<byte>()), ("@c", Array.Empty<byte>()), ("@j", ""), ("@pr", Array.Empty<byte>())))
+            using (var existing = ClaimsDatabase.Command(_db.Writer, tx, "SELECT hash FROM evidence WHERE device_id=@d AND seq=@s", ("@d", ""), ("@s", 0L)))
             {
                 for (var i = 0; i < records.Count; i++)
                 {
                     var r = records[i];
-                    insert.Parameters["$d"].Value = r.DeviceId;
-                    insert.Parameters["$s"].Value = r.Sequence;
-                    insert.Parameters["$t"].Value = LedgerEntry.FormatTime(r.Time);
-                    insert.Parameters["$h"].Value = r.Hash;
-                    insert.Parameters["$c"].Value = r.Cose;
-                    insert.Parameters["$j"].Value = ReadingsJson.Write(r.Readings);
+                    insert.Parameters["@d"].Value = r.DeviceId;
+                    insert.Parameters["@s"].Value = r.Sequence;
+                    insert.Parameters["@t"].Value = LedgerEntry.FormatTime(r.Time);
+                    insert.Parameters["@h"].Value = r.Hash;
+                    insert.Parameters["@c"].Value = r.Cose;
+                    insert.Parameters["@j"].Value = ReadingsJson.Write(r.Readings);
+                    insert.Parameters["@pr"].Value = (object?)r.PreviousHash ?? DBNull.Value;
                     if (insert.ExecuteNonQuery() == 1)
                     {
                         outcomes[i] = StoreOutcome.Stored;
@@ -300,8 +306,8 @@ internal sealed class ClaimsEngine : IDisposable
                         continue;
                     }
 
-                    existing.Parameters["$d"].Value = r.DeviceId;
-                    existing.Parameters["$s"].Value = r.Sequence;
+                    existing.Parameters["@d"].Value = r.DeviceId;
+                    existing.Parameters["@s"].Value = r.Sequence;
                     var stored = existing.ExecuteScalar() as byte[];
                     outcomes[i] = stored is not null && stored.AsSpan().SequenceEqual(r.Hash) ? StoreOutcome.Duplicate : StoreOutcome.Conflict;
                 }
@@ -341,17 +347,18 @@ internal sealed class ClaimsEngine : IDisposable
         }
     }
 
-    private static void InsertRejection(SqliteTransaction tx, RejectionRow r) =>
-        Exec(tx, "INSERT INTO rejections(received_at,device_id,topic,seq,reason,detail,size) VALUES ($t,$d,$to,$s,$r,$de,$z)",
-            ("$t", r.ReceivedAt), ("$d", r.DeviceId), ("$to", r.Topic), ("$s", r.Sequence), ("$r", r.Reason), ("$de", r.Detail), ("$z", r.Size));
+    private static void InsertRejection(DbTransaction tx, RejectionRow r) =>
+        Exec(tx, "INSERT INTO rejections(received_at,device_id,topic,seq,reason,detail,size) VALUES (@t,@d,@to,@s,@r,@de,@z)",
+            ("@t", r.ReceivedAt), ("@d", r.DeviceId), ("@to", r.Topic), ("@s", r.Sequence), ("@r", r.Reason), ("@de", r.Detail), ("@z", r.Size));
 
     /// <summary>Stored rejections, newest first, optionally for one device or reason.</summary>
     public IReadOnlyList<RejectionRow> Rejections(string? deviceId = null, string? reason = null, int limit = 100)
     {
         using var c = _db.OpenReader();
-        return Query(c, "SELECT received_at,device_id,topic,seq,reason,detail,size FROM rejections WHERE ($d IS NULL OR device_id=$d) AND ($r IS NULL OR reason=$r) ORDER BY id DESC LIMIT $l",
-            r => new RejectionRow(r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1), r.GetString(2), r.IsDBNull(3) ? null : r.GetInt64(3), r.GetString(4), r.GetString(5), r.GetInt32(6)),
-            ("$d", deviceId), ("$r", reason), ("$l", limit));
+        var (where, parameters) = ClaimsDatabase.Where(("device_id", deviceId), ("reason", reason));
+        return Query(c, $"SELECT received_at,device_id,topic,seq,reason,detail,size FROM rejections{where} ORDER BY id DESC LIMIT @l",
+            r => new RejectionRow(r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1), r.GetString(2), r.IsDBNull(3) ? null : r.GetInt64(3), r.GetString(4), r.GetString(5), (int)r.GetInt64(6)),
+            [.. parameters, ("@l", (long)limit)]);
     }
 
     /// <summary>Rejection counts by reason, from the table (survives restarts).</summary>
@@ -365,9 +372,9 @@ internal sealed class ClaimsEngine : IDisposable
     public async Task AdvancePastStaleGapsAsync(CancellationToken cancellationToken)
     {
         List<string> ids;
-        lock (_devices)
+        using (var c = _db.OpenReader())
         {
-            ids = [.. _devices.Where(d => d.Value.MaxSequence > d.Value.EvaluatedSequence).Select(d => d.Key)];
+            ids = Query(c, "SELECT id FROM devices WHERE max_seq > evaluated_seq ORDER BY id", r => r.GetString(0));
         }
 
         if (ids.Count == 0)
@@ -379,7 +386,7 @@ internal sealed class ClaimsEngine : IDisposable
         try
         {
             var now = _time.GetUtcNow();
-            using var tx = _db.Writer.BeginTransaction();
+            using var tx = _db.BeginWrite();
             var pending = new List<Action>();
             foreach (var id in ids)
             {
@@ -400,10 +407,13 @@ internal sealed class ClaimsEngine : IDisposable
 
     /// <summary>
     /// Feeds the device's records in sequence order from the first unevaluated one for as long as
-    /// there is no gap (or the gap is older than the timeout); opens claims for firings. State changes
-    /// are applied to memory only after the transaction commits (<paramref name="pending"/>).
+    /// there is no gap (or the gap is older than the timeout); opens claims for firings. A record
+    /// whose previous hash is not the hash of the record before it is a chain break: it stays stored
+    /// but is not fed (recorded in <c>chain_breaks</c>), so a forked chain cannot make a decision.
+    /// The evaluators' state is written in the same transaction; the cached copy is updated only
+    /// after the commit (<paramref name="pending"/>).
     /// </summary>
-    private void Evaluate(SqliteTransaction tx, string deviceId, Dictionary<long, VerifiedRecord> batch, DateTimeOffset now, List<Action> pending)
+    private void Evaluate(DbTransaction tx, string deviceId, Dictionary<long, VerifiedRecord> batch, DateTimeOffset now, List<Action> pending)
     {
         DeviceState state;
         lock (_devices)
@@ -414,41 +424,56 @@ internal sealed class ClaimsEngine : IDisposable
             }
         }
 
-        var max = Math.Max(state.MaxSequence, batch.Count > 0 ? batch.Keys.Max() : -1);
-        var next = state.EvaluatedSequence + 1;
-        if (state.EvaluatedSequence < 0 && batch.Values.FirstOrDefault(r => r.ChainStart) is { } start)
+        var current = CurrentEvaluation(tx, deviceId, state);
+        var max = Math.Max(current.MaxSequence, batch.Count > 0 ? batch.Keys.Max() : -1);
+        var next = current.EvaluatedSequence + 1;
+        if (current.EvaluatedSequence < 0 && batch.Values.FirstOrDefault(r => r.ChainStart) is { } start)
         {
             next = start.Sequence; // the device's chain starts here (sequence numbers may start at 0 or 1)
         }
 
-        var evaluators = state.Evaluators.Select(e => (e.Policy, Evaluator: e.Evaluator.Clone(), e.FromSequence)).ToList();
+        var lastHash = current.LastHash;
+        var evaluators = current.Evaluators.Select(e => e with { Evaluator = e.Evaluator.Clone() }).ToList();
         while (next <= max)
         {
-            var record = batch.TryGetValue(next, out var r) ? r.Facts : LoadFacts(tx, deviceId, next);
+            var (record, previous) = batch.TryGetValue(next, out var r) ? (r.Facts, r.PreviousHash) : LoadFacts(tx, deviceId, next);
             if (record is null)
             {
                 // A gap: wait for it unless the first record after it has waited longer than the timeout.
-                var after = ClaimsDatabase.Scalar(_db.Writer, tx, "SELECT seq, received_at FROM evidence WHERE device_id=$d AND seq>$s ORDER BY seq LIMIT 1", ("$d", deviceId), ("$s", next));
-                var firstAfter = after is null ? (long?)null : Convert.ToInt64(after, CultureInfo.InvariantCulture);
-                if (firstAfter is null)
+                var after = ClaimsDatabase.Scalar(tx.Connection!, tx, "SELECT seq FROM evidence WHERE device_id=@d AND seq>@s ORDER BY seq LIMIT 1", ("@d", deviceId), ("@s", next));
+                if (after is null)
                 {
                     break;
                 }
 
-                var receivedAt = (string)ClaimsDatabase.Scalar(_db.Writer, tx, "SELECT received_at FROM evidence WHERE device_id=$d AND seq=$s", ("$d", deviceId), ("$s", firstAfter.Value))!;
-                Exec(tx, "INSERT OR IGNORE INTO gaps(device_id,from_seq,to_seq,detected_at) VALUES ($d,$f,$t,$n)",
-                    ("$d", deviceId), ("$f", next), ("$t", firstAfter.Value - 1), ("$n", LedgerEntry.FormatTime(now)));
+                var firstAfter = ClaimsDatabase.ToInt64(after);
+                var receivedAt = (string)ClaimsDatabase.Scalar(tx.Connection!, tx, "SELECT received_at FROM evidence WHERE device_id=@d AND seq=@s", ("@d", deviceId), ("@s", firstAfter))!;
+                Exec(tx, "INSERT INTO gaps(device_id,from_seq,to_seq,detected_at) VALUES (@d,@f,@t,@n) ON CONFLICT DO NOTHING",
+                    ("@d", deviceId), ("@f", next), ("@t", firstAfter - 1), ("@n", LedgerEntry.FormatTime(now)));
                 if (now - DateTimeOffset.Parse(receivedAt, CultureInfo.InvariantCulture) < _options.GapTimeout)
                 {
                     break;
                 }
 
-                Exec(tx, "UPDATE gaps SET skipped_at=$n WHERE device_id=$d AND from_seq=$f", ("$n", LedgerEntry.FormatTime(now)), ("$d", deviceId), ("$f", next));
-                next = firstAfter.Value;
+                Exec(tx, "UPDATE gaps SET skipped_at=@n WHERE device_id=@d AND from_seq=@f", ("@n", LedgerEntry.FormatTime(now)), ("@d", deviceId), ("@f", next));
+                next = firstAfter;
+                lastHash = null; // the predecessor is missing: the chain cannot be checked across the gap
                 continue;
             }
 
-            foreach (var (policy, evaluator, from) in evaluators)
+            // RFC 9052 says nothing of chains; ours (docs/evidence-format.md) links each record to the
+            // SHA-256 of its predecessor's COSE bytes. Only checked where both hashes are known.
+            if (lastHash is not null && previous is not null && !CryptographicOperations.FixedTimeEquals(previous, lastHash))
+            {
+                Exec(tx, "INSERT INTO chain_breaks(device_id,seq,expected,found,detected_at) VALUES (@d,@s,@e,@f,@n) ON CONFLICT DO NOTHING",
+                    ("@d", deviceId), ("@s", next), ("@e", lastHash), ("@f", previous), ("@n", LedgerEntry.FormatTime(now)));
+                Interlocked.Increment(ref _chainBreaks);
+                lastHash = record.Hash;
+                next++;
+                continue;
+            }
+
+            foreach (var (policy, evaluator, from, _) in evaluators)
             {
                 if (record.Sequence <= from)
                 {
@@ -461,39 +486,169 @@ internal sealed class ClaimsEngine : IDisposable
                 }
             }
 
+            lastHash = record.Hash;
             next++;
         }
 
         var evaluated = next - 1;
-        Exec(tx, "UPDATE devices SET evaluated_seq=$e, max_seq=$m WHERE id=$d", ("$e", evaluated), ("$m", max), ("$d", deviceId));
+        var version = current.Version + 1;
+        Exec(tx, "UPDATE devices SET evaluated_seq=@e, max_seq=@m, last_hash=@h, state_version=@v WHERE id=@d",
+            ("@e", evaluated), ("@m", max), ("@h", lastHash), ("@v", version), ("@d", deviceId));
+        for (var i = 0; i < evaluators.Count; i++)
+        {
+            var saved = evaluators[i].Evaluator.SaveState();
+            if (saved != evaluators[i].SavedState)
+            {
+                Exec(tx, "INSERT INTO evaluators(device_id,policy_id,from_seq,state) VALUES (@d,@p,@f,@s) ON CONFLICT (device_id,policy_id) DO UPDATE SET state=excluded.state",
+                    ("@d", deviceId), ("@p", evaluators[i].Policy.Id), ("@f", evaluators[i].FromSequence), ("@s", saved));
+                evaluators[i] = evaluators[i] with { SavedState = saved };
+            }
+        }
+
+        var updated = new Evaluation(evaluated, max, version, lastHash, evaluators);
         pending.Add(() =>
         {
             lock (_devices)
             {
-                state.EvaluatedSequence = evaluated;
-                state.MaxSequence = max;
-                state.Evaluators = evaluators;
+                state.Current = updated;
             }
         });
     }
 
-    private static EvidenceFacts? LoadFacts(SqliteTransaction tx, string deviceId, long seq)
+    /// <summary>
+    /// The device's evaluation state as the database has it now: the cached copy when its version
+    /// matches the device row (nothing else wrote since), else the evaluators loaded from their rows
+    /// (written by another instance, or a policy issued since). Policies without a row (databases of
+    /// schema 1) are rebuilt once by replaying the evaluated records.
+    /// </summary>
+    private Evaluation CurrentEvaluation(DbTransaction tx, string deviceId, DeviceState state)
     {
-        using var command = ClaimsDatabase.Command(tx.Connection!, tx, "SELECT hash, readings FROM evidence WHERE device_id=$d AND seq=$s", ("$d", deviceId), ("$s", seq));
-        using var reader = command.ExecuteReader();
-        return reader.Read() ? new EvidenceFacts(deviceId, seq, (byte[])reader[0], ReadingsJson.Read(reader.GetString(1))) : null;
+        long evaluated, max, version;
+        byte[]? lastHash;
+        using (var command = ClaimsDatabase.Command(tx.Connection!, tx, "SELECT evaluated_seq, max_seq, state_version, last_hash FROM devices WHERE id=@d", ("@d", deviceId)))
+        using (var reader = command.ExecuteReader())
+        {
+            if (!reader.Read())
+            {
+                throw new InvalidOperationException($"Device '{deviceId}' is no longer enrolled");
+            }
+
+            (evaluated, max, version, lastHash) = (reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.IsDBNull(3) ? null : (byte[])reader[3]);
+        }
+
+        lock (_devices)
+        {
+            if (state.Current is { } cached && cached.Version == version)
+            {
+                return cached;
+            }
+        }
+
+        var rows = new Dictionary<string, (long From, string State)>(StringComparer.Ordinal);
+        using (var command = ClaimsDatabase.Command(tx.Connection!, tx, "SELECT policy_id, from_seq, state FROM evaluators WHERE device_id=@d", ("@d", deviceId)))
+        using (var reader = command.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                rows[reader.GetString(0)] = (reader.GetInt64(1), reader.GetString(2));
+            }
+        }
+
+        var evaluators = new List<PolicyEvaluator>();
+        List<EvidenceFacts>? replay = null;
+        foreach (var policy in Policies(tx, state.PoolId, state.MemberId))
+        {
+            if (rows.TryGetValue(policy.Id, out var row))
+            {
+                evaluators.Add(new PolicyEvaluator(policy, TriggerEvaluator.Restore(policy.Rule, policy.Context, deviceId, row.State), row.From, row.State));
+                continue;
+            }
+
+            var evaluator = new TriggerEvaluator(policy.Rule, policy.Context);
+            replay ??= ReplayFacts(tx, deviceId, evaluated);
+            foreach (var facts in replay)
+            {
+                evaluator.Feed(facts);
+            }
+
+            evaluators.Add(new PolicyEvaluator(policy, evaluator, -1, null));
+        }
+
+        return new Evaluation(evaluated, max, version, lastHash, evaluators);
     }
 
-    private void OpenClaim(SqliteTransaction tx, PolicyRow policy, string deviceId, TriggerFiring firing)
+    /// <summary>The pool member's policies, parsed once per process (policies never change once issued).</summary>
+    private List<PolicyRow> Policies(DbTransaction tx, string poolId, string memberId)
+    {
+        var ids = new List<string>();
+        using (var command = ClaimsDatabase.Command(tx.Connection!, tx, "SELECT id FROM policies WHERE pool_id=@p AND member_id=@m ORDER BY id", ("@p", poolId), ("@m", memberId)))
+        using (var reader = command.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                ids.Add(reader.GetString(0));
+            }
+        }
+
+        var result = new List<PolicyRow>(ids.Count);
+        foreach (var id in ids)
+        {
+            PolicyRow? policy;
+            lock (_policies)
+            {
+                _policies.TryGetValue(id, out policy);
+            }
+
+            if (policy is null)
+            {
+                using var command = ClaimsDatabase.Command(tx.Connection!, tx, "SELECT rule_text, payout_amount, votes_required, context FROM policies WHERE id=@id", ("@id", id));
+                using var reader = command.ExecuteReader();
+                reader.Read();
+                policy = new PolicyRow(id, poolId, memberId, TriggerRule.Parse(reader.GetString(0)), reader.GetInt64(1), (int)reader.GetInt64(2), RuleContextJson.Read(JsonNode.Parse(reader.GetString(3))!.AsObject()));
+                lock (_policies)
+                {
+                    _policies[id] = policy;
+                }
+            }
+
+            result.Add(policy);
+        }
+
+        return result;
+    }
+
+    private static List<EvidenceFacts> ReplayFacts(DbTransaction tx, string deviceId, long evaluatedSequence)
+    {
+        var facts = new List<EvidenceFacts>();
+        using var command = ClaimsDatabase.Command(tx.Connection!, tx, "SELECT seq, hash, readings FROM evidence WHERE device_id=@d AND seq<=@s ORDER BY seq", ("@d", deviceId), ("@s", evaluatedSequence));
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            facts.Add(new EvidenceFacts(deviceId, reader.GetInt64(0), (byte[])reader[1], ReadingsJson.Read(reader.GetString(2))));
+        }
+
+        return facts;
+    }
+
+    private static (EvidenceFacts? Facts, byte[]? Previous) LoadFacts(DbTransaction tx, string deviceId, long seq)
+    {
+        using var command = ClaimsDatabase.Command(tx.Connection!, tx, "SELECT hash, readings, prev FROM evidence WHERE device_id=@d AND seq=@s", ("@d", deviceId), ("@s", seq));
+        using var reader = command.ExecuteReader();
+        return reader.Read()
+            ? (new EvidenceFacts(deviceId, seq, (byte[])reader[0], ReadingsJson.Read(reader.GetString(1))), reader.IsDBNull(2) ? null : (byte[])reader[2])
+            : (null, null);
+    }
+
+    private void OpenClaim(DbTransaction tx, PolicyRow policy, string deviceId, TriggerFiring firing)
     {
         var startSeq = firing.Records[0].Sequence;
         var id = ClaimId(policy.Id, deviceId, startSeq);
-        var maxPayout = Convert.ToInt64(ClaimsDatabase.Scalar(tx.Connection!, tx, "SELECT max_payout FROM pools WHERE id=$p", ("$p", policy.PoolId)), CultureInfo.InvariantCulture);
+        var maxPayout = Convert.ToInt64(ClaimsDatabase.Scalar(tx.Connection!, tx, "SELECT max_payout FROM pools WHERE id=@p", ("@p", policy.PoolId)), CultureInfo.InvariantCulture);
         var amount = Math.Min(policy.PayoutAmount, maxPayout);
         var evidence = new JsonArray([.. firing.Records.Select(r => (JsonNode)new JsonObject { ["seq"] = r.Sequence, ["sha256"] = Convert.ToHexStringLower(r.Hash) })]);
-        var inserted = Exec(tx, "INSERT OR IGNORE INTO claims(id,pool_id,member_id,policy_id,device_id,start_seq,status,amount,rule_hash,evidence,opened_at) VALUES ($id,$p,$m,$pol,$d,$s,'opened',$a,$h,$e,$t)",
-            ("$id", id), ("$p", policy.PoolId), ("$m", policy.MemberId), ("$pol", policy.Id), ("$d", deviceId), ("$s", startSeq),
-            ("$a", amount), ("$h", policy.Rule.HashHex), ("$e", evidence.ToJsonString()), ("$t", Now()));
+        var inserted = Exec(tx, "INSERT INTO claims(id,pool_id,member_id,policy_id,device_id,start_seq,status,amount,rule_hash,evidence,opened_at) VALUES (@id,@p,@m,@pol,@d,@s,'opened',@a,@h,@e,@t) ON CONFLICT DO NOTHING",
+            ("@id", id), ("@p", policy.PoolId), ("@m", policy.MemberId), ("@pol", policy.Id), ("@d", deviceId), ("@s", startSeq),
+            ("@a", amount), ("@h", policy.Rule.HashHex), ("@e", evidence.ToJsonString()), ("@t", Now()));
         if (inserted == 0)
         {
             return; // this episode already opened its claim: nothing opens twice
@@ -521,9 +676,9 @@ internal sealed class ClaimsEngine : IDisposable
     public static string ClaimId(string policyId, string deviceId, long startSeq) =>
         "clm-" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{policyId}\n{deviceId}\n{startSeq}")))[..24];
 
-    private void Decide(SqliteTransaction tx, string poolId, string claimId, string decision, string by, string reason)
+    private void Decide(DbTransaction tx, string poolId, string claimId, string decision, string by, string reason)
     {
-        Exec(tx, "UPDATE claims SET status=$s, decided_at=$t, reason=$r WHERE id=$id", ("$s", decision), ("$t", Now()), ("$r", reason), ("$id", claimId));
+        Exec(tx, "UPDATE claims SET status=@s, decided_at=@t, reason=@r WHERE id=@id", ("@s", decision), ("@t", Now()), ("@r", reason), ("@id", claimId));
         Append(tx, poolId, LedgerEntry.Decision, new JsonObject { ["claim"] = claimId, ["decision"] = decision, ["by"] = by, ["reason"] = reason });
     }
 
@@ -536,7 +691,7 @@ internal sealed class ClaimsEngine : IDisposable
         await InTransactionAsync(tx =>
         {
             using var command = ClaimsDatabase.Command(tx.Connection!, tx,
-                "SELECT c.pool_id, c.member_id, c.status, p.votes_required FROM claims c JOIN policies p ON p.id=c.policy_id WHERE c.id=$id", ("$id", claimId));
+                "SELECT c.pool_id, c.member_id, c.status, p.votes_required FROM claims c JOIN policies p ON p.id=c.policy_id WHERE c.id=@id", ("@id", claimId));
             string poolId, claimant;
             long required;
             using (var reader = command.ExecuteReader())
@@ -560,13 +715,13 @@ internal sealed class ClaimsEngine : IDisposable
                 throw new InvalidOperationException($"Claim '{claimId}' is {status}; votes are closed");
             }
 
-            if (Exec(tx, "INSERT OR IGNORE INTO votes(claim_id,member_id,approve,cast_at) VALUES ($c,$m,$a,$t)", ("$c", claimId), ("$m", memberId), ("$a", approve ? 1 : 0), ("$t", Now())) == 0)
+            if (Exec(tx, "INSERT INTO votes(claim_id,member_id,approve,cast_at) VALUES (@c,@m,@a,@t) ON CONFLICT DO NOTHING", ("@c", claimId), ("@m", memberId), ("@a", approve ? 1 : 0), ("@t", Now())) == 0)
             {
                 throw new InvalidOperationException($"Member '{memberId}' has already voted on claim '{claimId}'");
             }
 
-            var approvals = Convert.ToInt64(ClaimsDatabase.Scalar(tx.Connection!, tx, "SELECT COUNT(*) FROM votes WHERE claim_id=$c AND approve=1", ("$c", claimId)), CultureInfo.InvariantCulture);
-            var rejections = Convert.ToInt64(ClaimsDatabase.Scalar(tx.Connection!, tx, "SELECT COUNT(*) FROM votes WHERE claim_id=$c AND approve=0", ("$c", claimId)), CultureInfo.InvariantCulture);
+            var approvals = Convert.ToInt64(ClaimsDatabase.Scalar(tx.Connection!, tx, "SELECT COUNT(*) FROM votes WHERE claim_id=@c AND approve=1", ("@c", claimId)), CultureInfo.InvariantCulture);
+            var rejections = Convert.ToInt64(ClaimsDatabase.Scalar(tx.Connection!, tx, "SELECT COUNT(*) FROM votes WHERE claim_id=@c AND approve=0", ("@c", claimId)), CultureInfo.InvariantCulture);
             if (approvals >= required)
             {
                 Decide(tx, poolId, claimId, status = "approved", "votes", $"{approvals} member(s) approved");
@@ -595,7 +750,7 @@ internal sealed class ClaimsEngine : IDisposable
             {
                 using (var reader = _db.OpenReader())
                 {
-                    if (ClaimsDatabase.Scalar(reader, null, "SELECT 1 FROM payouts WHERE claim_id=$c", ("$c", claim.Id)) is not null)
+                    if (ClaimsDatabase.Scalar(reader, null, "SELECT 1 FROM payouts WHERE claim_id=@c", ("@c", claim.Id)) is not null)
                     {
                         continue;
                     }
@@ -612,13 +767,13 @@ internal sealed class ClaimsEngine : IDisposable
                 var (jws, kid) = await _signer.SignAsync(pool.KeyName, payload, cancellationToken).ConfigureAwait(false);
                 await InTransactionAsync(tx =>
                 {
-                    if (Exec(tx, "INSERT OR IGNORE INTO payouts(claim_id,pool_id,instruction,jws,kid,signed_at) VALUES ($c,$p,$i,$j,$k,$t)",
-                        ("$c", claim.Id), ("$p", claim.PoolId), ("$i", Encoding.UTF8.GetString(payload)), ("$j", jws), ("$k", kid), ("$t", Now())) == 0)
+                    if (Exec(tx, "INSERT INTO payouts(claim_id,pool_id,instruction,jws,kid,signed_at) VALUES (@c,@p,@i,@j,@k,@t) ON CONFLICT DO NOTHING",
+                        ("@c", claim.Id), ("@p", claim.PoolId), ("@i", Encoding.UTF8.GetString(payload)), ("@j", jws), ("@k", kid), ("@t", Now())) == 0)
                     {
                         return;
                     }
 
-                    Exec(tx, "UPDATE claims SET status='paid' WHERE id=$c AND status='approved'", ("$c", claim.Id));
+                    Exec(tx, "UPDATE claims SET status='paid' WHERE id=@c AND status='approved'", ("@c", claim.Id));
                     Append(tx, claim.PoolId, LedgerEntry.Payout, new JsonObject
                     {
                         ["claim"] = claim.Id,
@@ -663,8 +818,8 @@ internal sealed class ClaimsEngine : IDisposable
             var time = Now();
             var payload = LedgerCheckpoint.Payload(poolId, head.Value.Seq, head.Value.Hash, time);
             var (jws, _) = await _signer.SignAsync(pool.KeyName, payload, cancellationToken).ConfigureAwait(false);
-            await InTransactionAsync(tx => Exec(tx, "INSERT OR IGNORE INTO checkpoints(pool_id,seq,hash,time,jws) VALUES ($p,$s,$h,$t,$j)",
-                ("$p", poolId), ("$s", head.Value.Seq), ("$h", head.Value.Hash), ("$t", time), ("$j", jws)), cancellationToken).ConfigureAwait(false);
+            await InTransactionAsync(tx => Exec(tx, "INSERT INTO checkpoints(pool_id,seq,hash,time,jws) VALUES (@p,@s,@h,@t,@j) ON CONFLICT DO NOTHING",
+                ("@p", poolId), ("@s", head.Value.Seq), ("@h", head.Value.Hash), ("@t", time), ("@j", jws)), cancellationToken).ConfigureAwait(false);
             return new LedgerCheckpoint(poolId, head.Value.Seq, head.Value.Hash, time, jws);
         }
         finally
@@ -701,61 +856,65 @@ internal sealed class ClaimsEngine : IDisposable
     public IReadOnlyList<MemberInfo> ListMembers(string poolId)
     {
         using var c = _db.OpenReader();
-        return Query(c, "SELECT id,name FROM members WHERE pool_id=$p ORDER BY id", r => new MemberInfo(r.GetString(0), r.GetString(1)), ("$p", poolId));
+        return Query(c, "SELECT id,name FROM members WHERE pool_id=@p ORDER BY id", r => new MemberInfo(r.GetString(0), r.GetString(1)), ("@p", poolId));
     }
 
     public IReadOnlyList<PolicyInfo> ListPolicies(string? poolId = null)
     {
         using var c = _db.OpenReader();
-        return Query(c, "SELECT id,pool_id,member_id,rule_text,rule_hash,payout_amount,votes_required,context FROM policies WHERE ($p IS NULL OR pool_id=$p) ORDER BY id",
-            r => new PolicyInfo(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetInt64(5), r.GetInt32(6), JsonNode.Parse(r.GetString(7))!.AsObject()),
-            ("$p", poolId));
+        var (where, parameters) = ClaimsDatabase.Where(("pool_id", poolId));
+        return Query(c, $"SELECT id,pool_id,member_id,rule_text,rule_hash,payout_amount,votes_required,context FROM policies{where} ORDER BY id",
+            r => new PolicyInfo(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetInt64(5), (int)r.GetInt64(6), JsonNode.Parse(r.GetString(7))!.AsObject()),
+            parameters);
     }
 
     public IReadOnlyList<DeviceRow> ListDevices(string? poolId = null)
     {
         using var c = _db.OpenReader();
-        return Query(c, "SELECT id,pool_id,member_id,public_key,enrolled_at,evaluated_seq,max_seq FROM devices WHERE ($p IS NULL OR pool_id=$p) ORDER BY id",
-            r => new DeviceRow(r.GetString(0), r.GetString(1), r.GetString(2), (byte[])r[3], r.GetString(4), r.GetInt64(5), r.GetInt64(6)), ("$p", poolId));
+        var (where, parameters) = ClaimsDatabase.Where(("pool_id", poolId));
+        return Query(c, $"SELECT id,pool_id,member_id,public_key,enrolled_at,evaluated_seq,max_seq FROM devices{where} ORDER BY id",
+            r => new DeviceRow(r.GetString(0), r.GetString(1), r.GetString(2), (byte[])r[3], r.GetString(4), r.GetInt64(5), r.GetInt64(6)), parameters);
     }
 
     public IReadOnlyList<ClaimInfo> ListClaims(string? poolId = null, string? status = null)
     {
         using var c = _db.OpenReader();
-        return Query(c, "SELECT id,pool_id,member_id,policy_id,device_id,start_seq,status,amount,rule_hash,evidence,opened_at,decided_at,reason FROM claims WHERE ($p IS NULL OR pool_id=$p) AND ($s IS NULL OR status=$s) ORDER BY opened_at, id",
+        var (where, parameters) = ClaimsDatabase.Where(("pool_id", poolId), ("status", status));
+        return Query(c, $"SELECT id,pool_id,member_id,policy_id,device_id,start_seq,status,amount,rule_hash,evidence,opened_at,decided_at,reason FROM claims{where} ORDER BY opened_at, id",
             r => new ClaimInfo(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetInt64(5), r.GetString(6), r.GetInt64(7), r.GetString(8),
                 JsonNode.Parse(r.GetString(9))!.AsArray(), r.GetString(10), r.IsDBNull(11) ? null : r.GetString(11), r.IsDBNull(12) ? null : r.GetString(12)),
-            ("$p", poolId), ("$s", status));
+            parameters);
     }
 
     public IReadOnlyList<PayoutInfo> ListPayouts(string? poolId = null)
     {
         using var c = _db.OpenReader();
-        return Query(c, "SELECT claim_id,pool_id,instruction,jws,kid,signed_at FROM payouts WHERE ($p IS NULL OR pool_id=$p) ORDER BY signed_at, claim_id",
-            r => new PayoutInfo(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetString(5)), ("$p", poolId));
+        var (where, parameters) = ClaimsDatabase.Where(("pool_id", poolId));
+        return Query(c, $"SELECT claim_id,pool_id,instruction,jws,kid,signed_at FROM payouts{where} ORDER BY signed_at, claim_id",
+            r => new PayoutInfo(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetString(5)), parameters);
     }
 
     public IReadOnlyList<LedgerEntry> LedgerEntries(string poolId)
     {
         using var c = _db.OpenReader();
-        return Query(c, "SELECT seq,time,kind,body,prev,hash FROM ledger WHERE pool_id=$p ORDER BY seq",
-            r => new LedgerEntry(poolId, r.GetInt64(0), r.GetString(1), r.GetString(2), JsonNode.Parse(r.GetString(3))!.AsObject(), r.GetString(4), r.GetString(5)), ("$p", poolId));
+        return Query(c, "SELECT seq,time,kind,body,prev,hash FROM ledger WHERE pool_id=@p ORDER BY seq",
+            r => new LedgerEntry(poolId, r.GetInt64(0), r.GetString(1), r.GetString(2), JsonNode.Parse(r.GetString(3))!.AsObject(), r.GetString(4), r.GetString(5)), ("@p", poolId));
     }
 
     public IReadOnlyList<LedgerCheckpoint> Checkpoints(string poolId)
     {
         using var c = _db.OpenReader();
-        return Query(c, "SELECT seq,hash,time,jws FROM checkpoints WHERE pool_id=$p ORDER BY seq",
-            r => new LedgerCheckpoint(poolId, r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3)), ("$p", poolId));
+        return Query(c, "SELECT seq,hash,time,jws FROM checkpoints WHERE pool_id=@p ORDER BY seq",
+            r => new LedgerCheckpoint(poolId, r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3)), ("@p", poolId));
     }
 
     /// <summary>Stored evidence of a device: sequence, time, hash, COSE bytes.</summary>
     public IReadOnlyList<StoredEvidence> Evidence(string deviceId, long fromSeq = 0, int limit = 1000)
     {
         using var c = _db.OpenReader();
-        return Query(c, "SELECT seq,time,received_at,hash,cose,readings FROM evidence WHERE device_id=$d AND seq>=$s ORDER BY seq LIMIT $l",
+        return Query(c, "SELECT seq,time,received_at,hash,cose,readings FROM evidence WHERE device_id=@d AND seq>=@s ORDER BY seq LIMIT @l",
             r => new StoredEvidence(deviceId, r.GetInt64(0), r.GetString(1), r.GetString(2), (byte[])r[3], (byte[])r[4], r.GetString(5)),
-            ("$d", deviceId), ("$s", fromSeq), ("$l", limit));
+            ("@d", deviceId), ("@s", fromSeq), ("@l", limit));
     }
 
     public StoredEvidence? EvidenceRecord(string deviceId, long seq) => Evidence(deviceId, seq, 1).FirstOrDefault(e => e.Sequence == seq);
@@ -763,9 +922,21 @@ internal sealed class ClaimsEngine : IDisposable
     public IReadOnlyList<(long From, long To, string DetectedAt, string? SkippedAt)> Gaps(string deviceId)
     {
         using var c = _db.OpenReader();
-        return Query(c, "SELECT from_seq,to_seq,detected_at,skipped_at FROM gaps WHERE device_id=$d ORDER BY from_seq",
-            r => (r.GetInt64(0), r.GetInt64(1), r.GetString(2), r.IsDBNull(3) ? null : r.GetString(3)), ("$d", deviceId));
+        return Query(c, "SELECT from_seq,to_seq,detected_at,skipped_at FROM gaps WHERE device_id=@d ORDER BY from_seq",
+            r => (r.GetInt64(0), r.GetInt64(1), r.GetString(2), r.IsDBNull(3) ? null : r.GetString(3)), ("@d", deviceId));
     }
+
+    /// <summary>Records stored but not evaluated because their previous hash did not match their predecessor's.</summary>
+    public IReadOnlyList<ChainBreak> ChainBreaks(string? deviceId = null)
+    {
+        using var c = _db.OpenReader();
+        var (where, parameters) = ClaimsDatabase.Where(("device_id", deviceId));
+        return Query(c, $"SELECT device_id,seq,expected,found,detected_at FROM chain_breaks{where} ORDER BY device_id, seq",
+            r => new ChainBreak(r.GetString(0), r.GetInt64(1), Convert.ToHexStringLower((byte[])r[2]), Convert.ToHexStringLower((byte[])r[3]), r.GetString(4)), parameters);
+    }
+
+    /// <summary>Chain breaks this instance found since it started (the table holds them all).</summary>
+    public long ChainBreakCount => Interlocked.Read(ref _chainBreaks);
 
     public long EvidenceCount()
     {
@@ -789,72 +960,47 @@ internal sealed class ClaimsEngine : IDisposable
 
     private LedgerEntry? First(string poolId) => LedgerEntries(poolId) is { Count: > 0 } entries ? entries[0] : null;
 
-    private static (long Seq, string Hash)? Head(SqliteConnection c, SqliteTransaction? tx, string poolId)
+    private static (long Seq, string Hash)? Head(DbConnection c, DbTransaction? tx, string poolId)
     {
-        using var command = ClaimsDatabase.Command(c, tx, "SELECT seq, hash FROM ledger WHERE pool_id=$p ORDER BY seq DESC LIMIT 1", ("$p", poolId));
+        using var command = ClaimsDatabase.Command(c, tx, "SELECT seq, hash FROM ledger WHERE pool_id=@p ORDER BY seq DESC LIMIT 1", ("@p", poolId));
         using var reader = command.ExecuteReader();
         return reader.Read() ? (reader.GetInt64(0), reader.GetString(1)) : null;
     }
 
-    private void Append(SqliteTransaction tx, string poolId, string kind, JsonObject body)
+    private void Append(DbTransaction tx, string poolId, string kind, JsonObject body)
     {
         var head = Head(tx.Connection!, tx, poolId);
         var entry = LedgerEntry.Create(poolId, (head?.Seq ?? 0) + 1, _time.GetUtcNow(), kind, body, head?.Hash ?? LedgerEntry.Genesis);
-        Exec(tx, "INSERT INTO ledger(pool_id,seq,time,kind,body,prev,hash) VALUES ($p,$s,$t,$k,$b,$pr,$h)",
-            ("$p", poolId), ("$s", entry.Sequence), ("$t", entry.Time), ("$k", kind), ("$b", CanonicalJson.SerializeToString(body)), ("$pr", entry.Previous), ("$h", entry.Hash));
+        Exec(tx, "INSERT INTO ledger(pool_id,seq,time,kind,body,prev,hash) VALUES (@p,@s,@t,@k,@b,@pr,@h)",
+            ("@p", poolId), ("@s", entry.Sequence), ("@t", entry.Time), ("@k", kind), ("@b", CanonicalJson.SerializeToString(body)), ("@pr", entry.Previous), ("@h", entry.Hash));
     }
 
-    private static long Balance(SqliteConnection c, string poolId)
+    private static long Balance(DbConnection c, string poolId)
     {
-        var premiums = Convert.ToInt64(ClaimsDatabase.Scalar(c, null, "SELECT COALESCE(SUM(amount),0) FROM premiums WHERE pool_id=$p", ("$p", poolId)), CultureInfo.InvariantCulture);
-        var payouts = Convert.ToInt64(ClaimsDatabase.Scalar(c, null, "SELECT COALESCE(SUM(c.amount),0) FROM payouts p JOIN claims c ON c.id=p.claim_id WHERE p.pool_id=$p", ("$p", poolId)), CultureInfo.InvariantCulture);
+        var premiums = Convert.ToInt64(ClaimsDatabase.Scalar(c, null, "SELECT COALESCE(SUM(amount),0) FROM premiums WHERE pool_id=@p", ("@p", poolId)), CultureInfo.InvariantCulture);
+        var payouts = Convert.ToInt64(ClaimsDatabase.Scalar(c, null, "SELECT COALESCE(SUM(c.amount),0) FROM payouts p JOIN claims c ON c.id=p.claim_id WHERE p.pool_id=@p", ("@p", poolId)), CultureInfo.InvariantCulture);
         return premiums - payouts;
     }
 
+    /// <summary>Caches the enrolled devices' keys; evaluation state is loaded per device when it is first evaluated.</summary>
     private void LoadDevices()
     {
-        var policies = ListPolicies().Select(p => new PolicyRow(p.Id, p.PoolId, p.MemberId, TriggerRule.Parse(p.Rule), p.PayoutAmount, p.VotesRequired, RuleContextJson.Read(p.Context))).ToList();
         var rows = ListDevices();
         lock (_devices)
         {
             foreach (var row in rows)
             {
-                if (_devices.ContainsKey(row.Id))
-                {
-                    continue;
-                }
-
-                var state = new DeviceState(row.PoolId, row.MemberId, row.PublicKey)
-                {
-                    EvaluatedSequence = row.EvaluatedSequence,
-                    MaxSequence = row.MaxSequence,
-                    Evaluators = [.. policies.Where(p => p.PoolId == row.PoolId && p.MemberId == row.MemberId).Select(p => (p, new TriggerEvaluator(p.Rule, p.Context), -1L))],
-                };
-
-                // Rebuild each evaluator's episode state from the records already evaluated (their claims are already stored).
-                if (row.EvaluatedSequence >= 0)
-                {
-                    foreach (var record in Evidence(row.Id, 0, int.MaxValue).Where(e => e.Sequence <= row.EvaluatedSequence))
-                    {
-                        var facts = new EvidenceFacts(row.Id, record.Sequence, record.Hash, ReadingsJson.Read(record.Readings));
-                        foreach (var (_, evaluator, _) in state.Evaluators)
-                        {
-                            evaluator.Feed(facts);
-                        }
-                    }
-                }
-
-                _devices[row.Id] = state;
+                _devices.TryAdd(row.Id, new DeviceState(row.PoolId, row.MemberId, row.PublicKey));
             }
         }
     }
 
-    private async Task InTransactionAsync(Action<SqliteTransaction> work, CancellationToken cancellationToken, Action? afterCommit = null)
+    private async Task InTransactionAsync(Action<DbTransaction> work, CancellationToken cancellationToken, Action? afterCommit = null)
     {
         await _write.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            using (var tx = _db.Writer.BeginTransaction())
+            using (var tx = _db.BeginWrite())
             {
                 work(tx);
                 tx.Commit();
@@ -868,33 +1014,33 @@ internal sealed class ClaimsEngine : IDisposable
         }
     }
 
-    private static int Exec(SqliteTransaction tx, string sql, params (string Name, object? Value)[] parameters)
+    private static int Exec(DbTransaction tx, string sql, params (string Name, object? Value)[] parameters)
     {
         using var command = ClaimsDatabase.Command(tx.Connection!, tx, sql, parameters);
         return command.ExecuteNonQuery();
     }
 
-    private static bool Exists(SqliteTransaction tx, string sql, params (string Name, object? Value)[] parameters) =>
+    private static bool Exists(DbTransaction tx, string sql, params (string Name, object? Value)[] parameters) =>
         ClaimsDatabase.Scalar(tx.Connection!, tx, sql, parameters) is not null;
 
-    private static void RequirePool(SqliteTransaction tx, string poolId)
+    private static void RequirePool(DbTransaction tx, string poolId)
     {
-        if (!Exists(tx, "SELECT 1 FROM pools WHERE id=$p", ("$p", poolId)))
+        if (!Exists(tx, "SELECT 1 FROM pools WHERE id=@p", ("@p", poolId)))
         {
             throw new KeyNotFoundException($"No pool '{poolId}'");
         }
     }
 
-    private static void RequireMember(SqliteTransaction tx, string poolId, string memberId)
+    private static void RequireMember(DbTransaction tx, string poolId, string memberId)
     {
         RequirePool(tx, poolId);
-        if (!Exists(tx, "SELECT 1 FROM members WHERE pool_id=$p AND id=$m", ("$p", poolId), ("$m", memberId)))
+        if (!Exists(tx, "SELECT 1 FROM members WHERE pool_id=@p AND id=@m", ("@p", poolId), ("@m", memberId)))
         {
             throw new KeyNotFoundException($"No member '{memberId}' in pool '{poolId}'");
         }
     }
 
-    private static List<T> Query<T>(SqliteConnection c, string sql, Func<SqliteDataReader, T> map, params (string Name, object? Value)[] parameters)
+    private static List<T> Query<T>(DbConnection c, string sql, Func<DbDataReader, T> map, params (string Name, object? Value)[] parameters)
     {
         using var command = ClaimsDatabase.Command(c, null, sql, parameters);
         using var reader = command.ExecuteReader();
@@ -929,13 +1075,15 @@ internal sealed class ClaimsEngine : IDisposable
 
         public byte[] PublicKey { get; } = publicKey;
 
-        public long EvaluatedSequence { get; set; }
-
-        public long MaxSequence { get; set; }
-
-        /// <summary>One evaluator per policy; FromSequence: a policy issued after enrolment sees only later records.</summary>
-        public List<(PolicyRow Policy, TriggerEvaluator Evaluator, long FromSequence)> Evaluators { get; set; } = [];
+        /// <summary>The last evaluation state this instance committed or loaded; null until first needed.</summary>
+        public Evaluation? Current { get; set; }
     }
+
+    /// <summary>A device's evaluation state at one <paramref name="Version"/> of its device row.</summary>
+    private sealed record Evaluation(long EvaluatedSequence, long MaxSequence, long Version, byte[]? LastHash, IReadOnlyList<PolicyEvaluator> Evaluators);
+
+    /// <summary>One policy's evaluator for a device; FromSequence: a policy issued after enrolment sees only later records.</summary>
+    private sealed record PolicyEvaluator(PolicyRow Policy, TriggerEvaluator Evaluator, long FromSequence, string? SavedState);
 }
 
 /// <summary>A refused record: when, which device (as claimed, when readable), topic, sequence, reason name, detail and size.</summary>
@@ -959,5 +1107,8 @@ internal sealed record DeviceRow(string Id, string PoolId, string MemberId, byte
 internal sealed record ClaimInfo(string Id, string PoolId, string MemberId, string PolicyId, string DeviceId, long StartSequence, string Status, long Amount, string RuleHash, JsonArray Evidence, string OpenedAt, string? DecidedAt, string? Reason);
 
 internal sealed record PayoutInfo(string ClaimId, string PoolId, string Instruction, string Jws, string Kid, string SignedAt);
+
+/// <summary>Record <paramref name="Sequence"/> of a device named <paramref name="Found"/> as its predecessor's hash, not <paramref name="Expected"/>.</summary>
+internal sealed record ChainBreak(string DeviceId, long Sequence, string Expected, string Found, string DetectedAt);
 
 internal sealed record StoredEvidence(string DeviceId, long Sequence, string Time, string ReceivedAt, byte[] Hash, byte[] Cose, string Readings);

@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
 using ShareVault.Evidence;
 
 namespace ShareVault.Claims;
@@ -73,6 +75,48 @@ internal sealed class TriggerEvaluator
 
     /// <summary>A copy to feed tentatively (inside a transaction that may roll back).</summary>
     public TriggerEvaluator Clone() => new(this);
+
+    /// <summary>
+    /// The evaluator's state as compact JSON, so another service instance (or this one after a
+    /// restart) continues exactly here without replaying the device's evidence. The open episode
+    /// keeps each record's sequence number and hash (what a claim lists), not its readings.
+    /// </summary>
+    public string SaveState()
+    {
+        var state = new JsonObject { ["seq"] = LastSequence };
+        if (_active)
+        {
+            state["start"] = _start.ToString("O", CultureInfo.InvariantCulture);
+            state["last"] = _last.ToString("O", CultureInfo.InvariantCulture);
+            state["fired"] = _fired;
+            state["episode"] = new JsonArray([.. _episode.Select(r => (JsonNode)new JsonArray(r.Sequence, Convert.ToHexStringLower(r.Hash)))]);
+        }
+
+        return state.ToJsonString();
+    }
+
+    /// <summary>An evaluator continuing from <see cref="SaveState"/>'s output.</summary>
+    public static TriggerEvaluator Restore(TriggerRule rule, RuleContext context, string deviceId, string state)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(state);
+        var evaluator = new TriggerEvaluator(rule, context);
+        var json = JsonNode.Parse(state)!.AsObject();
+        evaluator.LastSequence = json["seq"]!.GetValue<long>();
+        if (json["start"] is { } start)
+        {
+            evaluator._active = true;
+            evaluator._start = DateTimeOffset.Parse(start.GetValue<string>(), CultureInfo.InvariantCulture);
+            evaluator._last = DateTimeOffset.Parse(json["last"]!.GetValue<string>(), CultureInfo.InvariantCulture);
+            evaluator._fired = json["fired"]!.GetValue<bool>();
+            foreach (var item in json["episode"]!.AsArray())
+            {
+                var pair = item!.AsArray();
+                evaluator._episode.Add(new EvidenceFacts(deviceId, pair[0]!.GetValue<long>(), Convert.FromHexString(pair[1]!.GetValue<string>()), []));
+            }
+        }
+
+        return evaluator;
+    }
 
     /// <summary>The highest sequence number fed so far (-1 before the first).</summary>
     public long LastSequence { get; private set; } = -1;

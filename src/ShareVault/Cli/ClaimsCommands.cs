@@ -15,7 +15,7 @@ internal static class ClaimsCommands
 {
     public static readonly Option<string?> Database = new("--db")
     {
-        Description = "SQLite file of the claims service (default DATA_DIR/claims.db). PostgreSQL is not available in this build.",
+        Description = "Claims database: a SQLite file (default DATA_DIR/claims.db) or a PostgreSQL connection string (Host=…;Database=…;Username=… or postgresql://user@host:port/db; password from PGPASSWORD or ~/.pgpass, never in logs)",
         Recursive = true,
     };
 
@@ -59,7 +59,7 @@ internal static class ClaimsCommands
                 Claims = new ClaimsOptions { CheckpointEvery = result.GetValue(checkpointEvery), CheckpointInterval = TimeSpan.FromMinutes(result.GetValue(checkpointMinutes)) },
             };
             await using var host = await ClaimsHost.StartAsync(options, signer, TimeProvider.System, cancellationToken).ConfigureAwait(false);
-            Console.WriteLine($"sharevault: claims service on {host.Database.Path}");
+            Console.WriteLine($"sharevault: claims service on {host.Database.DisplayName}");
             if (host.Broker is not null)
             {
                 if (options.MqttTlsPort > 0)
@@ -264,16 +264,14 @@ internal static class ClaimsCommands
 
     private static string DatabasePath(ParseResult result) =>
         result.GetValue(Database) is { } db
-            ? (db.Contains("Host=", StringComparison.OrdinalIgnoreCase)
-                ? throw new ArgumentException("PostgreSQL connection strings are not supported in this build; give a SQLite file path")
-                : Path.GetFullPath(db))
+            ? (ClaimsDatabase.IsPostgreSql(db) ? db : Path.GetFullPath(db))
             : Path.Combine(CliContext.ReadableDataDir(result), "claims.db");
 
     private static async Task WithEngineAsync(ParseResult result, Func<ClaimsEngine, Task> work)
     {
         var dataDir = CliContext.ReadableDataDir(result);
         using var stores = new ShareStoreRegistry(dataDir);
-        using var db = new ClaimsDatabase(DatabasePath(result));
+        using var db = ClaimsDatabase.Open(DatabasePath(result));
         using var engine = new ClaimsEngine(db, new ThresholdPoolSigner(new KeyCatalog(dataDir), new ThresholdSigner(stores)), TimeProvider.System);
         await work(engine).ConfigureAwait(false);
     }

@@ -27,7 +27,7 @@ internal static class CliContext
             return await action().ConfigureAwait(false);
         }
         catch (Exception e) when (e is ShareStoreException or KeyCatalogException or ThresholdSigningException
-            or ArgumentException or KeyNotFoundException or Microsoft.Data.Sqlite.SqliteException or IOException or UnauthorizedAccessException or FormatException or InvalidOperationException
+            or ArgumentException or KeyNotFoundException or System.Data.Common.DbException or IOException or UnauthorizedAccessException or FormatException or InvalidOperationException
             or System.Security.Cryptography.CryptographicException)
         {
             await Console.Error.WriteLineAsync("sharevault: " + e.Message).ConfigureAwait(false);

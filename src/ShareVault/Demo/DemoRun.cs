@@ -322,7 +322,7 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
             await File.WriteAllTextAsync(Path.Combine(outDir, "VERIFY.md"), VerifyGuide.Text, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is ShareStoreException or KeyCatalogException or ThresholdSigningException or InvalidOperationException
-            or IOException or ArgumentException or System.Security.Cryptography.CryptographicException or Microsoft.Data.Sqlite.SqliteException)
+            or IOException or ArgumentException or System.Security.Cryptography.CryptographicException or System.Data.Common.DbException)
         {
             console.Fail(step, e.Message);
             return false;

@@ -13,7 +13,7 @@ internal sealed record ServiceOptions
 {
     public required string DataDir { get; init; }
 
-    /// <summary>SQLite file; defaults to DATA_DIR/claims.db.</summary>
+    /// <summary>SQLite file or PostgreSQL connection string (see <see cref="ClaimsDatabase.Open"/>); defaults to DATA_DIR/claims.db.</summary>
     public string? DatabasePath { get; init; }
 
     /// <summary>Embedded broker plain-TCP port on loopback (0 = off; for tests and local tools).</summary>
@@ -82,7 +82,7 @@ internal sealed class ClaimsHost : IAsyncDisposable
     public static async Task<ClaimsHost> StartAsync(ServiceOptions options, IPoolSigner signer, TimeProvider time, CancellationToken cancellationToken, ILoggerFactory? logging = null)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var db = new ClaimsDatabase(options.DatabasePath ?? Path.Combine(options.DataDir, "claims.db"));
+        var db = ClaimsDatabase.Open(options.DatabasePath ?? Path.Combine(options.DataDir, "claims.db"));
         var engine = new ClaimsEngine(db, signer, time, options.Claims);
         EmbeddedBroker? broker = null;
         ExternalBrokerSource? external = null;

@@ -243,7 +243,7 @@ internal sealed class EvidenceIngest : IAsyncDisposable
             return Check.Rejected(TimeOutOfWindow, $"record time {record.Time:O} is outside [{now - _options.MaxAge:O}, {now + _options.MaxFutureSkew:O}]", record.DeviceId, record.Sequence, topicDevice, bytes, verification.Hash);
         }
 
-        return new Check(new VerifiedRecord(record.DeviceId, record.Sequence, record.Time, verification.Hash, bytes.ToArray(), record.Readings, record.IsChainStart), null, null, record.DeviceId, record.Sequence, topicDevice, verification.Hash);
+        return new Check(new VerifiedRecord(record.DeviceId, record.Sequence, record.Time, verification.Hash, bytes.ToArray(), record.Readings, record.IsChainStart, record.PreviousHash.ToArray()), null, null, record.DeviceId, record.Sequence, topicDevice, verification.Hash);
     }
 
     private ECDsa? KeyFor(string deviceId)

@@ -1,60 +1,164 @@
+using System.Data;
+using System.Data.Common;
+using System.Globalization;
 using Microsoft.Data.Sqlite;
+using Npgsql;
 
 namespace ShareVault.Storage;
 
+/// <summary>Which SQL engine holds the claims database.</summary>
+internal enum SqlDialect
+{
+    /// <summary>One SQLite file (the embedded default): one writer at a time, WAL readers beside it.</summary>
+    Sqlite,
+
+    /// <summary>A PostgreSQL database, shared by several service instances.</summary>
+    PostgreSql,
+}
+
 /// <summary>
-/// The claims service's SQLite file: pools, members, policies, devices, evidence, rejections,
-/// claims, payouts and the hash-chained ledger. One writer connection (SQLite allows one writer);
-/// readers open their own connections, which WAL lets run beside the writer.
+/// The claims service's database: pools, members, policies, devices, evaluator state, evidence,
+/// rejections, chain breaks, claims, payouts and the hash-chained ledger, in SQLite (default) or
+/// PostgreSQL. Statements are written once in the SQL both engines accept (named <c>@</c>
+/// parameters, <c>INSERT … ON CONFLICT DO NOTHING</c>); only the schema differs by dialect.
 /// </summary>
 /// <remarks>
-/// Durability: WAL journal with <c>synchronous=FULL</c>. A receipt tells the device agent it may
-/// delete the record from its outbox, so a commit must survive a power cut before the receipt goes
-/// out. With <c>NORMAL</c> a WAL commit is not fsynced and the last transactions can roll back after
-/// power loss (sqlite.org/pragma.html#pragma_synchronous); FULL syncs the WAL on every commit, and
-/// batching many records per transaction amortises that fsync.
+/// <para>Durability. SQLite runs in WAL mode with <c>synchronous=FULL</c>: a receipt tells the device
+/// agent it may delete the record from its outbox, so a commit must survive a power cut before the
+/// receipt goes out. With <c>NORMAL</c> a WAL commit is not fsynced and the last transactions can roll
+/// back after power loss (sqlite.org/pragma.html#pragma_synchronous). PostgreSQL's defaults
+/// (<c>fsync=on</c>, <c>synchronous_commit=on</c>) give the same guarantee; the service refuses to
+/// start when the server runs with <c>synchronous_commit=off</c>, which would void it. Batching many
+/// records per transaction amortises the sync.</para>
+/// <para>Writers. Every write transaction of every process is serialised: SQLite by its own write
+/// lock (<c>BEGIN IMMEDIATE</c>), PostgreSQL by a transaction-scoped advisory lock taken first thing
+/// in the transaction, so that ledger sequence numbers and per-device evaluation, which read then
+/// write, stay consistent when several service instances split one evidence stream.</para>
 /// </remarks>
 internal sealed class ClaimsDatabase : IDisposable
 {
-    public const int SchemaVersion = 1;
+    public const int SchemaVersion = 2;
 
-    private readonly SqliteConnection _writer;
+    /// <summary>Key of the PostgreSQL advisory lock that serialises writers ("SVCLAIMS" in ASCII).</summary>
+    private const long WriterLockKey = 0x5356434C41494D53;
 
-    public ClaimsDatabase(string path)
+    private readonly NpgsqlDataSource? _postgres;
+    private readonly DbConnection _writer;
+
+    private ClaimsDatabase(SqlDialect dialect, string connectionString, string displayName, NpgsqlDataSource? postgres)
     {
-        ArgumentException.ThrowIfNullOrEmpty(path);
-        Path = System.IO.Path.GetFullPath(path);
-        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(Path)!);
-        ConnectionString = new SqliteConnectionStringBuilder { DataSource = Path, Pooling = true, DefaultTimeout = 30 }.ToString();
-        _writer = new SqliteConnection(ConnectionString);
-        _writer.Open();
-        Execute(_writer, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=30000;");
+        Dialect = dialect;
+        ConnectionString = connectionString;
+        DisplayName = displayName;
+        _postgres = postgres;
+        _writer = OpenConnection();
+        if (dialect == SqlDialect.Sqlite)
+        {
+            Execute(_writer, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=30000;");
+        }
+        else
+        {
+            RequireDurableCommits();
+        }
+
         CreateSchema();
     }
 
-    public string Path { get; }
+    /// <summary>Opens (creating when new) a SQLite file.</summary>
+    public ClaimsDatabase(string path)
+        : this(SqlDialect.Sqlite, SqliteConnectionString(path, out var full), full, null)
+    {
+    }
 
-    public string ConnectionString { get; }
+    /// <summary>
+    /// Opens the database named by <paramref name="target"/>: a PostgreSQL connection string
+    /// (<c>Host=…;Database=…</c> or a <c>postgresql://</c> URI) or else a SQLite file path.
+    /// </summary>
+    public static ClaimsDatabase Open(string target)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(target);
+        if (!IsPostgreSql(target))
+        {
+            return new ClaimsDatabase(target);
+        }
+
+        var builder = new NpgsqlConnectionStringBuilder(PostgresUriToKeywords(target));
+        var display = $"postgresql://{builder.Host}:{builder.Port}/{builder.Database}"; // never the password
+        var dataSource = new NpgsqlDataSourceBuilder(builder.ConnectionString).Build();
+        try
+        {
+            return new ClaimsDatabase(SqlDialect.PostgreSql, builder.ConnectionString, display, dataSource);
+        }
+        catch
+        {
+            dataSource.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>True when the text is a PostgreSQL connection string rather than a file path.</summary>
+    public static bool IsPostgreSql(string target) =>
+        target.StartsWith("postgresql://", StringComparison.OrdinalIgnoreCase)
+        || target.StartsWith("postgres://", StringComparison.OrdinalIgnoreCase)
+        || target.Contains("Host=", StringComparison.OrdinalIgnoreCase);
+
+    public SqlDialect Dialect { get; }
+
+    /// <summary>The SQLite file, or the PostgreSQL server and database (without credentials).</summary>
+    public string DisplayName { get; }
+
+    /// <summary>The SQLite file path; null for PostgreSQL.</summary>
+    public string? Path => Dialect == SqlDialect.Sqlite ? DisplayName : null;
+
+    private string ConnectionString { get; }
 
     /// <summary>The single writer connection; callers serialise access (see <see cref="ShareVault.Claims.ClaimsEngine"/>).</summary>
-    public SqliteConnection Writer => _writer;
+    public DbConnection Writer => _writer;
+
+    /// <summary>
+    /// Starts a write transaction on <see cref="Writer"/>, holding the cross-process writer lock
+    /// until it commits or rolls back.
+    /// </summary>
+    public DbTransaction BeginWrite()
+    {
+        if (Dialect == SqlDialect.Sqlite)
+        {
+            return ((SqliteConnection)_writer).BeginTransaction(deferred: false); // BEGIN IMMEDIATE
+        }
+
+        var tx = _writer.BeginTransaction(IsolationLevel.ReadCommitted);
+        try
+        {
+            using var command = Command(_writer, tx, "SELECT pg_advisory_xact_lock(@k)", ("@k", WriterLockKey));
+            command.ExecuteNonQuery();
+            return tx;
+        }
+        catch
+        {
+            tx.Dispose();
+            throw;
+        }
+    }
 
     /// <summary>A new read connection (caller disposes).</summary>
-    public SqliteConnection OpenReader()
+    public DbConnection OpenReader()
     {
-        var connection = new SqliteConnection(ConnectionString);
-        connection.Open();
-        Execute(connection, "PRAGMA busy_timeout=30000;");
+        var connection = OpenConnection();
+        if (Dialect == SqlDialect.Sqlite)
+        {
+            Execute(connection, "PRAGMA busy_timeout=30000;");
+        }
+
         return connection;
     }
 
-    public static int Execute(SqliteConnection connection, string sql, params (string Name, object? Value)[] parameters)
+    public static int Execute(DbConnection connection, string sql, params (string Name, object? Value)[] parameters)
     {
         using var command = Command(connection, null, sql, parameters);
         return command.ExecuteNonQuery();
     }
 
-    public static SqliteCommand Command(SqliteConnection connection, SqliteTransaction? transaction, string sql, params (string Name, object? Value)[] parameters)
+    public static DbCommand Command(DbConnection connection, DbTransaction? transaction, string sql, params (string Name, object? Value)[] parameters)
     {
         ArgumentNullException.ThrowIfNull(connection);
         var command = connection.CreateCommand();
@@ -64,84 +168,208 @@ internal sealed class ClaimsDatabase : IDisposable
         command.Transaction = transaction;
         foreach (var (name, value) in parameters)
         {
-            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+            var parameter = command.CreateParameter();
+            parameter.ParameterName = name;
+            parameter.Value = value ?? DBNull.Value;
+            command.Parameters.Add(parameter);
         }
 
         return command;
     }
 
-    public static object? Scalar(SqliteConnection connection, SqliteTransaction? transaction, string sql, params (string Name, object? Value)[] parameters)
+    public static object? Scalar(DbConnection connection, DbTransaction? transaction, string sql, params (string Name, object? Value)[] parameters)
     {
         using var command = Command(connection, transaction, sql, parameters);
         var value = command.ExecuteScalar();
         return value is DBNull ? null : value;
     }
 
+    /// <summary>
+    /// A WHERE clause with one equality per filter that has a value (<c>column=@column</c>), and its
+    /// parameters; filters without a value are left out (PostgreSQL cannot type <c>@p IS NULL</c>).
+    /// </summary>
+    public static (string Sql, (string Name, object? Value)[] Parameters) Where(params (string Column, object? Value)[] filters)
+    {
+        var present = filters.Where(f => f.Value is not null).ToArray();
+        return present.Length == 0
+            ? (string.Empty, [])
+            : (" WHERE " + string.Join(" AND ", present.Select(f => $"{f.Column}=@{f.Column}")), [.. present.Select(f => ("@" + f.Column, f.Value))]);
+    }
+
+    public static long ToInt64(object? value) => Convert.ToInt64(value, CultureInfo.InvariantCulture);
+
     public void Dispose()
     {
         _writer.Dispose();
-        SqliteConnection.ClearPool(new SqliteConnection(ConnectionString));
+        if (_postgres is not null)
+        {
+            _postgres.Dispose();
+        }
+        else
+        {
+            SqliteConnection.ClearPool(new SqliteConnection(ConnectionString));
+        }
+    }
+
+    private static string SqliteConnectionString(string path, out string fullPath)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        fullPath = System.IO.Path.GetFullPath(path);
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(fullPath)!);
+        return new SqliteConnectionStringBuilder { DataSource = fullPath, Pooling = true, DefaultTimeout = 30 }.ToString();
+    }
+
+    /// <summary>Npgsql takes keyword connection strings; accept the libpq URI form too (postgresql://user@host:port/db).</summary>
+    private static string PostgresUriToKeywords(string target)
+    {
+        if (!target.Contains("://", StringComparison.Ordinal))
+        {
+            return target;
+        }
+
+        var uri = new Uri(target);
+        var builder = new NpgsqlConnectionStringBuilder
+        {
+            Host = uri.Host,
+            Port = uri.IsDefaultPort || uri.Port < 0 ? 5432 : uri.Port,
+            Database = Uri.UnescapeDataString(uri.AbsolutePath.TrimStart('/')),
+        };
+        if (uri.UserInfo.Length > 0)
+        {
+            var parts = uri.UserInfo.Split(':', 2);
+            builder.Username = Uri.UnescapeDataString(parts[0]);
+            if (parts.Length > 1)
+            {
+                builder.Password = Uri.UnescapeDataString(parts[1]);
+            }
+        }
+
+        return builder.ConnectionString;
+    }
+
+    private DbConnection OpenConnection()
+    {
+        DbConnection connection = _postgres is not null ? _postgres.CreateConnection() : new SqliteConnection(ConnectionString);
+        try
+        {
+            connection.Open();
+            return connection;
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+    }
+
+    private void RequireDurableCommits()
+    {
+        var setting = (string?)Scalar(_writer, null, "SELECT current_setting('synchronous_commit')");
+        if (setting is "off")
+        {
+            throw new InvalidOperationException($"{DisplayName} runs with synchronous_commit=off: a commit could be lost after its receipt went out. Set it to on (the default).");
+        }
     }
 
     private void CreateSchema()
     {
-        Execute(_writer, """
-            CREATE TABLE IF NOT EXISTS schema_info (version INTEGER NOT NULL);
+        var sqlite = Dialect == SqlDialect.Sqlite;
+        var blob = sqlite ? "BLOB" : "BYTEA";
+        var serial = sqlite ? "INTEGER PRIMARY KEY AUTOINCREMENT" : "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY";
+        var noRowId = sqlite ? " WITHOUT ROWID" : string.Empty;
+        using var tx = BeginWrite();
+        Execute(tx, $"""
+            CREATE TABLE IF NOT EXISTS schema_info (version BIGINT NOT NULL);
             CREATE TABLE IF NOT EXISTS pools (
                 id TEXT PRIMARY KEY, name TEXT NOT NULL, currency TEXT NOT NULL, key_name TEXT NOT NULL,
-                max_payout INTEGER NOT NULL, created_at TEXT NOT NULL);
+                max_payout BIGINT NOT NULL, created_at TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS members (
                 pool_id TEXT NOT NULL REFERENCES pools(id), id TEXT NOT NULL, name TEXT NOT NULL, created_at TEXT NOT NULL,
                 PRIMARY KEY (pool_id, id));
             CREATE TABLE IF NOT EXISTS policies (
                 id TEXT PRIMARY KEY, pool_id TEXT NOT NULL, member_id TEXT NOT NULL,
-                rule_text TEXT NOT NULL, rule_hash TEXT NOT NULL, payout_amount INTEGER NOT NULL,
-                votes_required INTEGER NOT NULL, context TEXT NOT NULL, created_at TEXT NOT NULL,
+                rule_text TEXT NOT NULL, rule_hash TEXT NOT NULL, payout_amount BIGINT NOT NULL,
+                votes_required BIGINT NOT NULL, context TEXT NOT NULL, created_at TEXT NOT NULL,
                 FOREIGN KEY (pool_id, member_id) REFERENCES members(pool_id, id));
             CREATE TABLE IF NOT EXISTS premiums (
-                id INTEGER PRIMARY KEY AUTOINCREMENT, pool_id TEXT NOT NULL, member_id TEXT NOT NULL,
-                amount INTEGER NOT NULL, paid_at TEXT NOT NULL);
+                id {serial}, pool_id TEXT NOT NULL, member_id TEXT NOT NULL,
+                amount BIGINT NOT NULL, paid_at TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS devices (
-                id TEXT PRIMARY KEY, pool_id TEXT NOT NULL, member_id TEXT NOT NULL, public_key BLOB NOT NULL,
-                enrolled_at TEXT NOT NULL, evaluated_seq INTEGER NOT NULL DEFAULT -1, max_seq INTEGER NOT NULL DEFAULT -1,
+                id TEXT PRIMARY KEY, pool_id TEXT NOT NULL, member_id TEXT NOT NULL, public_key {blob} NOT NULL,
+                enrolled_at TEXT NOT NULL, evaluated_seq BIGINT NOT NULL DEFAULT -1, max_seq BIGINT NOT NULL DEFAULT -1,
                 FOREIGN KEY (pool_id, member_id) REFERENCES members(pool_id, id));
             CREATE TABLE IF NOT EXISTS evidence (
-                device_id TEXT NOT NULL REFERENCES devices(id), seq INTEGER NOT NULL, time TEXT NOT NULL,
-                received_at TEXT NOT NULL, hash BLOB NOT NULL, cose BLOB NOT NULL, readings TEXT NOT NULL,
-                PRIMARY KEY (device_id, seq)) WITHOUT ROWID;
+                device_id TEXT NOT NULL REFERENCES devices(id), seq BIGINT NOT NULL, time TEXT NOT NULL,
+                received_at TEXT NOT NULL, hash {blob} NOT NULL, cose {blob} NOT NULL, readings TEXT NOT NULL,
+                PRIMARY KEY (device_id, seq)){noRowId};
             CREATE TABLE IF NOT EXISTS gaps (
-                device_id TEXT NOT NULL, from_seq INTEGER NOT NULL, to_seq INTEGER NOT NULL, detected_at TEXT NOT NULL,
+                device_id TEXT NOT NULL, from_seq BIGINT NOT NULL, to_seq BIGINT NOT NULL, detected_at TEXT NOT NULL,
                 skipped_at TEXT, PRIMARY KEY (device_id, from_seq));
             CREATE TABLE IF NOT EXISTS rejections (
-                id INTEGER PRIMARY KEY AUTOINCREMENT, received_at TEXT NOT NULL, device_id TEXT, topic TEXT NOT NULL,
-                seq INTEGER, reason TEXT NOT NULL, detail TEXT NOT NULL, size INTEGER NOT NULL);
+                id {serial}, received_at TEXT NOT NULL, device_id TEXT, topic TEXT NOT NULL,
+                seq BIGINT, reason TEXT NOT NULL, detail TEXT NOT NULL, size BIGINT NOT NULL);
             CREATE INDEX IF NOT EXISTS rejections_reason ON rejections(reason);
             CREATE TABLE IF NOT EXISTS claims (
                 id TEXT PRIMARY KEY, pool_id TEXT NOT NULL, member_id TEXT NOT NULL, policy_id TEXT NOT NULL REFERENCES policies(id),
-                device_id TEXT NOT NULL, start_seq INTEGER NOT NULL, status TEXT NOT NULL, amount INTEGER NOT NULL,
+                device_id TEXT NOT NULL, start_seq BIGINT NOT NULL, status TEXT NOT NULL, amount BIGINT NOT NULL,
                 rule_hash TEXT NOT NULL, evidence TEXT NOT NULL, opened_at TEXT NOT NULL, decided_at TEXT, reason TEXT,
                 UNIQUE (policy_id, device_id, start_seq));
             CREATE TABLE IF NOT EXISTS votes (
-                claim_id TEXT NOT NULL REFERENCES claims(id), member_id TEXT NOT NULL, approve INTEGER NOT NULL, cast_at TEXT NOT NULL,
+                claim_id TEXT NOT NULL REFERENCES claims(id), member_id TEXT NOT NULL, approve BIGINT NOT NULL, cast_at TEXT NOT NULL,
                 PRIMARY KEY (claim_id, member_id));
             CREATE TABLE IF NOT EXISTS payouts (
                 claim_id TEXT PRIMARY KEY REFERENCES claims(id), pool_id TEXT NOT NULL, instruction TEXT NOT NULL,
                 jws TEXT NOT NULL, kid TEXT NOT NULL, signed_at TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS ledger (
-                pool_id TEXT NOT NULL, seq INTEGER NOT NULL, time TEXT NOT NULL, kind TEXT NOT NULL, body TEXT NOT NULL,
-                prev TEXT NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (pool_id, seq)) WITHOUT ROWID;
+                pool_id TEXT NOT NULL, seq BIGINT NOT NULL, time TEXT NOT NULL, kind TEXT NOT NULL, body TEXT NOT NULL,
+                prev TEXT NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (pool_id, seq)){noRowId};
             CREATE TABLE IF NOT EXISTS checkpoints (
-                pool_id TEXT NOT NULL, seq INTEGER NOT NULL, hash TEXT NOT NULL, time TEXT NOT NULL, jws TEXT NOT NULL,
-                PRIMARY KEY (pool_id, seq)) WITHOUT ROWID;
+                pool_id TEXT NOT NULL, seq BIGINT NOT NULL, hash TEXT NOT NULL, time TEXT NOT NULL, jws TEXT NOT NULL,
+                PRIMARY KEY (pool_id, seq)){noRowId};
             """);
-        var version = Scalar(_writer, null, "SELECT version FROM schema_info");
+        var version = Scalar(_writer, tx, "SELECT version FROM schema_info");
         if (version is null)
         {
-            Execute(_writer, "INSERT INTO schema_info(version) VALUES ($v)", ("$v", SchemaVersion));
+            MigrateToVersion2(tx, blob);
+            Execute(tx, "INSERT INTO schema_info(version) VALUES (@v)", ("@v", SchemaVersion));
         }
-        else if (Convert.ToInt32(version, System.Globalization.CultureInfo.InvariantCulture) != SchemaVersion)
+        else if (ToInt64(version) == 1)
         {
-            throw new InvalidOperationException($"Database {Path} has schema version {version}; this build reads version {SchemaVersion}");
+            MigrateToVersion2(tx, blob);
+            Execute(tx, "UPDATE schema_info SET version=@v", ("@v", SchemaVersion));
         }
+        else if (ToInt64(version) != SchemaVersion)
+        {
+            throw new InvalidOperationException($"Database {DisplayName} has schema version {version}; this build reads version {SchemaVersion}");
+        }
+
+        tx.Commit();
+    }
+
+    /// <summary>
+    /// Version 2: evaluator state kept in the database (so any instance can continue a device's
+    /// evaluation, and a restart does not replay all evidence), a per-device state version that tells
+    /// an instance its cached state is stale, the previous-record hash of each record, and chain breaks.
+    /// Version 1 devices have no evaluator rows; the engine rebuilds those once by replay.
+    /// </summary>
+    private static void MigrateToVersion2(DbTransaction tx, string blob)
+    {
+        Execute(tx, "ALTER TABLE devices ADD COLUMN state_version BIGINT NOT NULL DEFAULT 0");
+        Execute(tx, $"ALTER TABLE devices ADD COLUMN last_hash {blob}");
+        Execute(tx, $"ALTER TABLE evidence ADD COLUMN prev {blob}");
+        Execute(tx, $"""
+            CREATE TABLE IF NOT EXISTS evaluators (
+                device_id TEXT NOT NULL REFERENCES devices(id), policy_id TEXT NOT NULL REFERENCES policies(id),
+                from_seq BIGINT NOT NULL, state TEXT NOT NULL, PRIMARY KEY (device_id, policy_id));
+            CREATE TABLE IF NOT EXISTS chain_breaks (
+                device_id TEXT NOT NULL, seq BIGINT NOT NULL, expected {blob}, found {blob}, detected_at TEXT NOT NULL,
+                PRIMARY KEY (device_id, seq));
+            """);
+    }
+
+    private static void Execute(DbTransaction tx, string sql, params (string Name, object? Value)[] parameters)
+    {
+        using var command = Command(tx.Connection!, tx, sql, parameters);
+        command.ExecuteNonQuery();
     }
 }
