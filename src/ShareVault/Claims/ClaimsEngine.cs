@@ -415,12 +415,22 @@ internal sealed class ClaimsEngine : IDisposable
     /// </summary>
     private void Evaluate(DbTransaction tx, string deviceId, Dictionary<long, VerifiedRecord> batch, DateTimeOffset now, List<Action> pending)
     {
-        DeviceState state;
+        DeviceState? state;
         lock (_devices)
         {
-            if (!_devices.TryGetValue(deviceId, out state!))
+            _devices.TryGetValue(deviceId, out state);
+        }
+
+        if (state is null)
+        {
+            // Enrolled by another process since this one cached the devices.
+            LoadDevices(tx);
+            lock (_devices)
             {
-                return;
+                if (!_devices.TryGetValue(deviceId, out state))
+                {
+                    throw new InvalidOperationException($"Device '{deviceId}' is not enrolled");
+                }
             }
         }
 
@@ -848,7 +858,8 @@ internal sealed class ClaimsEngine : IDisposable
     public IReadOnlyList<PoolInfo> ListPools()
     {
         using var c = _db.OpenReader();
-        return Query(c, "SELECT id,name,currency,key_name,max_payout FROM pools ORDER BY id", r => new PoolInfo(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt64(4), Balance(c, r.GetString(0))));
+        var pools = Query(c, "SELECT id,name,currency,key_name,max_payout FROM pools ORDER BY id", r => new PoolInfo(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt64(4), 0));
+        return [.. pools.Select(p => p with { Balance = Balance(c, p.Id) })]; // after the reader closes: one command at a time per connection (PostgreSQL)
     }
 
     public PoolInfo? GetPool(string poolId) => ListPools().FirstOrDefault(p => p.Id == poolId);
@@ -983,9 +994,19 @@ internal sealed class ClaimsEngine : IDisposable
     }
 
     /// <summary>Caches the enrolled devices' keys; evaluation state is loaded per device when it is first evaluated.</summary>
-    private void LoadDevices()
+    private void LoadDevices(DbTransaction? tx = null)
     {
-        var rows = ListDevices();
+        IReadOnlyList<DeviceRow> rows;
+        if (tx is null)
+        {
+            rows = ListDevices();
+        }
+        else
+        {
+            rows = Query(tx.Connection!, tx, "SELECT id,pool_id,member_id,public_key,enrolled_at,evaluated_seq,max_seq FROM devices ORDER BY id",
+                r => new DeviceRow(r.GetString(0), r.GetString(1), r.GetString(2), (byte[])r[3], r.GetString(4), r.GetInt64(5), r.GetInt64(6)));
+        }
+
         lock (_devices)
         {
             foreach (var row in rows)
@@ -1040,9 +1061,12 @@ internal sealed class ClaimsEngine : IDisposable
         }
     }
 
-    private static List<T> Query<T>(DbConnection c, string sql, Func<DbDataReader, T> map, params (string Name, object? Value)[] parameters)
+    private static List<T> Query<T>(DbConnection c, string sql, Func<DbDataReader, T> map, params (string Name, object? Value)[] parameters) =>
+        Query(c, null, sql, map, parameters);
+
+    private static List<T> Query<T>(DbConnection c, DbTransaction? tx, string sql, Func<DbDataReader, T> map, params (string Name, object? Value)[] parameters)
     {
-        using var command = ClaimsDatabase.Command(c, null, sql, parameters);
+        using var command = ClaimsDatabase.Command(c, tx, sql, parameters);
         using var reader = command.ExecuteReader();
         var result = new List<T>();
         while (reader.Read())

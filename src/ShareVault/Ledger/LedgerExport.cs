@@ -264,6 +264,10 @@ internal static class LedgerVerifier
         key.ImportFromPem(device["public_key"]!.GetValue<string>());
         var facts = new List<EvidenceFacts>();
         var listed = claimEvidence.ToDictionary(x => x.Seq, x => x.Hash);
+
+        // As the service does: a record whose previous hash is not its predecessor's hash is a chain
+        // break and is not evaluated (checked only where the predecessor is present).
+        var lastHash = evidence.TryGetValue((deviceId, claimEvidence[0].Seq - 1), out var before) ? EvidenceRecord.Hash(before) : null;
         for (var seq = claimEvidence[0].Seq; seq <= claimEvidence[^1].Seq; seq++)
         {
             if (!evidence.TryGetValue((deviceId, seq), out var cose))
@@ -273,6 +277,7 @@ internal static class LedgerVerifier
                     return $"evidence {deviceId}#{seq} is missing from the export";
                 }
 
+                lastHash = null;
                 continue; // a gap the service recorded and moved past
             }
 
@@ -285,6 +290,18 @@ internal static class LedgerVerifier
             if (listed.TryGetValue(seq, out var hash) && Convert.ToHexStringLower(verification.Hash) != hash)
             {
                 return $"evidence {deviceId}#{seq} hash differs from the claim";
+            }
+
+            var chained = lastHash is null || CryptographicOperations.FixedTimeEquals(verification.Record.PreviousHash.Span, lastHash);
+            lastHash = verification.Hash;
+            if (!chained)
+            {
+                if (listed.ContainsKey(seq))
+                {
+                    return $"evidence {deviceId}#{seq} breaks the device's hash chain but is listed in the claim";
+                }
+
+                continue;
             }
 
             facts.Add(new EvidenceFacts(deviceId, seq, verification.Hash, verification.Record.Readings));

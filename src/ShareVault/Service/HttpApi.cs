@@ -103,6 +103,7 @@ internal static class HttpApi
             return Results.Bytes(record.Cose, "application/cose; cose-type=\"cose-sign1\"");
         });
         app.MapGet("/devices/{id}/gaps", (string id) => engine.Gaps(id).Select(g => new { from = g.From, to = g.To, detectedAt = g.DetectedAt, skippedAt = g.SkippedAt }));
+        app.MapGet("/devices/{id}/chain-breaks", (string id) => engine.ChainBreaks(id));
         app.MapGet("/evidence/rejections", (string? device, string? reason, int? limit) => engine.Rejections(device, reason, Math.Clamp(limit ?? 100, 1, 1000)));
         app.MapGet("/evidence/rejections/counts", () => engine.RejectionCounts());
 
@@ -141,6 +142,7 @@ internal static class HttpApi
         text.Append("# TYPE sharevault_evidence_stored_total counter\nsharevault_evidence_stored_total ").Append(Interlocked.Read(ref m.StoredCount)).Append('\n');
         text.Append("# TYPE sharevault_evidence_duplicate_total counter\nsharevault_evidence_duplicate_total ").Append(Interlocked.Read(ref m.DuplicateCount)).Append('\n');
         text.Append("# TYPE sharevault_broker_refused_total counter\nsharevault_broker_refused_total ").Append(Interlocked.Read(ref m.RefusedByBrokerCount)).Append('\n');
+        text.Append("# TYPE sharevault_evidence_chain_breaks_total counter\nsharevault_evidence_chain_breaks_total ").Append(host.Engine.ChainBreakCount).Append('\n');
         text.Append("# TYPE sharevault_evidence_rejected_total counter\n");
         foreach (var (reason, count) in m.Rejections.OrderBy(r => r.Key, StringComparer.Ordinal))
         {

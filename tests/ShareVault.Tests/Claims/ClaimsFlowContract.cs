@@ -10,15 +10,20 @@ using ShareVault.Threshold;
 
 namespace ShareVault.Tests.Claims;
 
-[Collection(PoolKeyGroup.Name)]
-public sealed class ClaimsFlowTests(PoolKeyFixture key)
+/// <summary>The claims engine's contract, run against every database it supports (SQLite file, PostgreSQL server).</summary>
+public abstract class ClaimsFlowContract(PoolKeyFixture key)
 {
+    protected PoolKeyFixture Key => key;
+
     private static readonly DateTimeOffset T0 = new(2026, 3, 1, 6, 0, 0, TimeSpan.Zero);
+
+    /// <summary>A new, empty database: what <see cref="ClaimsDatabase.Open"/> takes (a file path or a connection string).</summary>
+    protected abstract string NewDatabase();
 
     [Fact]
     public async Task A_leak_of_ten_minutes_yields_one_claim_and_one_payout_that_verifies_with_the_pool_jwks()
     {
-        using var db = new ClaimsDatabase(key.NewDatabasePath());
+        using var db = ClaimsDatabase.Open(NewDatabase());
         using var engine = new ClaimsEngine(db, key.Signer(), TimeProvider.System);
         await SetUpPoolAsync(engine, key.KeyName, "water_leak == 1 for 10m", votes: 0);
 
@@ -52,7 +57,7 @@ public sealed class ClaimsFlowTests(PoolKeyFixture key)
     [Fact]
     public async Task A_quiet_sequence_yields_no_claim()
     {
-        using var db = new ClaimsDatabase(key.NewDatabasePath());
+        using var db = ClaimsDatabase.Open(NewDatabase());
         using var engine = new ClaimsEngine(db, key.Signer(), TimeProvider.System);
         await SetUpPoolAsync(engine, key.KeyName, "water_leak == 1 for 10m", votes: 0);
         var quiet = Enumerable.Range(0, 60).Select(i => Record("dev-1", i, T0.AddMinutes(i), new Reading("water_leak", null, 0, T0.AddMinutes(i)))).ToList();
@@ -69,7 +74,7 @@ public sealed class ClaimsFlowTests(PoolKeyFixture key)
         var claims = new List<string>();
         foreach (var order in new VerifiedRecord[][] { records, [.. shuffled], [.. records, .. records] })
         {
-            using var db = new ClaimsDatabase(key.NewDatabasePath());
+            using var db = ClaimsDatabase.Open(NewDatabase());
             using var engine = new ClaimsEngine(db, key.Signer(), TimeProvider.System);
             await SetUpPoolAsync(engine, key.KeyName, "water_leak == 1 for 10m", votes: 0);
             foreach (var chunk in order.Chunk(3))
@@ -87,7 +92,7 @@ public sealed class ClaimsFlowTests(PoolKeyFixture key)
     [Fact]
     public async Task A_replayed_record_is_a_duplicate_and_a_different_record_under_a_used_sequence_number_is_a_conflict()
     {
-        using var db = new ClaimsDatabase(key.NewDatabasePath());
+        using var db = ClaimsDatabase.Open(NewDatabase());
         using var engine = new ClaimsEngine(db, key.Signer(), TimeProvider.System);
         await SetUpPoolAsync(engine, key.KeyName, "water_leak == 1 for 10m", votes: 0);
         var first = Record("dev-1", 0, T0, new Reading("water_leak", null, 0, T0));
@@ -99,7 +104,7 @@ public sealed class ClaimsFlowTests(PoolKeyFixture key)
     [Fact]
     public async Task Claims_that_need_votes_wait_for_members_and_can_be_declined()
     {
-        using var db = new ClaimsDatabase(key.NewDatabasePath());
+        using var db = ClaimsDatabase.Open(NewDatabase());
         using var engine = new ClaimsEngine(db, key.Signer(), TimeProvider.System);
         await SetUpPoolAsync(engine, key.KeyName, "water_leak == 1 for 10m", votes: 2);
         await engine.AddMemberAsync("pool-1", "carol", "Carol", default);
@@ -117,7 +122,7 @@ public sealed class ClaimsFlowTests(PoolKeyFixture key)
     [Fact]
     public async Task A_payout_waits_until_premiums_cover_it()
     {
-        using var db = new ClaimsDatabase(key.NewDatabasePath());
+        using var db = ClaimsDatabase.Open(NewDatabase());
         using var engine = new ClaimsEngine(db, key.Signer(), TimeProvider.System);
         await SetUpPoolAsync(engine, key.KeyName, "water_leak == 1 for 10m", votes: 0, premium: 1000);
         await engine.StoreAsync(Leak("dev-1", 12), default);
@@ -128,11 +133,11 @@ public sealed class ClaimsFlowTests(PoolKeyFixture key)
     }
 
     [Fact]
-    public async Task Restarting_on_the_same_file_keeps_the_episode_and_pays_nothing_twice()
+    public async Task Restarting_on_the_same_database_keeps_the_episode_and_pays_nothing_twice()
     {
-        var path = key.NewDatabasePath();
+        var path = NewDatabase();
         var records = Leak("dev-1", 15);
-        using (var db = new ClaimsDatabase(path))
+        using (var db = ClaimsDatabase.Open(path))
         using (var engine = new ClaimsEngine(db, key.Signer(), TimeProvider.System))
         {
             await SetUpPoolAsync(engine, key.KeyName, "water_leak == 1 for 10m", votes: 0);
@@ -140,7 +145,7 @@ public sealed class ClaimsFlowTests(PoolKeyFixture key)
             Assert.Empty(engine.ListClaims());
         }
 
-        using (var db = new ClaimsDatabase(path))
+        using (var db = ClaimsDatabase.Open(path))
         using (var engine = new ClaimsEngine(db, key.Signer(), TimeProvider.System))
         {
             await engine.StoreAsync(records[8..], default);
@@ -148,7 +153,7 @@ public sealed class ClaimsFlowTests(PoolKeyFixture key)
             Assert.Equal(1, await engine.ProcessPayoutsAsync(default));
         }
 
-        using (var db = new ClaimsDatabase(path))
+        using (var db = ClaimsDatabase.Open(path))
         using (var engine = new ClaimsEngine(db, key.Signer(), TimeProvider.System))
         {
             await engine.StoreAsync(records, default);
@@ -162,7 +167,7 @@ public sealed class ClaimsFlowTests(PoolKeyFixture key)
     public async Task A_gap_holds_evaluation_until_it_is_filled_or_times_out()
     {
         var clock = new ManualClock(DateTimeOffset.UtcNow);
-        using var db = new ClaimsDatabase(key.NewDatabasePath());
+        using var db = ClaimsDatabase.Open(NewDatabase());
         using var engine = new ClaimsEngine(db, key.Signer(), clock, new ClaimsOptions { GapTimeout = TimeSpan.FromMinutes(2) });
         await SetUpPoolAsync(engine, key.KeyName, "water_leak == 1 for 10m", votes: 0);
         var records = Leak("dev-1", 15);
@@ -175,6 +180,105 @@ public sealed class ClaimsFlowTests(PoolKeyFixture key)
         await engine.AdvancePastStaleGapsAsync(default);
         Assert.Single(engine.ListClaims());
         Assert.NotNull(engine.Gaps("dev-1").Single().SkippedAt);
+    }
+
+    [Fact]
+    public async Task Two_instances_sharing_one_database_split_a_stream_and_decide_as_one()
+    {
+        var target = NewDatabase();
+        var records = Chain(Leak("dev-1", 15));
+        using var dbA = ClaimsDatabase.Open(target);
+        using var serviceA = new ClaimsEngine(dbA, key.Signer(), TimeProvider.System);
+        using var dbB = ClaimsDatabase.Open(target);
+        using var serviceB = new ClaimsEngine(dbB, key.Signer(), TimeProvider.System); // started before the device was enrolled
+        await SetUpPoolAsync(serviceA, key.KeyName, "water_leak == 1 for 10m", votes: 0);
+
+        // Round-robin, as an MQTT shared subscription hands messages out, in small batches that race.
+        var chunks = records.Chunk(2).ToList();
+        await Task.WhenAll(chunks.Select((chunk, i) => (i % 2 == 0 ? serviceA : serviceB).StoreAsync(chunk, default)));
+
+        var claim = Assert.Single(serviceB.ListClaims());
+        Assert.Equal(2, claim.StartSequence);
+        Assert.Equal(records.Skip(2).Take(11).Select(r => Convert.ToHexStringLower(r.Hash)), claim.Evidence.Select(e => e!["sha256"]!.GetValue<string>()));
+        Assert.Equal(records.Length - 1, serviceA.ListDevices().Single().EvaluatedSequence);
+
+        var paid = await Task.WhenAll(serviceA.ProcessPayoutsAsync(default), serviceB.ProcessPayoutsAsync(default));
+        Assert.Equal(1, paid.Sum());
+        Assert.Single(serviceA.ListPayouts());
+        var entries = serviceA.LedgerEntries("pool-1");
+        Assert.Equal(Enumerable.Range(1, entries.Count).Select(i => (long)i), entries.Select(e => e.Sequence));
+        Assert.Single(entries, e => e.Kind == ShareVault.Ledger.LedgerEntry.Payout);
+    }
+
+    [Fact]
+    public async Task A_policy_issued_by_another_process_applies_to_the_running_service_from_the_next_record()
+    {
+        var target = NewDatabase();
+        var records = Leak("dev-1", 15);
+        using var serviceDb = ClaimsDatabase.Open(target);
+        using var service = new ClaimsEngine(serviceDb, key.Signer(), TimeProvider.System);
+        await SetUpPoolAsync(service, key.KeyName, "water_leak == 1 for 10m", votes: 0);
+        await service.StoreAsync(records[..2], default); // dry
+
+        using (var cliDb = ClaimsDatabase.Open(target))
+        using (var cli = new ClaimsEngine(cliDb, key.Signer(), TimeProvider.System))
+        {
+            await cli.IssuePolicyAsync("pool-1", "alice", "pol-alice-instant", "water_leak == 1", 1_000, 0, null, default);
+        }
+
+        await service.StoreAsync(records[2..], default);
+        var claims = service.ListClaims();
+        Assert.Equal(["pol-alice-flood", "pol-alice-instant"], claims.Select(c => c.PolicyId).Order());
+        Assert.Equal(2, claims.Single(c => c.PolicyId == "pol-alice-instant").StartSequence);
+    }
+
+    [Fact]
+    public async Task A_record_that_breaks_the_hash_chain_is_kept_but_never_evaluated()
+    {
+        using var db = ClaimsDatabase.Open(NewDatabase());
+        using var engine = new ClaimsEngine(db, key.Signer(), TimeProvider.System);
+        await SetUpPoolAsync(engine, key.KeyName, "water_leak == 1 for 10m", votes: 0);
+        var records = Chain(Leak("dev-1", 15));
+        var forked = records[5] with { PreviousHash = SHA256.HashData("not the predecessor"u8) };
+        records[5] = forked;
+
+        Assert.All(await engine.StoreAsync(records, default), o => Assert.Equal(StoreOutcome.Stored, o));
+
+        var chainBreak = Assert.Single(engine.ChainBreaks("dev-1"));
+        Assert.Equal(5, chainBreak.Sequence);
+        Assert.Equal(Convert.ToHexStringLower(records[4].Hash), chainBreak.Expected);
+        Assert.Equal(1, engine.ChainBreakCount);
+        Assert.Equal(records.Length, engine.Evidence("dev-1").Count);
+        var claim = Assert.Single(engine.ListClaims());
+        Assert.DoesNotContain(5L, claim.Evidence.Select(e => e!["seq"]!.GetValue<long>()));
+        Assert.Equal([2L, 3, 4, 6, 7, 8, 9, 10, 11, 12], claim.Evidence.Select(e => e!["seq"]!.GetValue<long>()));
+    }
+
+    [Fact]
+    public async Task A_restarted_service_continues_from_the_stored_evaluator_state_without_replaying_evidence()
+    {
+        var target = NewDatabase();
+        var records = Leak("dev-1", 15);
+        using (var db = ClaimsDatabase.Open(target))
+        using (var engine = new ClaimsEngine(db, key.Signer(), TimeProvider.System))
+        {
+            await SetUpPoolAsync(engine, key.KeyName, "water_leak == 1 for 10m", votes: 0);
+            await engine.StoreAsync(records[..8], default);
+        }
+
+        // Remove the evidence the open episode was built from: only the stored state can remember it.
+        using (var db = ClaimsDatabase.Open(target))
+        {
+            ClaimsDatabase.Execute(db.Writer, "DELETE FROM evidence WHERE seq < 8");
+        }
+
+        using (var db = ClaimsDatabase.Open(target))
+        using (var engine = new ClaimsEngine(db, key.Signer(), TimeProvider.System))
+        {
+            await engine.StoreAsync(records[8..], default);
+            var claim = Assert.Single(engine.ListClaims());
+            Assert.Equal(records.Skip(2).Take(11).Select(r => Convert.ToHexStringLower(r.Hash)), claim.Evidence.Select(e => e!["sha256"]!.GetValue<string>()));
+        }
     }
 
     internal static async Task SetUpPoolAsync(ClaimsEngine engine, string keyName, string rule, int votes, long premium = 100_000)
@@ -192,6 +296,10 @@ public sealed class ClaimsFlowTests(PoolKeyFixture key)
     internal static VerifiedRecord[] Leak(string device, int minutes) =>
         [.. Enumerable.Range(0, minutes + 2).Select(i => Record(device, i, T0.AddMinutes(i), new Reading("water_leak", null, i < 2 ? 0 : 1, T0.AddMinutes(i))))];
 
+    /// <summary>Links each record to its predecessor's hash, as a device agent does.</summary>
+    internal static VerifiedRecord[] Chain(VerifiedRecord[] records) =>
+        [.. records.Select((r, i) => r with { PreviousHash = i == 0 ? [] : records[i - 1].Hash })];
+
     internal static VerifiedRecord Record(string device, long seq, DateTimeOffset time, params Reading[] readings)
     {
         var body = Encoding.UTF8.GetBytes($"{device}/{seq}/{string.Join(",", readings.Select(r => r.Value))}");
@@ -207,4 +315,16 @@ internal sealed class ManualClock(DateTimeOffset start) : TimeProvider
     public override DateTimeOffset GetUtcNow() => _now;
 
     public void Advance(TimeSpan by) => _now += by;
+}
+
+[Collection(PoolKeyGroup.Name)]
+public sealed class ClaimsFlowOnSqliteTests(PoolKeyFixture key) : ClaimsFlowContract(key)
+{
+    protected override string NewDatabase() => Key.NewDatabasePath();
+}
+
+[Collection(PoolKeyGroup.Name)]
+public sealed class ClaimsFlowOnPostgreSqlTests(PoolKeyFixture key) : ClaimsFlowContract(key)
+{
+    protected override string NewDatabase() => ShareVault.TestSupport.PostgresServer.Shared.CreateDatabase();
 }
