@@ -14,7 +14,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# A system mosquitto service is not wanted: tests start their own broker on loopback.
-if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet mosquitto 2>/dev/null; then
-  systemctl disable --now mosquitto >/dev/null 2>&1 || true
-fi
+# System mosquitto and PostgreSQL services are not wanted: tests start their own broker and
+# database server on loopback (PostgresServer runs Debian's initdb in a temporary folder).
+for service in mosquitto postgresql; do
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$service" 2>/dev/null; then
+    systemctl disable --now "$service" >/dev/null 2>&1 || true
+  fi
+done
