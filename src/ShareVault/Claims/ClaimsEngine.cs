@@ -1,9 +1,9 @@
+using System.Data.Common;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using System.Data.Common;
 using ShareVault.Evidence;
 using ShareVault.Ledger;
 using ShareVault.Storage;
