@@ -321,6 +321,35 @@ internal sealed class ManualClock(DateTimeOffset start) : TimeProvider
 public sealed class ClaimsFlowOnSqliteTests(PoolKeyFixture key) : ClaimsFlowContract(key)
 {
     protected override string NewDatabase() => Key.NewDatabasePath();
+
+    [Fact]
+    public async Task A_schema_1_file_is_migrated_in_place_and_its_open_episode_rebuilt_from_the_evidence()
+    {
+        var path = NewDatabase();
+        var records = Leak("dev-1", 15);
+        using (var db = ClaimsDatabase.Open(path))
+        using (var engine = new ClaimsEngine(db, Key.Signer(), TimeProvider.System))
+        {
+            await SetUpPoolAsync(engine, Key.KeyName, "water_leak == 1 for 10m", votes: 0);
+            await engine.StoreAsync(records[..8], default);
+
+            // Back to what a schema 1 build wrote: no evaluator state, no chain columns.
+            ClaimsDatabase.Execute(db.Writer, """
+                DROP TABLE evaluators; DROP TABLE chain_breaks;
+                ALTER TABLE devices DROP COLUMN state_version; ALTER TABLE devices DROP COLUMN last_hash;
+                ALTER TABLE evidence DROP COLUMN prev; UPDATE schema_info SET version=1;
+                """);
+        }
+
+        using (var db = ClaimsDatabase.Open(path))
+        using (var engine = new ClaimsEngine(db, Key.Signer(), TimeProvider.System))
+        {
+            Assert.Equal(2L, ClaimsDatabase.ToInt64(ClaimsDatabase.Scalar(db.Writer, null, "SELECT version FROM schema_info")));
+            await engine.StoreAsync(records[8..], default);
+            var claim = Assert.Single(engine.ListClaims());
+            Assert.Equal(records.Skip(2).Take(11).Select(r => Convert.ToHexStringLower(r.Hash)), claim.Evidence.Select(e => e!["sha256"]!.GetValue<string>()));
+        }
+    }
 }
 
 [Collection(PoolKeyGroup.Name)]
