@@ -38,8 +38,10 @@ internal static class ClaimsCommands
         command.SetAction((result, cancellationToken) => CliContext.RunAsync(async () =>
         {
             var dataDir = CliContext.ReadableDataDir(result);
+            var faults = FaultInjection.FromEnvironment(Console.Error);
             using var stores = new ShareStoreRegistry(dataDir);
-            var signer = new ThresholdPoolSigner(new KeyCatalog(dataDir), new ThresholdSigner(stores));
+            IPoolSigner signer = new ThresholdPoolSigner(new KeyCatalog(dataDir), new ThresholdSigner(stores));
+            signer = faults?.Wrap(signer) ?? signer;
             var url = result.GetValue(broker);
             var options = new ServiceOptions
             {
@@ -57,6 +59,7 @@ internal static class ClaimsCommands
                     KeyFile = result.GetValue(brokerKey),
                 },
                 Claims = new ClaimsOptions { CheckpointEvery = result.GetValue(checkpointEvery), CheckpointInterval = TimeSpan.FromMinutes(result.GetValue(checkpointMinutes)) },
+                AfterStoreBeforeReceipts = faults?.AfterStoreBeforeReceipts(),
             };
             await using var host = await ClaimsHost.StartAsync(options, signer, TimeProvider.System, cancellationToken).ConfigureAwait(false);
             Console.WriteLine($"sharevault: claims service on {host.Database.DisplayName}");

@@ -34,6 +34,9 @@ internal sealed record ServiceOptions
 
     public IngestOptions Ingest { get; init; } = new();
 
+    /// <summary>Set on <see cref="EvidenceIngest.AfterStoreBeforeReceipts"/> before the broker accepts anyone (crash tests: <see cref="FaultInjection"/>).</summary>
+    public Func<IReadOnlyList<VerifiedRecord>, CancellationToken, Task>? AfterStoreBeforeReceipts { get; init; }
+
     /// <summary>How often payouts, checkpoints and gap time-outs are looked at when no evidence arrives.</summary>
     public TimeSpan HousekeepingInterval { get; init; } = TimeSpan.FromSeconds(1);
 }
@@ -92,6 +95,7 @@ internal sealed class ClaimsHost : IAsyncDisposable
         try
         {
             ingest.BatchCommitted += () => host._wake.Release();
+            ingest.AfterStoreBeforeReceipts = options.AfterStoreBeforeReceipts;
             ingest.Start();
             if (options.ExternalBroker is { } externalOptions)
             {
