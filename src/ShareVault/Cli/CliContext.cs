@@ -28,7 +28,7 @@ internal static class CliContext
         }
         catch (Exception e) when (e is ShareStoreException or KeyCatalogException or ThresholdSigningException
             or ArgumentException or KeyNotFoundException or System.Data.Common.DbException or IOException or UnauthorizedAccessException or FormatException or InvalidOperationException
-            or System.Security.Cryptography.CryptographicException)
+            or System.Security.Cryptography.CryptographicException or System.Net.Sockets.SocketException)
         {
             await Console.Error.WriteLineAsync("sharevault: " + e.Message).ConfigureAwait(false);
             return Failed;

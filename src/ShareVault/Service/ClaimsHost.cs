@@ -114,7 +114,15 @@ internal sealed class ClaimsHost : IAsyncDisposable
                     TlsPort = options.MqttTlsPort,
                     Certificate = certificate,
                 }, time);
-                await broker.StartAsync().ConfigureAwait(false);
+                try
+                {
+                    await broker.StartAsync().ConfigureAwait(false);
+                }
+                catch (System.Net.Sockets.SocketException e)
+                {
+                    var ports = string.Join(" and ", new[] { (options.MqttPort, "mqtt"), (options.MqttTlsPort, "mqtts") }.Where(p => p.Item1 > 0).Select(p => $"{p.Item2} {p.Item1}"));
+                    throw new IOException($"The embedded MQTT broker cannot listen on {options.MqttAddress} ({ports}): {e.Message}", e);
+                }
                 host.Broker = broker;
             }
 
