@@ -4,7 +4,9 @@ using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using DeviceAgent.Keys;
+using System.Data.Common;
 using Microsoft.Data.Sqlite;
+using Npgsql;
 using ShareVault.Ledger;
 using ShareVault.Service;
 using ShareVault.Tests.Cli;
@@ -18,10 +20,10 @@ namespace ShareVault.Tests.Service;
 /// The real <c>sharevault serve</c> killed with SIGKILL by its fault-injection points
 /// (<see cref="FaultInjection"/>) while the real agent pipeline (the simulators CLI, its own
 /// process, durable outbox on disk) delivers a home flood over MQTT; then restarted on the same data
-/// folder and port. Nothing is shared with the test process but files and sockets.
+/// folder and port. Nothing is shared with the test process but files and sockets. Run against
+/// each database <c>--db</c> takes: a SQLite file and a PostgreSQL server.
 /// </summary>
-[Collection(PoolKeyGroup.Name)]
-public sealed partial class ServiceCrashTests(PoolKeyFixture key, ITestOutputHelper log) : IDisposable
+public abstract partial class ServiceCrashContract(PoolKeyFixture key, ITestOutputHelper log) : IDisposable
 {
     private const string Pool = "pool-1";
     private const string DeviceId = "kit-crash";
@@ -38,7 +40,13 @@ public sealed partial class ServiceCrashTests(PoolKeyFixture key, ITestOutputHel
     private readonly List<ChildProcess> _children = [];
     private readonly Dictionary<ChildProcess, Uri> _http = [];
 
-    private string Db => Path.Combine(_dir, "claims.db");
+    /// <summary>What <c>--db</c> gets: a SQLite file or a PostgreSQL connection string.</summary>
+    protected abstract string Db { get; }
+
+    protected string Dir => _dir;
+
+    /// <summary>A connection that only reads, opened while no service runs on the database.</summary>
+    protected abstract DbConnection OpenReadOnly();
 
     private string AgentState => Path.Combine(_dir, "agent");
 
@@ -114,6 +122,7 @@ public sealed partial class ServiceCrashTests(PoolKeyFixture key, ITestOutputHel
 
     public void Dispose()
     {
+        GC.SuppressFinalize(this);
         foreach (var child in _children)
         {
             child.Kill();
@@ -287,24 +296,32 @@ public sealed partial class ServiceCrashTests(PoolKeyFixture key, ITestOutputHel
 
     /// <summary>The stored evidence of the device: sequence → SHA-256 of the COSE bytes.</summary>
     private SortedDictionary<long, string> StoredEvidence() =>
-        new(Query("SELECT seq, cose FROM evidence WHERE device_id = $device", r => (r.GetInt64(0), Convert.ToHexStringLower(SHA256.HashData((byte[])r[1]))))
+        new(Query("SELECT seq, cose FROM evidence WHERE device_id = @device", r => (r.GetInt64(0), Convert.ToHexStringLower(SHA256.HashData((byte[])r[1]))))
             .ToDictionary(r => r.Item1, r => r.Item2));
 
     private List<(string Id, string Status)> Claims() => Query("SELECT id, status FROM claims", r => (r.GetString(0), r.GetString(1)));
 
     private List<(string ClaimId, string Jws)> Payouts() => Query("SELECT claim_id, jws FROM payouts", r => (r.GetString(0), r.GetString(1)));
 
-    private List<string> LedgerKinds() => Query("SELECT kind FROM ledger WHERE pool_id = $pool ORDER BY seq", r => r.GetString(0));
+    private List<string> LedgerKinds() => Query("SELECT kind FROM ledger WHERE pool_id = @pool ORDER BY seq", r => r.GetString(0));
 
-    /// <summary>Reads the service's SQLite file directly, read-only, while no service runs on it.</summary>
-    private List<T> Query<T>(string sql, Func<SqliteDataReader, T> row)
+    /// <summary>Reads the service's database directly, while no service runs on it.</summary>
+    private List<T> Query<T>(string sql, Func<DbDataReader, T> row)
     {
-        using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Db, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
-        connection.Open();
+        using var connection = OpenReadOnly();
         using var command = connection.CreateCommand();
         command.CommandText = sql;
-        command.Parameters.AddWithValue("$device", DeviceId);
-        command.Parameters.AddWithValue("$pool", Pool);
+        foreach (var (name, value) in new[] { ("@device", DeviceId), ("@pool", Pool) })
+        {
+            if (sql.Contains(name, StringComparison.Ordinal))
+            {
+                var parameter = command.CreateParameter();
+                parameter.ParameterName = name;
+                parameter.Value = value;
+                command.Parameters.Add(parameter);
+            }
+        }
+
         using var reader = command.ExecuteReader();
         var rows = new List<T>();
         while (reader.Read())
@@ -323,4 +340,35 @@ public sealed partial class ServiceCrashTests(PoolKeyFixture key, ITestOutputHel
 
     [GeneratedRegex(@"^(?<signed>\d+) signed record\(s\); (?<receipted>\d+) receipted by the service via \S+; (?<left>\d+) still in the outbox$", RegexOptions.Multiline)]
     private static partial Regex AgentSummary();
+}
+
+[Collection(PoolKeyGroup.Name)]
+public sealed class ServiceCrashOnSqliteTests(PoolKeyFixture key, ITestOutputHelper log) : ServiceCrashContract(key, log)
+{
+    protected override string Db => Path.Combine(Dir, "claims.db");
+
+    protected override DbConnection OpenReadOnly()
+    {
+        var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Db, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
+        connection.Open();
+        return connection;
+    }
+}
+
+[Collection(PoolKeyGroup.Name)]
+public sealed class ServiceCrashOnPostgreSqlTests(PoolKeyFixture key, ITestOutputHelper log) : ServiceCrashContract(key, log)
+{
+    private readonly string _database = PostgresServer.Shared.CreateDatabase("crash");
+
+    protected override string Db => _database;
+
+    protected override DbConnection OpenReadOnly()
+    {
+        var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(_database) { Pooling = false }.ConnectionString);
+        connection.Open();
+        using var readOnly = connection.CreateCommand();
+        readOnly.CommandText = "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY";
+        readOnly.ExecuteNonQuery();
+        return connection;
+    }
 }
