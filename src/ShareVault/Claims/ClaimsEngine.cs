@@ -55,6 +55,7 @@ internal sealed record ClaimsOptions
 internal sealed class ClaimsEngine : IDisposable
 {
     private static readonly JsonSerializerOptions WebJson = new(JsonSerializerDefaults.Web);
+    private static readonly TimeSpan UnknownDeviceRecheck = TimeSpan.FromSeconds(1);
 
     private readonly ClaimsDatabase _db;
     private readonly IPoolSigner _signer;
@@ -65,7 +66,7 @@ internal sealed class ClaimsEngine : IDisposable
     private readonly Dictionary<string, DeviceState> _devices = new(StringComparer.Ordinal);
     private readonly Dictionary<string, PolicyRow> _policies = new(StringComparer.Ordinal);
     private long _chainBreaks;
-    private DateTimeOffset _lastReload;
+    private readonly Dictionary<string, DateTimeOffset> _unknownDevices = new(StringComparer.Ordinal);
 
     public ClaimsEngine(ClaimsDatabase db, IPoolSigner signer, TimeProvider time, ClaimsOptions? options = null)
     {
@@ -227,28 +228,43 @@ internal sealed class ClaimsEngine : IDisposable
     /// <summary>The enrolled key of a device, or null when the device is unknown.</summary>
     public DeviceInfo? Device(string deviceId)
     {
-        for (var attempt = 0; attempt < 2; attempt++)
+        var now = _time.GetUtcNow();
+        lock (_devices)
         {
-            lock (_devices)
+            if (_devices.TryGetValue(deviceId, out var d))
             {
-                if (_devices.TryGetValue(deviceId, out var d))
-                {
-                    return new DeviceInfo(deviceId, d.PoolId, d.MemberId, d.PublicKey);
-                }
+                return new DeviceInfo(deviceId, d.PoolId, d.MemberId, d.PublicKey);
             }
 
-            // Enrolled by another process (the CLI) since we loaded? Look again, at most every two seconds.
-            var now = _time.GetUtcNow();
-            if (attempt > 0 || now - _lastReload < TimeSpan.FromSeconds(2))
+            // Asked about very recently and not enrolled then: answer from memory, so a stream of
+            // records from an unknown device costs one lookup a second, not one per record.
+            if (_unknownDevices.TryGetValue(deviceId, out var askedAt) && now - askedAt < UnknownDeviceRecheck)
             {
-                break;
+                return null;
             }
-
-            _lastReload = now;
-            LoadDevices();
         }
 
-        return null;
+        // Enrolled by another process (the CLI, another instance) since we cached? One row by key.
+        using var c = _db.OpenReader();
+        var row = Query(c, "SELECT id,pool_id,member_id,public_key,enrolled_at,evaluated_seq,max_seq FROM devices WHERE id=@id",
+            r => new DeviceRow(r.GetString(0), r.GetString(1), r.GetString(2), (byte[])r[3], r.GetString(4), r.GetInt64(5), r.GetInt64(6)), ("@id", deviceId)).SingleOrDefault();
+        lock (_devices)
+        {
+            if (row is null)
+            {
+                if (_unknownDevices.Count > 10_000)
+                {
+                    _unknownDevices.Clear(); // bounded: ids come from untrusted input
+                }
+
+                _unknownDevices[deviceId] = now;
+                return null;
+            }
+
+            _unknownDevices.Remove(deviceId);
+            var state = _devices.TryGetValue(deviceId, out var known) ? known : _devices[deviceId] = new DeviceState(row.PoolId, row.MemberId, row.PublicKey);
+            return new DeviceInfo(deviceId, state.PoolId, state.MemberId, state.PublicKey);
+        }
     }
 
     // ---------------------------------------------------------------- evidence
@@ -1012,6 +1028,7 @@ internal sealed class ClaimsEngine : IDisposable
             foreach (var row in rows)
             {
                 _devices.TryAdd(row.Id, new DeviceState(row.PoolId, row.MemberId, row.PublicKey));
+                _unknownDevices.Remove(row.Id);
             }
         }
     }

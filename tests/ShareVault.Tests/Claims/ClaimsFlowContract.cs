@@ -233,6 +233,32 @@ public abstract class ClaimsFlowContract(PoolKeyFixture key)
     }
 
     [Fact]
+    public async Task A_device_enrolled_by_another_process_is_known_to_the_running_service_within_a_second()
+    {
+        var target = NewDatabase();
+        var clock = new ManualClock(DateTimeOffset.UtcNow);
+        using var serviceDb = ClaimsDatabase.Open(target);
+        using var service = new ClaimsEngine(serviceDb, key.Signer(), clock);
+        await SetUpPoolAsync(service, key.KeyName, "water_leak == 1 for 10m", votes: 0);
+        using var newKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        Assert.Null(service.Device("dev-new"));
+        Assert.Null(service.Device("dev-later"));
+
+        using (var cliDb = ClaimsDatabase.Open(target))
+        using (var cli = new ClaimsEngine(cliDb, key.Signer(), TimeProvider.System))
+        {
+            await cli.EnrollDeviceAsync("pool-1", "alice", "dev-new", newKey.ExportSubjectPublicKeyInfo(), default);
+        }
+
+        Assert.Null(service.Device("dev-new")); // asked a moment ago: answered from memory
+        clock.Advance(TimeSpan.FromSeconds(1.5));
+        var device = service.Device("dev-new");
+        Assert.NotNull(device);
+        Assert.Equal(newKey.ExportSubjectPublicKeyInfo(), device.PublicKey);
+        Assert.Null(service.Device("dev-later"));
+    }
+
+    [Fact]
     public async Task A_record_that_breaks_the_hash_chain_is_kept_but_never_evaluated()
     {
         using var db = ClaimsDatabase.Open(NewDatabase());
