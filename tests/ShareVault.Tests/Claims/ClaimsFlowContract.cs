@@ -281,6 +281,38 @@ public abstract class ClaimsFlowContract(PoolKeyFixture key)
         }
     }
 
+    [Fact]
+    public async Task Two_instances_paying_at_once_never_pay_out_more_than_the_pool_holds()
+    {
+        var target = NewDatabase();
+        var clock = new ManualClock(DateTimeOffset.UtcNow);
+        var records = Leak("dev-1", 15);
+        using var dbA = ClaimsDatabase.Open(target);
+        using var dbB = ClaimsDatabase.Open(target);
+        using var serviceB = new ClaimsEngine(dbB, key.Signer(), clock);
+
+        // While instance A signs the payout it checked the balance for, instance B sees an older claim
+        // approved and pays it: the pool holds 30 000, enough for one 25 000 payout, not two.
+        var signer = new SignerWithHook(key.Signer());
+        using var serviceA = new ClaimsEngine(dbA, signer, clock);
+        await SetUpPoolAsync(serviceA, key.KeyName, "water_leak == 1 for 10m", votes: 1, premium: 30_000);
+        await serviceA.StoreAsync(records[..14], default); // the flood claim opens and waits for a vote
+        clock.Advance(TimeSpan.FromMinutes(1));
+        await serviceA.IssuePolicyAsync("pool-1", "alice", "pol-alice-instant", "water_leak == 1", 25_000, 0, null, default);
+        await serviceA.StoreAsync(records[14..], default); // the instant claim opens approved
+        var voted = serviceA.ListClaims().Single(c => c.PolicyId == "pol-alice-flood");
+        signer.BeforeSigning = async () =>
+        {
+            await serviceB.VoteAsync(voted.Id, "bob", true, default);
+            Assert.Equal(1, await serviceB.ProcessPayoutsAsync(default));
+        };
+
+        await serviceA.ProcessPayoutsAsync(default);
+
+        Assert.Single(serviceA.ListPayouts());
+        Assert.True(serviceA.GetPool("pool-1")!.Balance >= 0);
+    }
+
     internal static async Task SetUpPoolAsync(ClaimsEngine engine, string keyName, string rule, int votes, long premium = 100_000)
     {
         await engine.CreatePoolAsync("pool-1", "Riverside homes", "EUR", keyName, 50_000, default);
@@ -305,6 +337,27 @@ public abstract class ClaimsFlowContract(PoolKeyFixture key)
         var body = Encoding.UTF8.GetBytes($"{device}/{seq}/{string.Join(",", readings.Select(r => r.Value))}");
         return new VerifiedRecord(device, seq, time, SHA256.HashData(body), body, readings, ChainStart: seq == 0);
     }
+}
+
+/// <summary>A pool signer that runs <see cref="BeforeSigning"/> once, before its first signature.</summary>
+internal sealed class SignerWithHook(IPoolSigner inner) : IPoolSigner
+{
+    public Func<Task>? BeforeSigning { get; set; }
+
+    public async Task<(string Jws, string Kid)> SignAsync(string keyName, byte[] payload, CancellationToken cancellationToken)
+    {
+        if (BeforeSigning is { } hook)
+        {
+            BeforeSigning = null;
+            await hook();
+        }
+
+        return await inner.SignAsync(keyName, payload, cancellationToken);
+    }
+
+    public JsonObject Jwks(string keyName) => inner.Jwks(keyName);
+
+    public bool Exists(string keyName) => inner.Exists(keyName);
 }
 
 /// <summary>A TimeProvider the test moves by hand.</summary>
@@ -356,4 +409,5 @@ public sealed class ClaimsFlowOnSqliteTests(PoolKeyFixture key) : ClaimsFlowCont
 public sealed class ClaimsFlowOnPostgreSqlTests(PoolKeyFixture key) : ClaimsFlowContract(key)
 {
     protected override string NewDatabase() => ShareVault.TestSupport.PostgresServer.Shared.CreateDatabase();
+
 }
