@@ -126,17 +126,34 @@ internal sealed class ClaimsDatabase : IDisposable
             return ((SqliteConnection)_writer).BeginTransaction(deferred: false); // BEGIN IMMEDIATE
         }
 
-        var tx = _writer.BeginTransaction(IsolationLevel.ReadCommitted);
-        try
+        // A server restart, failover or terminated backend breaks the long-lived writer connection
+        // (Npgsql then reports it Closed); without reopening it no write would ever succeed again.
+        // The first statement after a silent break fails instead; nothing ran in that transaction
+        // yet, so it is safe to reconnect and start it once more.
+        for (var attempt = 0; ; attempt++)
         {
-            using var command = Command(_writer, tx, "SELECT pg_advisory_xact_lock(@k)", ("@k", WriterLockKey));
-            command.ExecuteNonQuery();
-            return tx;
-        }
-        catch
-        {
-            tx.Dispose();
-            throw;
+            if (_writer.State != ConnectionState.Open)
+            {
+                _writer.Close();
+                _writer.Open();
+            }
+
+            var tx = _writer.BeginTransaction(IsolationLevel.ReadCommitted);
+            try
+            {
+                using var command = Command(_writer, tx, "SELECT pg_advisory_xact_lock(@k)", ("@k", WriterLockKey));
+                command.ExecuteNonQuery();
+                return tx;
+            }
+            catch (DbException) when (attempt == 0 && _writer.State != ConnectionState.Open)
+            {
+                tx.Dispose();
+            }
+            catch
+            {
+                tx.Dispose();
+                throw;
+            }
         }
     }
 

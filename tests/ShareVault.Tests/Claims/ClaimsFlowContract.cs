@@ -410,4 +410,25 @@ public sealed class ClaimsFlowOnPostgreSqlTests(PoolKeyFixture key) : ClaimsFlow
 {
     protected override string NewDatabase() => ShareVault.TestSupport.PostgresServer.Shared.CreateDatabase();
 
+    [Fact]
+    public async Task A_service_whose_database_connection_was_cut_writes_again_on_the_next_batch()
+    {
+        var target = NewDatabase();
+        var records = Leak("dev-1", 15);
+        using var db = ClaimsDatabase.Open(target);
+        using var engine = new ClaimsEngine(db, Key.Signer(), TimeProvider.System);
+        await SetUpPoolAsync(engine, Key.KeyName, "water_leak == 1 for 10m", votes: 0);
+        await engine.StoreAsync(records[..4], default);
+
+        // What a server restart, a failover or an idle-session timeout does to the writer connection.
+        using (var admin = new Npgsql.NpgsqlConnection(target))
+        {
+            admin.Open();
+            using var kill = new Npgsql.NpgsqlCommand("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname=current_database() AND pid<>pg_backend_pid()", admin);
+            kill.ExecuteNonQuery();
+        }
+
+        Assert.All(await engine.StoreAsync(records[4..], default), o => Assert.Equal(StoreOutcome.Stored, o));
+        Assert.Single(engine.ListClaims());
+    }
 }
