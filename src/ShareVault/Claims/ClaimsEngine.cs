@@ -458,7 +458,9 @@ internal sealed class ClaimsEngine : IDisposable
 
                 var firstAfter = ClaimsDatabase.ToInt64(after);
                 var receivedAt = (string)ClaimsDatabase.Scalar(tx.Connection!, tx, "SELECT received_at FROM evidence WHERE device_id=@d AND seq=@s", ("@d", deviceId), ("@s", firstAfter))!;
-                Exec(tx, "INSERT INTO gaps(device_id,from_seq,to_seq,detected_at) VALUES (@d,@f,@t,@n) ON CONFLICT DO NOTHING",
+                // A gap seen again may have narrowed (records inside it arrived): to_seq is what a skip
+                // moves past, so keep it current until then.
+                Exec(tx, "INSERT INTO gaps(device_id,from_seq,to_seq,detected_at) VALUES (@d,@f,@t,@n) ON CONFLICT (device_id,from_seq) DO UPDATE SET to_seq=excluded.to_seq WHERE gaps.skipped_at IS NULL",
                     ("@d", deviceId), ("@f", next), ("@t", firstAfter - 1), ("@n", LedgerEntry.FormatTime(now)));
                 if (now - DateTimeOffset.Parse(receivedAt, CultureInfo.InvariantCulture) < _options.GapTimeout)
                 {

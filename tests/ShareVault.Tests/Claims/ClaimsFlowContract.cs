@@ -183,6 +183,27 @@ public abstract class ClaimsFlowContract(PoolKeyFixture key)
     }
 
     [Fact]
+    public async Task A_gap_that_narrows_before_it_times_out_skips_only_the_records_still_missing()
+    {
+        var clock = new ManualClock(DateTimeOffset.UtcNow);
+        using var db = ClaimsDatabase.Open(NewDatabase());
+        using var engine = new ClaimsEngine(db, key.Signer(), clock, new ClaimsOptions { GapTimeout = TimeSpan.FromMinutes(2) });
+        await SetUpPoolAsync(engine, key.KeyName, "water_leak == 1 for 10m", votes: 0);
+        var records = Leak("dev-1", 15);
+        await engine.StoreAsync([.. records.Where(r => r.Sequence is not (5 or 6))], default);
+        Assert.Equal((5L, 6L), engine.Gaps("dev-1").Select(g => (g.From, g.To)).Single());
+
+        await engine.StoreAsync([records[6]], default);
+        clock.Advance(TimeSpan.FromMinutes(3));
+        await engine.AdvancePastStaleGapsAsync(default);
+
+        var gap = engine.Gaps("dev-1").Single();
+        Assert.Equal((5L, 5L), (gap.From, gap.To));
+        Assert.NotNull(gap.SkippedAt);
+        Assert.Contains(6L, Assert.Single(engine.ListClaims()).Evidence.Select(e => e!["seq"]!.GetValue<long>()));
+    }
+
+    [Fact]
     public async Task Two_instances_sharing_one_database_split_a_stream_and_decide_as_one()
     {
         var target = NewDatabase();
