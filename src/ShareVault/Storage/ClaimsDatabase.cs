@@ -100,7 +100,8 @@ internal sealed class ClaimsDatabase : IDisposable
     public static bool IsPostgreSql(string target) =>
         target.StartsWith("postgresql://", StringComparison.OrdinalIgnoreCase)
         || target.StartsWith("postgres://", StringComparison.OrdinalIgnoreCase)
-        || target.Contains("Host=", StringComparison.OrdinalIgnoreCase);
+        || target.Contains("Host=", StringComparison.OrdinalIgnoreCase)
+        || target.Contains("Server=", StringComparison.OrdinalIgnoreCase); // Npgsql's alias of Host: taken for a file path, the password would become a file name and DisplayName
 
     public SqlDialect Dialect { get; }
 
