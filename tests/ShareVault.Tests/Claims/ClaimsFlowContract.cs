@@ -276,6 +276,22 @@ public abstract class ClaimsFlowContract(PoolKeyFixture key)
     }
 
     [Fact]
+    public async Task A_record_that_restarts_the_chain_midway_is_a_chain_break_even_when_it_arrives_before_its_predecessor()
+    {
+        using var db = ClaimsDatabase.Open(NewDatabase());
+        using var engine = new ClaimsEngine(db, key.Signer(), TimeProvider.System);
+        await SetUpPoolAsync(engine, key.KeyName, "water_leak == 1 for 10m", votes: 0);
+        var records = Chain(Leak("dev-1", 15));
+        records[6] = records[6] with { PreviousHash = [], ChainStart = true };
+
+        await engine.StoreAsync([.. records.Where((_, i) => i != 5)], default); // 6 waits for 5 in the database
+        await engine.StoreAsync([records[5]], default);
+
+        Assert.Equal(6, Assert.Single(engine.ChainBreaks("dev-1")).Sequence);
+        Assert.DoesNotContain(6L, Assert.Single(engine.ListClaims()).Evidence.Select(e => e!["seq"]!.GetValue<long>()));
+    }
+
+    [Fact]
     public async Task A_restarted_service_continues_from_the_stored_evaluator_state_without_replaying_evidence()
     {
         var target = NewDatabase();
