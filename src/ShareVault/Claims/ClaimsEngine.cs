@@ -474,7 +474,9 @@ internal sealed class ClaimsEngine : IDisposable
 
                 var firstAfter = ClaimsDatabase.ToInt64(after);
                 var receivedAt = (string)ClaimsDatabase.Scalar(tx.Connection!, tx, "SELECT received_at FROM evidence WHERE device_id=@d AND seq=@s", ("@d", deviceId), ("@s", firstAfter))!;
-                Exec(tx, "INSERT INTO gaps(device_id,from_seq,to_seq,detected_at) VALUES (@d,@f,@t,@n) ON CONFLICT DO NOTHING",
+                // A gap seen again may have narrowed (records inside it arrived): to_seq is what a skip
+                // moves past, so keep it current until then.
+                Exec(tx, "INSERT INTO gaps(device_id,from_seq,to_seq,detected_at) VALUES (@d,@f,@t,@n) ON CONFLICT (device_id,from_seq) DO UPDATE SET to_seq=excluded.to_seq WHERE gaps.skipped_at IS NULL",
                     ("@d", deviceId), ("@f", next), ("@t", firstAfter - 1), ("@n", LedgerEntry.FormatTime(now)));
                 if (now - DateTimeOffset.Parse(receivedAt, CultureInfo.InvariantCulture) < _options.GapTimeout)
                 {
@@ -793,6 +795,13 @@ internal sealed class ClaimsEngine : IDisposable
                 var (jws, kid) = await _signer.SignAsync(pool.KeyName, payload, cancellationToken).ConfigureAwait(false);
                 await InTransactionAsync(tx =>
                 {
+                    // Again under the writer lock: another instance (or the CLI) may have paid from the
+                    // pool while this one was signing; the balance read above is only a hint.
+                    if (Balance(tx.Connection!, tx, claim.PoolId) < claim.Amount)
+                    {
+                        return;
+                    }
+
                     if (Exec(tx, "INSERT INTO payouts(claim_id,pool_id,instruction,jws,kid,signed_at) VALUES (@c,@p,@i,@j,@k,@t) ON CONFLICT DO NOTHING",
                         ("@c", claim.Id), ("@p", claim.PoolId), ("@i", Encoding.UTF8.GetString(payload)), ("@j", jws), ("@k", kid), ("@t", Now())) == 0)
                     {
@@ -1002,10 +1011,12 @@ internal sealed class ClaimsEngine : IDisposable
             ("@p", poolId), ("@s", entry.Sequence), ("@t", entry.Time), ("@k", kind), ("@b", CanonicalJson.SerializeToString(body)), ("@pr", entry.Previous), ("@h", entry.Hash));
     }
 
-    private static long Balance(DbConnection c, string poolId)
+    private static long Balance(DbConnection c, string poolId) => Balance(c, null, poolId);
+
+    private static long Balance(DbConnection c, DbTransaction? tx, string poolId)
     {
-        var premiums = Convert.ToInt64(ClaimsDatabase.Scalar(c, null, "SELECT COALESCE(SUM(amount),0) FROM premiums WHERE pool_id=@p", ("@p", poolId)), CultureInfo.InvariantCulture);
-        var payouts = Convert.ToInt64(ClaimsDatabase.Scalar(c, null, "SELECT COALESCE(SUM(c.amount),0) FROM payouts p JOIN claims c ON c.id=p.claim_id WHERE p.pool_id=@p", ("@p", poolId)), CultureInfo.InvariantCulture);
+        var premiums = Convert.ToInt64(ClaimsDatabase.Scalar(c, tx, "SELECT COALESCE(SUM(amount),0) FROM premiums WHERE pool_id=@p", ("@p", poolId)), CultureInfo.InvariantCulture);
+        var payouts = Convert.ToInt64(ClaimsDatabase.Scalar(c, tx, "SELECT COALESCE(SUM(c.amount),0) FROM payouts p JOIN claims c ON c.id=p.claim_id WHERE p.pool_id=@p", ("@p", poolId)), CultureInfo.InvariantCulture);
         return premiums - payouts;
     }
 

@@ -33,8 +33,18 @@ internal static class LedgerExport
             // Every record from the episode's first to its last, so a verifier sees that none in between broke it.
             var first = claim.Evidence[0]!["seq"]!.GetValue<long>();
             var last = claim.Evidence[^1]!["seq"]!.GetValue<long>();
+
+            // A record that arrived after evaluation moved past its gap was stored but never evaluated;
+            // exported, the verifier would feed it and recompute a different episode. Left out, it is
+            // the gap the service saw.
+            var skipped = engine.Gaps(claim.DeviceId).Where(g => g.SkippedAt is not null).ToList();
             foreach (var record in engine.Evidence(claim.DeviceId, first, (int)Math.Min(int.MaxValue, last - first + 1)))
             {
+                if (skipped.Any(g => record.Sequence >= g.From && record.Sequence <= g.To))
+                {
+                    continue;
+                }
+
                 if (included.Add((claim.DeviceId, record.Sequence)))
                 {
                     evidence.Add(new JsonObject { ["device"] = claim.DeviceId, ["seq"] = record.Sequence, ["cose"] = Base64Url.Encode(record.Cose) });

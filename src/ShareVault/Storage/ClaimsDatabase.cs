@@ -100,7 +100,8 @@ internal sealed class ClaimsDatabase : IDisposable
     public static bool IsPostgreSql(string target) =>
         target.StartsWith("postgresql://", StringComparison.OrdinalIgnoreCase)
         || target.StartsWith("postgres://", StringComparison.OrdinalIgnoreCase)
-        || target.Contains("Host=", StringComparison.OrdinalIgnoreCase);
+        || target.Contains("Host=", StringComparison.OrdinalIgnoreCase)
+        || target.Contains("Server=", StringComparison.OrdinalIgnoreCase); // Npgsql's alias of Host: taken for a file path, the password would become a file name and DisplayName
 
     public SqlDialect Dialect { get; }
 
@@ -126,17 +127,34 @@ internal sealed class ClaimsDatabase : IDisposable
             return ((SqliteConnection)_writer).BeginTransaction(deferred: false); // BEGIN IMMEDIATE
         }
 
-        var tx = _writer.BeginTransaction(IsolationLevel.ReadCommitted);
-        try
+        // A server restart, failover or terminated backend breaks the long-lived writer connection
+        // (Npgsql then reports it Closed); without reopening it no write would ever succeed again.
+        // The first statement after a silent break fails instead; nothing ran in that transaction
+        // yet, so it is safe to reconnect and start it once more.
+        for (var attempt = 0; ; attempt++)
         {
-            using var command = Command(_writer, tx, "SELECT pg_advisory_xact_lock(@k)", ("@k", WriterLockKey));
-            command.ExecuteNonQuery();
-            return tx;
-        }
-        catch
-        {
-            tx.Dispose();
-            throw;
+            if (_writer.State != ConnectionState.Open)
+            {
+                _writer.Close();
+                _writer.Open();
+            }
+
+            var tx = _writer.BeginTransaction(IsolationLevel.ReadCommitted);
+            try
+            {
+                using var command = Command(_writer, tx, "SELECT pg_advisory_xact_lock(@k)", ("@k", WriterLockKey));
+                command.ExecuteNonQuery();
+                return tx;
+            }
+            catch (DbException) when (attempt == 0 && _writer.State != ConnectionState.Open)
+            {
+                tx.Dispose();
+            }
+            catch
+            {
+                tx.Dispose();
+                throw;
+            }
         }
     }
 

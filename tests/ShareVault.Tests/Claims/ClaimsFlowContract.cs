@@ -183,6 +183,27 @@ public abstract class ClaimsFlowContract(PoolKeyFixture key)
     }
 
     [Fact]
+    public async Task A_gap_that_narrows_before_it_times_out_skips_only_the_records_still_missing()
+    {
+        var clock = new ManualClock(DateTimeOffset.UtcNow);
+        using var db = ClaimsDatabase.Open(NewDatabase());
+        using var engine = new ClaimsEngine(db, key.Signer(), clock, new ClaimsOptions { GapTimeout = TimeSpan.FromMinutes(2) });
+        await SetUpPoolAsync(engine, key.KeyName, "water_leak == 1 for 10m", votes: 0);
+        var records = Leak("dev-1", 15);
+        await engine.StoreAsync([.. records.Where(r => r.Sequence is not (5 or 6))], default);
+        Assert.Equal((5L, 6L), engine.Gaps("dev-1").Select(g => (g.From, g.To)).Single());
+
+        await engine.StoreAsync([records[6]], default);
+        clock.Advance(TimeSpan.FromMinutes(3));
+        await engine.AdvancePastStaleGapsAsync(default);
+
+        var gap = engine.Gaps("dev-1").Single();
+        Assert.Equal((5L, 5L), (gap.From, gap.To));
+        Assert.NotNull(gap.SkippedAt);
+        Assert.Contains(6L, Assert.Single(engine.ListClaims()).Evidence.Select(e => e!["seq"]!.GetValue<long>()));
+    }
+
+    [Fact]
     public async Task Two_instances_sharing_one_database_split_a_stream_and_decide_as_one()
     {
         var target = NewDatabase();
@@ -281,6 +302,22 @@ public abstract class ClaimsFlowContract(PoolKeyFixture key)
     }
 
     [Fact]
+    public async Task A_record_that_restarts_the_chain_midway_is_a_chain_break_even_when_it_arrives_before_its_predecessor()
+    {
+        using var db = ClaimsDatabase.Open(NewDatabase());
+        using var engine = new ClaimsEngine(db, key.Signer(), TimeProvider.System);
+        await SetUpPoolAsync(engine, key.KeyName, "water_leak == 1 for 10m", votes: 0);
+        var records = Chain(Leak("dev-1", 15));
+        records[6] = records[6] with { PreviousHash = [], ChainStart = true };
+
+        await engine.StoreAsync([.. records.Where((_, i) => i != 5)], default); // 6 waits for 5 in the database
+        await engine.StoreAsync([records[5]], default);
+
+        Assert.Equal(6, Assert.Single(engine.ChainBreaks("dev-1")).Sequence);
+        Assert.DoesNotContain(6L, Assert.Single(engine.ListClaims()).Evidence.Select(e => e!["seq"]!.GetValue<long>()));
+    }
+
+    [Fact]
     public async Task A_restarted_service_continues_from_the_stored_evaluator_state_without_replaying_evidence()
     {
         var target = NewDatabase();
@@ -307,6 +344,38 @@ public abstract class ClaimsFlowContract(PoolKeyFixture key)
         }
     }
 
+    [Fact]
+    public async Task Two_instances_paying_at_once_never_pay_out_more_than_the_pool_holds()
+    {
+        var target = NewDatabase();
+        var clock = new ManualClock(DateTimeOffset.UtcNow);
+        var records = Leak("dev-1", 15);
+        using var dbA = ClaimsDatabase.Open(target);
+        using var dbB = ClaimsDatabase.Open(target);
+        using var serviceB = new ClaimsEngine(dbB, key.Signer(), clock);
+
+        // While instance A signs the payout it checked the balance for, instance B sees an older claim
+        // approved and pays it: the pool holds 30 000, enough for one 25 000 payout, not two.
+        var signer = new SignerWithHook(key.Signer());
+        using var serviceA = new ClaimsEngine(dbA, signer, clock);
+        await SetUpPoolAsync(serviceA, key.KeyName, "water_leak == 1 for 10m", votes: 1, premium: 30_000);
+        await serviceA.StoreAsync(records[..14], default); // the flood claim opens and waits for a vote
+        clock.Advance(TimeSpan.FromMinutes(1));
+        await serviceA.IssuePolicyAsync("pool-1", "alice", "pol-alice-instant", "water_leak == 1", 25_000, 0, null, default);
+        await serviceA.StoreAsync(records[14..], default); // the instant claim opens approved
+        var voted = serviceA.ListClaims().Single(c => c.PolicyId == "pol-alice-flood");
+        signer.BeforeSigning = async () =>
+        {
+            await serviceB.VoteAsync(voted.Id, "bob", true, default);
+            Assert.Equal(1, await serviceB.ProcessPayoutsAsync(default));
+        };
+
+        await serviceA.ProcessPayoutsAsync(default);
+
+        Assert.Single(serviceA.ListPayouts());
+        Assert.True(serviceA.GetPool("pool-1")!.Balance >= 0);
+    }
+
     internal static async Task SetUpPoolAsync(ClaimsEngine engine, string keyName, string rule, int votes, long premium = 100_000)
     {
         await engine.CreatePoolAsync("pool-1", "Riverside homes", "EUR", keyName, 50_000, default);
@@ -331,6 +400,27 @@ public abstract class ClaimsFlowContract(PoolKeyFixture key)
         var body = Encoding.UTF8.GetBytes($"{device}/{seq}/{string.Join(",", readings.Select(r => r.Value))}");
         return new VerifiedRecord(device, seq, time, SHA256.HashData(body), body, readings, ChainStart: seq == 0);
     }
+}
+
+/// <summary>A pool signer that runs <see cref="BeforeSigning"/> once, before its first signature.</summary>
+internal sealed class SignerWithHook(IPoolSigner inner) : IPoolSigner
+{
+    public Func<Task>? BeforeSigning { get; set; }
+
+    public async Task<(string Jws, string Kid)> SignAsync(string keyName, byte[] payload, CancellationToken cancellationToken)
+    {
+        if (BeforeSigning is { } hook)
+        {
+            BeforeSigning = null;
+            await hook();
+        }
+
+        return await inner.SignAsync(keyName, payload, cancellationToken);
+    }
+
+    public JsonObject Jwks(string keyName) => inner.Jwks(keyName);
+
+    public bool Exists(string keyName) => inner.Exists(keyName);
 }
 
 /// <summary>A TimeProvider the test moves by hand.</summary>
@@ -382,4 +472,26 @@ public sealed class ClaimsFlowOnSqliteTests(PoolKeyFixture key) : ClaimsFlowCont
 public sealed class ClaimsFlowOnPostgreSqlTests(PoolKeyFixture key) : ClaimsFlowContract(key)
 {
     protected override string NewDatabase() => ShareVault.TestSupport.PostgresServer.Shared.CreateDatabase();
+
+    [Fact]
+    public async Task A_service_whose_database_connection_was_cut_writes_again_on_the_next_batch()
+    {
+        var target = NewDatabase();
+        var records = Leak("dev-1", 15);
+        using var db = ClaimsDatabase.Open(target);
+        using var engine = new ClaimsEngine(db, Key.Signer(), TimeProvider.System);
+        await SetUpPoolAsync(engine, Key.KeyName, "water_leak == 1 for 10m", votes: 0);
+        await engine.StoreAsync(records[..4], default);
+
+        // What a server restart, a failover or an idle-session timeout does to the writer connection.
+        using (var admin = new Npgsql.NpgsqlConnection(target))
+        {
+            admin.Open();
+            using var kill = new Npgsql.NpgsqlCommand("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname=current_database() AND pid<>pg_backend_pid()", admin);
+            kill.ExecuteNonQuery();
+        }
+
+        Assert.All(await engine.StoreAsync(records[4..], default), o => Assert.Equal(StoreOutcome.Stored, o));
+        Assert.Single(engine.ListClaims());
+    }
 }

@@ -46,4 +46,15 @@ public sealed class ClaimsCliOnPostgreSqlTests(PoolKeyFixture key)
         Assert.DoesNotContain("not-for-logs-7731", result.StdErr + result.StdOut, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", result.StdErr, StringComparison.Ordinal); // a reason, not a stack trace
     }
+
+    [Fact]
+    public async Task A_connection_string_naming_the_server_by_its_Server_alias_is_postgresql_and_never_shows_the_password()
+    {
+        var closedPort = SimulatedDevice.FreePort();
+        var result = await CliRunner.RunAsync(key.DataDir, "pool", "list", "--db",
+            $"Server=127.0.0.1;Port={closedPort};Database=nowhere;Username=sv;Password=not-for-logs-7732;Timeout=3");
+        Assert.NotEqual(0, result.ExitCode); // not a SQLite file named after the connection string
+        Assert.Contains($"127.0.0.1:{closedPort}", result.StdErr, StringComparison.Ordinal);
+        Assert.DoesNotContain("not-for-logs-7732", result.StdErr + result.StdOut, StringComparison.Ordinal);
+    }
 }

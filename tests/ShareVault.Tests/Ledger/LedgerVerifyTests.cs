@@ -66,6 +66,31 @@ public sealed class LedgerVerifyTests(PoolKeyFixture key)
     }
 
     [Fact]
+    public async Task A_payout_decided_across_a_skipped_gap_still_verifies_after_the_missing_record_arrives_late()
+    {
+        using var db = new ClaimsDatabase(key.NewDatabasePath());
+        using var engine = new ClaimsEngine(db, key.Signer(), TimeProvider.System, new ClaimsOptions { GapTimeout = TimeSpan.Zero });
+        await using var device = new SimulatedDevice("pi-ledger-gap");
+        await IngestOverMqttTests.SetUpPoolAsync(engine, key.KeyName, device);
+        await using var ingest = new EvidenceIngest(engine, (_, _, _) => Task.CompletedTask, TimeProvider.System);
+        var records = device.Leak(DateTimeOffset.UtcNow.AddMinutes(-30), wetMinutes: 14);
+        IncomingEvidence Message(byte[] r) => new(ShareVault.Evidence.EvidenceTopics.Evidence(device.Id), r, device.Id);
+
+        // Record 6 is late: evaluation moves past it (the gap timed out), the claim is decided without it…
+        await ingest.ProcessBatchAsync([.. records.Where((_, i) => i != 6).Select(Message)], default);
+        var claim = Assert.Single(engine.ListClaims());
+        Assert.DoesNotContain(6L, claim.Evidence.Select(e => e!["seq"]!.GetValue<long>()));
+        Assert.Equal(1, await engine.ProcessPayoutsAsync(default));
+
+        // …and then it arrives: stored, never evaluated. The export must still show the decision the service made.
+        await ingest.ProcessBatchAsync([Message(records[6])], default);
+        Assert.NotNull(engine.EvidenceRecord(device.Id, 6));
+        var verification = LedgerVerifier.Verify(LedgerExport.ToText(LedgerExport.Build(engine, "pool-1")));
+        Assert.True(verification.IsValid, verification.Detail);
+        Assert.Equal(1, verification.Reevaluated);
+    }
+
+    [Fact]
     public async Task A_payout_whose_evidence_was_swapped_fails_re_evaluation()
     {
         var export = JsonNode.Parse(await ExportAfterAFloodAsync())!.AsObject();
