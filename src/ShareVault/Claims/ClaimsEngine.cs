@@ -459,6 +459,7 @@ internal sealed class ClaimsEngine : IDisposable
         }
 
         var lastHash = current.LastHash;
+        var breaks = 0;
         var evaluators = current.Evaluators.Select(e => e with { Evaluator = e.Evaluator.Clone() }).ToList();
         while (next <= max)
         {
@@ -495,7 +496,7 @@ internal sealed class ClaimsEngine : IDisposable
             {
                 Exec(tx, "INSERT INTO chain_breaks(device_id,seq,expected,found,detected_at) VALUES (@d,@s,@e,@f,@n) ON CONFLICT DO NOTHING",
                     ("@d", deviceId), ("@s", next), ("@e", lastHash), ("@f", previous), ("@n", LedgerEntry.FormatTime(now)));
-                Interlocked.Increment(ref _chainBreaks);
+                breaks++;
                 lastHash = record.Hash;
                 next++;
                 continue;
@@ -540,6 +541,8 @@ internal sealed class ClaimsEngine : IDisposable
             {
                 state.Current = updated;
             }
+
+            Interlocked.Add(ref _chainBreaks, breaks); // counted once committed, not for a rolled-back batch
         });
     }
 

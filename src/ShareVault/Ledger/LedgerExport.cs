@@ -30,8 +30,9 @@ internal static class LedgerExport
         var included = new HashSet<(string, long)>();
         foreach (var claim in claims)
         {
-            // Every record from the episode's first to its last, so a verifier sees that none in between broke it.
-            var first = claim.Evidence[0]!["seq"]!.GetValue<long>();
+            // Every record from the episode's first to its last, so a verifier sees that none in between
+            // broke it, and the record before the first, so it can check the first one's chain link too.
+            var first = Math.Max(0, claim.Evidence[0]!["seq"]!.GetValue<long>() - 1);
             var last = claim.Evidence[^1]!["seq"]!.GetValue<long>();
 
             // A record that arrived after evaluation moved past its gap was stored but never evaluated;

@@ -238,7 +238,7 @@ internal sealed class ClaimsDatabase : IDisposable
     }
 
     /// <summary>Npgsql takes keyword connection strings; accept the libpq URI form too (postgresql://user@host:port/db).</summary>
-    private static string PostgresUriToKeywords(string target)
+    internal static string PostgresUriToKeywords(string target)
     {
         if (!target.Contains("://", StringComparison.Ordinal))
         {
@@ -252,6 +252,15 @@ internal sealed class ClaimsDatabase : IDisposable
             Port = uri.IsDefaultPort || uri.Port < 0 ? 5432 : uri.Port,
             Database = Uri.UnescapeDataString(uri.AbsolutePath.TrimStart('/')),
         };
+        // libpq URI parameters (?sslmode=require&application_name=…): Npgsql knows most by the same
+        // names or spaces instead of underscores; an unknown one is an error, not silently dropped.
+        foreach (var pair in uri.Query.TrimStart('?').Split('&', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var parts = pair.Split('=', 2);
+            var name = Uri.UnescapeDataString(parts[0]).Replace('_', ' ');
+            builder[name] = parts.Length > 1 ? Uri.UnescapeDataString(parts[1]) : string.Empty;
+        }
+
         if (uri.UserInfo.Length > 0)
         {
             var parts = uri.UserInfo.Split(':', 2);
