@@ -44,12 +44,35 @@ internal sealed record IncomingEvidence(string Topic, ReadOnlyMemory<byte> Paylo
 /// one of the service reasons below) that is counted (<see cref="Metrics"/>) and stored (table
 /// <c>rejections</c>, HTTP <c>/evidence/rejections</c>).
 /// </summary>
+/// <remarks>
+/// Two stages joined by a bounded FIFO channel, so signatures of the next batch are checked while the
+/// previous one is committed: the store runs on one thread and part of it is spent waiting for the
+/// <c>synchronous=FULL</c> fsync, while verification can use every core:
+/// <list type="number">
+/// <item>verify: takes what is queued (at most <see cref="IngestOptions.BatchSize"/>; a lone message
+/// does not wait for company), checks it on all cores, hands it on;</item>
+/// <item>store: takes every verified batch waiting (at most <see cref="IngestOptions.BatchSize"/>
+/// records in all), commits them in one transaction, then publishes their receipts, completes their
+/// <see cref="IncomingEvidence.Done"/> and raises <see cref="BatchCommitted"/>.</item>
+/// </list>
+/// One reader per stage and a FIFO channel between them keep stream order into
+/// <see cref="ClaimsEngine.StoreAsync(IReadOnlyList{VerifiedRecord}, IReadOnlyList{RejectionRow}, CancellationToken)"/>
+/// (the engine evaluates a device in sequence order; FIFO keeps it from seeing gaps that are not there).
+/// Verification depends on nothing a commit changes (dedupe and sequence checks happen inside the store), so it may run ahead.
+/// </remarks>
 internal sealed class EvidenceIngest : IAsyncDisposable
 {
     public const string WrongTopic = "WrongTopic";
     public const string TopicMismatch = "TopicMismatch";
     public const string TimeOutOfWindow = "TimeOutOfWindow";
     public const string RateLimited = "RateLimited";
+
+    /// <summary>
+    /// Verified batches waiting for the store stage. Two let verification run a full batch ahead
+    /// while the store stage can still find a second small one to commit with the first; more would
+    /// only hold records (and their outbox copies) longer without adding overlap.
+    /// </summary>
+    private const int VerifiedDepth = 2;
 
     [ThreadStatic]
     private static Dictionary<string, (byte[] Spki, ECDsa Key)>? _threadKeys;
@@ -59,9 +82,11 @@ internal sealed class EvidenceIngest : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly IngestOptions _options;
     private readonly Channel<IncomingEvidence> _queue;
+    private readonly Channel<VerifiedBatch> _verified;
     private readonly ConcurrentDictionary<string, TokenBucket> _rates = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stop = new();
     private Task? _loop;
+    private int _disposed;
 
     public EvidenceIngest(ClaimsEngine engine, Func<string, byte[], CancellationToken, Task> publishReceipt, TimeProvider time, IngestOptions? options = null)
     {
@@ -69,7 +94,9 @@ internal sealed class EvidenceIngest : IAsyncDisposable
         _publishReceipt = publishReceipt ?? throw new ArgumentNullException(nameof(publishReceipt));
         _time = time ?? throw new ArgumentNullException(nameof(time));
         _options = options ?? new IngestOptions();
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(_options.BatchSize);
         _queue = Channel.CreateBounded<IncomingEvidence>(new BoundedChannelOptions(_options.QueueCapacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+        _verified = Channel.CreateBounded<VerifiedBatch>(new BoundedChannelOptions(VerifiedDepth) { SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait });
     }
 
     public IngestMetrics Metrics { get; } = new();
@@ -77,7 +104,7 @@ internal sealed class EvidenceIngest : IAsyncDisposable
     /// <summary>Test seam: runs after a batch is committed and before its receipts go out (a crash here must lose nothing).</summary>
     public Func<IReadOnlyList<VerifiedRecord>, CancellationToken, Task>? AfterStoreBeforeReceipts { get; set; }
 
-    /// <summary>Raised (on the ingest loop) after each batch is stored and receipted; the host uses it to run payouts.</summary>
+    /// <summary>Raised (on the store stage) after each batch is stored and receipted; the host uses it to run payouts.</summary>
     public event Action? BatchCommitted;
 
     public void Start()
@@ -92,65 +119,181 @@ internal sealed class EvidenceIngest : IAsyncDisposable
         return _queue.Writer.WriteAsync(message, cancellationToken);
     }
 
+    /// <summary>
+    /// Stops both stages without waiting for the queue to drain: a batch being committed finishes its
+    /// commit (SQLite is not interrupted), receipts not yet sent are not sent, and every message not
+    /// fully handled has its <see cref="IncomingEvidence.Done"/> cancelled. Nothing is lost: the agent
+    /// keeps a record in its outbox until it sees a receipt, and an external broker redelivers what was not acknowledged.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
-        _queue.Writer.TryComplete();
-        await _stop.CancelAsync().ConfigureAwait(false);
-        if (_loop is not null)
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
         {
-            try
-            {
-                await _loop.ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-            }
+            return;
         }
 
-        _stop.Dispose();
+        _queue.Writer.TryComplete();
+        await _stop.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            if (_loop is not null)
+            {
+                try
+                {
+                    await _loop.ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                }
+            }
+        }
+        finally
+        {
+            while (_verified.Reader.TryRead(out var batch))
+            {
+                Abandon(batch.Messages);
+            }
+
+            while (_queue.Reader.TryRead(out var message))
+            {
+                Abandon([message]);
+            }
+
+            _stop.Dispose();
+        }
+    }
+
+    /// <summary>Verifies, stores, then receipts one batch, outside the pipeline. For tests and the benchmark.</summary>
+    public async Task ProcessBatchAsync(IReadOnlyList<IncomingEvidence> batch, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        await StoreAndReceiptAsync([VerifyBatch(batch, cancellationToken)], cancellationToken).ConfigureAwait(false);
+    }
+
+    private static void Abandon(IEnumerable<IncomingEvidence> messages)
+    {
+        foreach (var message in messages)
+        {
+            message.Done?.TrySetCanceled();
+        }
     }
 
     private async Task RunAsync(CancellationToken cancellationToken)
     {
-        var batch = new List<IncomingEvidence>(_options.BatchSize);
-        while (await _queue.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+        // If one stage fails the other must not wait for it forever (the verifier on a full channel, the store on an empty one).
+        using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var verify = Task.Run(() => VerifyStageAsync(failed.Token), CancellationToken.None);
+        var store = Task.Run(() => StoreStageAsync(failed.Token), CancellationToken.None);
+        if (await Task.WhenAny(verify, store).ConfigureAwait(false) is { IsFaulted: true })
         {
-            batch.Clear();
-            while (batch.Count < _options.BatchSize && _queue.Reader.TryRead(out var message))
+            await failed.CancelAsync().ConfigureAwait(false);
+        }
+
+        await Task.WhenAll(verify, store).ConfigureAwait(false);
+    }
+
+    private async Task VerifyStageAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (await _queue.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                batch.Add(message);
+                // Adaptive batching: take what is queued now, up to BatchSize; when idle a batch is one message.
+                var batch = new List<IncomingEvidence>(Math.Min(_options.BatchSize, _queue.Reader.Count));
+                while (batch.Count < _options.BatchSize && _queue.Reader.TryRead(out var message))
+                {
+                    batch.Add(message);
+                }
+
+                try
+                {
+                    var verified = VerifyBatch(batch, cancellationToken);
+                    await _verified.Writer.WriteAsync(verified, cancellationToken).ConfigureAwait(false);
+                }
+                catch
+                {
+                    Abandon(batch);
+                    throw;
+                }
             }
 
-            await ProcessBatchAsync(batch, cancellationToken).ConfigureAwait(false);
+            _verified.Writer.TryComplete();
+        }
+        catch (Exception e)
+        {
+            _verified.Writer.TryComplete(e is OperationCanceledException ? null : e);
+            throw;
         }
     }
 
-    /// <summary>Verifies, stores, then receipts one batch. Public for tests and the benchmark.</summary>
-    public async Task ProcessBatchAsync(IReadOnlyList<IncomingEvidence> batch, CancellationToken cancellationToken)
+    private async Task StoreStageAsync(CancellationToken cancellationToken)
+    {
+        var parts = new List<VerifiedBatch>();
+        while (await _verified.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            // Commit everything already verified in one transaction (one fsync), up to BatchSize records;
+            // a batch that would go past it waits for the next transaction, still in order.
+            parts.Clear();
+            var count = 0;
+            while (_verified.Reader.TryPeek(out var next) && (parts.Count == 0 || count + next.Messages.Count <= _options.BatchSize) && _verified.Reader.TryRead(out next))
+            {
+                parts.Add(next);
+                count += next.Messages.Count;
+            }
+
+            try
+            {
+                await StoreAndReceiptAsync(parts, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                foreach (var part in parts)
+                {
+                    Abandon(part.Messages);
+                }
+
+                throw;
+            }
+        }
+    }
+
+    /// <summary>Checks every message of a batch; signature checks dominate, so they are spread over the cores.</summary>
+    private VerifiedBatch VerifyBatch(IReadOnlyList<IncomingEvidence> batch, CancellationToken cancellationToken)
     {
         var now = _time.GetUtcNow();
         var checks = new Check[batch.Count];
 
-        // Signature checks dominate; spread them over the cores. Per-thread key caches keep each ECDsa on one thread.
+        // Per-thread key caches keep each ECDsa on one thread.
         Parallel.For(0, batch.Count, new ParallelOptions { CancellationToken = cancellationToken }, i => checks[i] = Verify(batch[i], now));
+        Interlocked.Add(ref Metrics.VerifiedCount, batch.Count);
+        return new VerifiedBatch(batch, checks, LedgerEntry.FormatTime(now));
+    }
 
-        var records = new List<VerifiedRecord>(batch.Count);
-        var recordIndex = new int[batch.Count];
+    /// <summary>
+    /// Commits the records and rejections of <paramref name="parts"/> (in order) in one transaction,
+    /// then publishes their receipts, completes their <see cref="IncomingEvidence.Done"/> and raises <see cref="BatchCommitted"/>.
+    /// </summary>
+    private async Task StoreAndReceiptAsync(IReadOnlyList<VerifiedBatch> parts, CancellationToken cancellationToken)
+    {
+        var records = new List<VerifiedRecord>();
         var rejections = new List<RejectionRow>();
-        var stamp = LedgerEntry.FormatTime(now);
-        for (var i = 0; i < batch.Count; i++)
+        var recordIndex = new List<int>();
+        foreach (var (messages, checks, stamp) in parts)
         {
-            var check = checks[i];
-            if (check.Record is not null)
+            for (var i = 0; i < messages.Count; i++)
             {
-                recordIndex[i] = records.Count;
-                records.Add(check.Record);
-            }
-            else
-            {
-                recordIndex[i] = -1;
-                rejections.Add(new RejectionRow(stamp, check.DeviceId, batch[i].Topic, check.Sequence, check.Reason!, check.Detail!, batch[i].Payload.Length));
-                Metrics.CountRejection(check.Reason!);
+                var check = checks[i];
+                if (check.Record is not null)
+                {
+                    recordIndex.Add(records.Count);
+                    records.Add(check.Record);
+                }
+                else
+                {
+                    recordIndex.Add(-1);
+                    rejections.Add(new RejectionRow(stamp, check.DeviceId, messages[i].Topic, check.Sequence, check.Reason!, check.Detail!, messages[i].Payload.Length));
+                    Metrics.CountRejection(check.Reason!);
+                }
             }
         }
 
@@ -160,50 +303,56 @@ internal sealed class EvidenceIngest : IAsyncDisposable
             await hook(records, cancellationToken).ConfigureAwait(false);
         }
 
-        for (var i = 0; i < batch.Count; i++)
+        var n = 0;
+        foreach (var (messages, checks, _) in parts)
         {
-            var check = checks[i];
-            EvidenceReceipt receipt;
-            if (recordIndex[i] >= 0)
+            for (var i = 0; i < messages.Count; i++, n++)
             {
-                var outcome = outcomes[recordIndex[i]];
-                var record = records[recordIndex[i]];
-                switch (outcome)
+                if (Receipt(checks[i], recordIndex[n] >= 0 ? outcomes[recordIndex[n]] : null) is { } receipt)
                 {
-                    case StoreOutcome.Stored:
-                        Interlocked.Increment(ref Metrics.StoredCount);
-                        receipt = new EvidenceReceipt(record.DeviceId, record.Sequence, Convert.ToHexStringLower(record.Hash), ReceiptStatus.Stored);
-                        break;
-                    case StoreOutcome.Duplicate:
-                        Interlocked.Increment(ref Metrics.DuplicateCount);
-                        receipt = new EvidenceReceipt(record.DeviceId, record.Sequence, Convert.ToHexStringLower(record.Hash), ReceiptStatus.Duplicate);
-                        break;
-                    default:
-                        Metrics.CountRejection(RejectionRow.SequenceReused);
-                        receipt = new EvidenceReceipt(record.DeviceId, record.Sequence, Convert.ToHexStringLower(record.Hash), ReceiptStatus.Rejected, RejectionRow.SequenceReused);
-                        break;
+                    await _publishReceipt(EvidenceTopics.Receipts(receipt.DeviceId), receipt.Encode(), cancellationToken).ConfigureAwait(false);
                 }
             }
-            else if (check.Reason == RateLimited || check.ReceiptDevice is null)
-            {
-                // Rate-limited records are transient (no receipt: the agent resends later); without a
-                // trustworthy device topic there is nobody to answer.
-                continue;
-            }
-            else
-            {
-                receipt = new EvidenceReceipt(check.ReceiptDevice, check.Sequence, Convert.ToHexStringLower(check.Hash), ReceiptStatus.Rejected, check.Reason);
-            }
-
-            await _publishReceipt(EvidenceTopics.Receipts(receipt.DeviceId), receipt.Encode(), cancellationToken).ConfigureAwait(false);
         }
 
-        foreach (var message in batch)
+        foreach (var part in parts)
         {
-            message.Done?.TrySetResult();
+            foreach (var message in part.Messages)
+            {
+                message.Done?.TrySetResult();
+            }
         }
 
         BatchCommitted?.Invoke();
+    }
+
+    /// <summary>The receipt for one message once its batch is committed, or null when nobody is to be answered.</summary>
+    private EvidenceReceipt? Receipt(Check check, StoreOutcome? outcome)
+    {
+        if (check.Record is { } record)
+        {
+            switch (outcome)
+            {
+                case StoreOutcome.Stored:
+                    Interlocked.Increment(ref Metrics.StoredCount);
+                    return new EvidenceReceipt(record.DeviceId, record.Sequence, Convert.ToHexStringLower(record.Hash), ReceiptStatus.Stored);
+                case StoreOutcome.Duplicate:
+                    Interlocked.Increment(ref Metrics.DuplicateCount);
+                    return new EvidenceReceipt(record.DeviceId, record.Sequence, Convert.ToHexStringLower(record.Hash), ReceiptStatus.Duplicate);
+                default:
+                    Metrics.CountRejection(RejectionRow.SequenceReused);
+                    return new EvidenceReceipt(record.DeviceId, record.Sequence, Convert.ToHexStringLower(record.Hash), ReceiptStatus.Rejected, RejectionRow.SequenceReused);
+            }
+        }
+
+        if (check.Reason == RateLimited || check.ReceiptDevice is null)
+        {
+            // Rate-limited records are transient (no receipt: the agent resends later); without a
+            // trustworthy device topic there is nobody to answer.
+            return null;
+        }
+
+        return new EvidenceReceipt(check.ReceiptDevice, check.Sequence, Convert.ToHexStringLower(check.Hash), ReceiptStatus.Rejected, check.Reason);
     }
 
     private Check Verify(IncomingEvidence message, DateTimeOffset now)
@@ -268,6 +417,9 @@ internal sealed class EvidenceIngest : IAsyncDisposable
 
     private static string Truncate(string text) => text.Length <= 128 ? text : text[..128] + "…";
 
+    /// <summary>A batch as the verify stage hands it on: the messages, one check each (same order), and the time they were checked.</summary>
+    private sealed record VerifiedBatch(IReadOnlyList<IncomingEvidence> Messages, Check[] Checks, string Stamp);
+
     private readonly record struct Check(VerifiedRecord? Record, string? Reason, string? Detail, string? DeviceId, long? Sequence, string? ReceiptDevice, byte[] Hash)
     {
         public static Check Rejected(string reason, string detail, string? deviceId, long? sequence, string? receiptDevice, ReadOnlySpan<byte> bytes, byte[]? hash = null) =>
@@ -303,6 +455,7 @@ internal sealed class EvidenceIngest : IAsyncDisposable
 internal sealed class IngestMetrics
 {
     public long ReceivedCount;
+    public long VerifiedCount;
     public long StoredCount;
     public long DuplicateCount;
     public long RefusedByBrokerCount;

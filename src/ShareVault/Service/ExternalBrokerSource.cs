@@ -107,6 +107,9 @@ internal sealed class ExternalBrokerSource(EvidenceIngest ingest, ExternalBroker
         args.AutoAcknowledge = false;
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await ingest.SubmitAsync(new IncomingEvidence(args.ApplicationMessage.Topic, System.Buffers.BuffersExtensions.ToArray(args.ApplicationMessage.Payload), null) { Done = done }, CancellationToken.None).ConfigureAwait(false);
-        _ = done.Task.ContinueWith(_ => args.AcknowledgeAsync(CancellationToken.None), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).Unwrap();
+        // Acknowledge only a message ingest has handled: Done is cancelled when ingest stops first, and
+        // then the broker must keep the message and redeliver it to the next session.
+        _ = done.Task.ContinueWith(_ => args.AcknowledgeAsync(CancellationToken.None), CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously | TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default).Unwrap();
     }
 }

@@ -139,6 +139,7 @@ internal static class HttpApi
         var m = host.Ingest.Metrics;
         var text = new StringBuilder();
         text.Append("# TYPE sharevault_evidence_received_total counter\nsharevault_evidence_received_total ").Append(Interlocked.Read(ref m.ReceivedCount)).Append('\n');
+        text.Append("# TYPE sharevault_evidence_verified_total counter\nsharevault_evidence_verified_total ").Append(Interlocked.Read(ref m.VerifiedCount)).Append('\n');
         text.Append("# TYPE sharevault_evidence_stored_total counter\nsharevault_evidence_stored_total ").Append(Interlocked.Read(ref m.StoredCount)).Append('\n');
         text.Append("# TYPE sharevault_evidence_duplicate_total counter\nsharevault_evidence_duplicate_total ").Append(Interlocked.Read(ref m.DuplicateCount)).Append('\n');
         text.Append("# TYPE sharevault_broker_refused_total counter\nsharevault_broker_refused_total ").Append(Interlocked.Read(ref m.RefusedByBrokerCount)).Append('\n');
