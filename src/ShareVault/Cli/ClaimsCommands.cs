@@ -62,6 +62,7 @@ internal static class ClaimsCommands
                 AfterStoreBeforeReceipts = faults?.AfterStoreBeforeReceipts(),
             };
             await using var host = await ClaimsHost.StartAsync(options, signer, TimeProvider.System, cancellationToken).ConfigureAwait(false);
+            host.Ingest.StoreFailed += line => Console.Error.WriteLine("sharevault: ingest: " + line);
             Console.WriteLine($"sharevault: claims service on {host.Database.DisplayName}");
             if (host.Broker is not null)
             {

@@ -26,6 +26,14 @@ internal sealed record IngestOptions
     /// <summary>Most records verified and committed in one transaction.</summary>
     public int BatchSize { get; init; } = 1024;
 
+    /// <summary>Tries of one batch's store before it is given up unreceipted (its senders retry it later).</summary>
+    public int StoreAttempts { get; init; } = 6;
+
+    /// <summary>Wait before the second try; doubled each time up to <see cref="StoreRetryDelayMax"/>.</summary>
+    public TimeSpan StoreRetryDelay { get; init; } = TimeSpan.FromMilliseconds(500);
+
+    public TimeSpan StoreRetryDelayMax { get; init; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Messages waiting for verification before publishers are slowed down (back-pressure).</summary>
     public int QueueCapacity { get; init; } = 20_000;
 }
@@ -106,6 +114,12 @@ internal sealed class EvidenceIngest : IAsyncDisposable
 
     /// <summary>Raised (on the store stage) after each batch is stored and receipted; the host uses it to run payouts.</summary>
     public event Action? BatchCommitted;
+
+    /// <summary>Raised with a one-line description (no payload, no secret) each time a batch fails to store.</summary>
+    public event Action<string>? StoreFailed;
+
+    /// <summary>The last store failure, until a batch stores again (shown by <c>/health</c>).</summary>
+    public string? LastStoreError { get; private set; }
 
     public void Start()
     {
@@ -241,11 +255,31 @@ internal sealed class EvidenceIngest : IAsyncDisposable
                 count += next.Messages.Count;
             }
 
+            await StoreWithRetriesAsync(parts, count, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// A failed store (database unreachable, disk full, lock timeout, receipts that could not be
+    /// published) must not stop ingest: nothing of the batch was receipted, so nothing is lost by
+    /// trying it again (its records that did commit come back as duplicates). After
+    /// <see cref="IngestOptions.StoreAttempts"/> the batch is given up: no receipts, its
+    /// <see cref="IncomingEvidence.Done"/> cancelled (an external broker redelivers it, an agent resends
+    /// it), and the stage moves on, so one bad batch cannot hold the stream. Each failure is counted
+    /// (<see cref="IngestMetrics.StoreFailureCount"/>), reported (<see cref="StoreFailed"/>) and shown
+    /// in <see cref="LastStoreError"/>.
+    /// </summary>
+    private async Task StoreWithRetriesAsync(List<VerifiedBatch> parts, int count, CancellationToken cancellationToken)
+    {
+        var delay = _options.StoreRetryDelay;
+        for (var attempt = 1; ; attempt++)
+        {
             try
             {
                 await StoreAndReceiptAsync(parts, cancellationToken).ConfigureAwait(false);
+                return;
             }
-            catch
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
                 foreach (var part in parts)
                 {
@@ -253,6 +287,28 @@ internal sealed class EvidenceIngest : IAsyncDisposable
                 }
 
                 throw;
+            }
+            catch (Exception e)
+            {
+                Interlocked.Increment(ref Metrics.StoreFailureCount);
+                var giveUp = attempt >= _options.StoreAttempts;
+                LastStoreError = $"{e.GetType().Name}: {e.Message}";
+                StoreFailed?.Invoke(giveUp
+                    ? $"storing {count} record(s) failed {attempt} times ({LastStoreError}); gave them up unreceipted, their senders will retry"
+                    : $"storing {count} record(s) failed ({LastStoreError}); retrying in {delay.TotalSeconds:0.#} s");
+                if (giveUp)
+                {
+                    Interlocked.Add(ref Metrics.AbandonedCount, count);
+                    foreach (var part in parts)
+                    {
+                        Abandon(part.Messages);
+                    }
+
+                    return;
+                }
+
+                await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _options.StoreRetryDelayMax.Ticks));
             }
         }
     }
@@ -315,6 +371,7 @@ internal sealed class EvidenceIngest : IAsyncDisposable
             }
         }
 
+        LastStoreError = null; // stored and receipted: whatever failed before has recovered
         foreach (var part in parts)
         {
             foreach (var message in part.Messages)
@@ -459,6 +516,8 @@ internal sealed class IngestMetrics
     public long StoredCount;
     public long DuplicateCount;
     public long RefusedByBrokerCount;
+    public long StoreFailureCount;
+    public long AbandonedCount;
 
     private readonly ConcurrentDictionary<string, long> _rejections = new(StringComparer.Ordinal);
 

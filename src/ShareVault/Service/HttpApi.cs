@@ -40,7 +40,12 @@ internal static class HttpApi
         }));
         app.UseStatusCodePages();
 
-        app.MapGet("/health", () => Results.Ok(new { status = "ok", housekeeping = host.LastHousekeepingError ?? "ok" }));
+        app.MapGet("/health", () => Results.Ok(new
+        {
+            status = host.Ingest.LastStoreError is null ? "ok" : "degraded",
+            ingest = host.Ingest.LastStoreError ?? "ok",
+            housekeeping = host.LastHousekeepingError ?? "ok",
+        }));
 
         // Pools, members, policies, premiums.
         app.MapGet("/pools", () => engine.ListPools());
@@ -142,6 +147,8 @@ internal static class HttpApi
         text.Append("# TYPE sharevault_evidence_verified_total counter\nsharevault_evidence_verified_total ").Append(Interlocked.Read(ref m.VerifiedCount)).Append('\n');
         text.Append("# TYPE sharevault_evidence_stored_total counter\nsharevault_evidence_stored_total ").Append(Interlocked.Read(ref m.StoredCount)).Append('\n');
         text.Append("# TYPE sharevault_evidence_duplicate_total counter\nsharevault_evidence_duplicate_total ").Append(Interlocked.Read(ref m.DuplicateCount)).Append('\n');
+        text.Append("# TYPE sharevault_ingest_store_failures_total counter\nsharevault_ingest_store_failures_total ").Append(Interlocked.Read(ref m.StoreFailureCount)).Append('\n');
+        text.Append("# TYPE sharevault_ingest_abandoned_total counter\nsharevault_ingest_abandoned_total ").Append(Interlocked.Read(ref m.AbandonedCount)).Append('\n');
         text.Append("# TYPE sharevault_broker_refused_total counter\nsharevault_broker_refused_total ").Append(Interlocked.Read(ref m.RefusedByBrokerCount)).Append('\n');
         text.Append("# TYPE sharevault_evidence_chain_breaks_total counter\nsharevault_evidence_chain_breaks_total ").Append(host.Engine.ChainBreakCount).Append('\n');
         text.Append("# TYPE sharevault_evidence_rejected_total counter\n");

@@ -115,6 +115,76 @@ public sealed class IngestPipelineTests
     }
 
     [Fact]
+    public async Task A_batch_whose_store_fails_is_tried_again_and_ingest_goes_on()
+    {
+        await using var rig = await Rig.CreateAsync(1, new IngestOptions { BatchSize = 4, StoreRetryDelay = TimeSpan.FromMilliseconds(20) });
+        var chain = rig.Devices[0].Quiet(DateTimeOffset.UtcNow.AddHours(-1), 8);
+        var failures = new ConcurrentQueue<string>();
+        rig.Ingest.StoreFailed += failures.Enqueue;
+        var calls = 0;
+        rig.Ingest.AfterStoreBeforeReceipts = (records, ct) =>
+            Interlocked.Increment(ref calls) <= 2 ? throw new IOException("receipts could not be published (test)") : Task.CompletedTask;
+        var first = chain.Take(4).Select(c => rig.Message(0, c)).ToList();
+        foreach (var message in first)
+        {
+            await rig.Ingest.SubmitAsync(message, default);
+        }
+
+        rig.Ingest.Start();
+        await Task.WhenAll(first.Select(m => m.Done!.Task)).WaitAsync(Wait);
+
+        // Committed on the first try, receipted on the third: the records were kept once, and the receipts say so.
+        Assert.Equal(2, Interlocked.Read(ref rig.Ingest.Metrics.StoreFailureCount));
+        Assert.Equal(2, failures.Count);
+        Assert.All(failures, f => Assert.Contains("(IOException: receipts could not be published (test)); retrying in", f, StringComparison.Ordinal));
+        Assert.Equal(Enumerable.Range(0, 4).Select(i => (long?)i), rig.Receipts.Select(r => r.Sequence));
+        Assert.All(rig.Receipts, r => Assert.Equal(ReceiptStatus.Duplicate, r.Status));
+        Assert.Null(rig.Ingest.LastStoreError);
+
+        // And the stage is still running.
+        var second = chain.Skip(4).Select(c => rig.Message(0, c)).ToList();
+        foreach (var message in second)
+        {
+            await rig.Ingest.SubmitAsync(message, default);
+        }
+
+        await Task.WhenAll(second.Select(m => m.Done!.Task)).WaitAsync(Wait);
+        Assert.Equal(8, rig.Engine.EvidenceCount());
+        Assert.Empty(rig.Violations);
+    }
+
+    [Fact]
+    public async Task A_batch_that_keeps_failing_is_given_up_unreceipted_and_the_next_one_is_stored()
+    {
+        await using var rig = await Rig.CreateAsync(1, new IngestOptions { BatchSize = 4, StoreAttempts = 3, StoreRetryDelay = TimeSpan.FromMilliseconds(10) });
+        var chain = rig.Devices[0].Quiet(DateTimeOffset.UtcNow.AddHours(-1), 8);
+        rig.Ingest.AfterStoreBeforeReceipts = (records, ct) =>
+            records.Any(r => r.Sequence < 4) ? throw new IOException("poison (test)") : Task.CompletedTask;
+        var first = chain.Take(4).Select(c => rig.Message(0, c)).ToList();
+        foreach (var message in first)
+        {
+            await rig.Ingest.SubmitAsync(message, default);
+        }
+
+        rig.Ingest.Start();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Task.WhenAll(first.Select(m => m.Done!.Task)).WaitAsync(Wait));
+        Assert.Equal(3, Interlocked.Read(ref rig.Ingest.Metrics.StoreFailureCount));
+        Assert.Equal(4, Interlocked.Read(ref rig.Ingest.Metrics.AbandonedCount));
+        Assert.Contains("poison (test)", rig.Ingest.LastStoreError, StringComparison.Ordinal);
+        Assert.Empty(rig.Receipts);
+
+        var second = chain.Skip(4).Select(c => rig.Message(0, c)).ToList();
+        foreach (var message in second)
+        {
+            await rig.Ingest.SubmitAsync(message, default);
+        }
+
+        await Task.WhenAll(second.Select(m => m.Done!.Task)).WaitAsync(Wait);
+        Assert.Equal(Enumerable.Range(4, 4).Select(i => (long?)i), rig.Receipts.Select(r => r.Sequence));
+        Assert.Null(rig.Ingest.LastStoreError);
+    }
+
+    [Fact]
     public async Task Disposing_during_a_commit_returns_and_cancels_Done_of_everything_not_receipted()
     {
         await using var rig = await Rig.CreateAsync(1, new IngestOptions { BatchSize = 4 });
