@@ -1,10 +1,10 @@
+using System.Data.Common;
 using System.Globalization;
 using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using DeviceAgent.Keys;
-using System.Data.Common;
 using Microsoft.Data.Sqlite;
 using Npgsql;
 using ShareVault.Ledger;
