@@ -591,7 +591,7 @@ internal sealed class ClaimsEngine : IDisposable
         {
             if (rows.TryGetValue(policy.Id, out var row))
             {
-                evaluators.Add(new PolicyEvaluator(policy, TriggerEvaluator.Restore(policy.Rule, policy.Context, deviceId, row.State), row.From, row.State));
+                evaluators.Add(new PolicyEvaluator(policy, TriggerEvaluator.Restore(policy.Rule, policy.Context, deviceId, row.State, evaluated), row.From, row.State));
                 continue;
             }
 

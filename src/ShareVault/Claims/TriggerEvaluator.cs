@@ -79,11 +79,13 @@ internal sealed class TriggerEvaluator
     /// <summary>
     /// The evaluator's state as compact JSON, so another service instance (or this one after a
     /// restart) continues exactly here without replaying the device's evidence. The open episode
-    /// keeps each record's sequence number and hash (what a claim lists), not its readings.
+    /// keeps each record's sequence number and hash (what a claim lists), not its readings. Between
+    /// episodes the state is <c>{}</c>, so a quiet device's state does not change record by record
+    /// (and is not rewritten with every batch).
     /// </summary>
     public string SaveState()
     {
-        var state = new JsonObject { ["seq"] = LastSequence };
+        var state = new JsonObject();
         if (_active)
         {
             state["start"] = _start.ToString("O", CultureInfo.InvariantCulture);
@@ -95,13 +97,16 @@ internal sealed class TriggerEvaluator
         return state.ToJsonString();
     }
 
-    /// <summary>An evaluator continuing from <see cref="SaveState"/>'s output.</summary>
-    public static TriggerEvaluator Restore(TriggerRule rule, RuleContext context, string deviceId, string state)
+    /// <summary>
+    /// An evaluator continuing from <see cref="SaveState"/>'s output, after the device's records up
+    /// to <paramref name="evaluatedSequence"/> (only later ones may be fed).
+    /// </summary>
+    public static TriggerEvaluator Restore(TriggerRule rule, RuleContext context, string deviceId, string state, long evaluatedSequence)
     {
         ArgumentException.ThrowIfNullOrEmpty(state);
         var evaluator = new TriggerEvaluator(rule, context);
         var json = JsonNode.Parse(state)!.AsObject();
-        evaluator.LastSequence = json["seq"]!.GetValue<long>();
+        evaluator.LastSequence = evaluatedSequence;
         if (json["start"] is { } start)
         {
             evaluator._active = true;

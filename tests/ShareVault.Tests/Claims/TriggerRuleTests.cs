@@ -130,4 +130,33 @@ public sealed class TriggerRuleTests
 
     internal static EvidenceFacts Facts(long seq, params Reading[] readings) =>
         new("dev-1", seq, System.Security.Cryptography.SHA256.HashData(BitConverter.GetBytes(seq)), readings);
+
+    [Fact]
+    public void An_evaluator_saved_and_restored_at_every_record_fires_exactly_as_one_that_ran_through()
+    {
+        var rule = TriggerRule.Parse("water_leak == 1 for 10m");
+        var records = Enumerable.Range(0, 30).Select(i => new EvidenceFacts("dev-1", i, System.Security.Cryptography.SHA256.HashData(BitConverter.GetBytes(i)),
+            [new Reading("water_leak", null, i is >= 3 and < 9 or >= 12 ? 1 : 0, T0.AddMinutes(i))])).ToList();
+        var expected = TriggerEvaluator.Evaluate(rule, RuleContext.Empty, records);
+
+        var firings = new List<TriggerFiring>();
+        var state = new TriggerEvaluator(rule, RuleContext.Empty).SaveState();
+        Assert.Equal("{}", state);
+        foreach (var record in records)
+        {
+            var evaluator = TriggerEvaluator.Restore(rule, RuleContext.Empty, "dev-1", state, record.Sequence - 1);
+            if (evaluator.Feed(record) is { } firing)
+            {
+                firings.Add(firing);
+            }
+
+            state = evaluator.SaveState();
+        }
+
+        var single = Assert.Single(expected);
+        var restored = Assert.Single(firings);
+        Assert.Equal((single.From, single.Until), (restored.From, restored.Until));
+        Assert.Equal(single.Records.Select(r => (r.Sequence, Convert.ToHexStringLower(r.Hash))), restored.Records.Select(r => (r.Sequence, Convert.ToHexStringLower(r.Hash))));
+        Assert.Equal(12, restored.Records[0].Sequence);
+    }
 }
