@@ -24,7 +24,10 @@ namespace ShareVault.Benchmarks;
 /// unless <c>--no-mqtt</c> — end to end through the embedded MQTT broker (one MQTT 5 client per
 /// device, logged in with its device proof, publishing QoS 1 and counting receipts). Medians over
 /// the rounds are printed with the ingest / bare-verify ratio, and each round checks that every
-/// record was stored exactly once and receipted. Nothing here fails on a slow machine; it prints.
+/// record was stored exactly once and receipted. With <c>--postgres</c> every in-process and MQTT
+/// round runs a second time against PostgreSQL (a fresh database per round), printed in the same
+/// table, so SQLite, PostgreSQL and bare verify are compared under the same load. Nothing here
+/// fails on a slow machine; it prints.
 /// </summary>
 internal sealed class IngestBenchmark : IBenchmark
 {
@@ -38,7 +41,8 @@ internal sealed class IngestBenchmark : IBenchmark
 
     public string Name => "ingest";
 
-    public string Description => "records/s verified + stored (FULL) + receipted, in process and over MQTT, vs bare ECDSA P-256 verify [devices] [records-per-device] [rounds] [--no-mqtt]";
+    public string Description => "records/s verified + stored (FULL) + receipted, in process and over MQTT, vs bare ECDSA P-256 verify [devices] [records-per-device] [rounds] [--no-mqtt] "
+        + "[--postgres | --postgres=CONNSTRING: also on PostgreSQL, a throwaway server (initdb) unless CONNSTRING names one whose user may CREATE DATABASE]";
 
     public async Task RunAsync(string[] args)
     {
@@ -48,8 +52,13 @@ internal sealed class IngestBenchmark : IBenchmark
         var rounds = numbers.Length > 2 ? numbers[2] : 5;
         var mqtt = !args.Contains("--no-mqtt");
         var total = devices * perDevice;
+        using var postgres = PostgresDatabases.FromArguments(args);
 
         Console.WriteLine($"fleet: {devices} devices x {perDevice} records = {total} records per round, {rounds} rounds, {Environment.ProcessorCount} cores, load average {LoadAverage()}");
+        if (postgres is not null)
+        {
+            Console.WriteLine($"PostgreSQL: {postgres.Description}");
+        }
         var signing = Stopwatch.StartNew();
         var fleet = Fleet.Create(devices, perDevice);
         Console.WriteLine($"signed the fleet's records in {signing.Elapsed.TotalSeconds:F1} s ({fleet.Stream.Count} records, {fleet.Stream.Average(m => m.Payload.Length):F0} bytes each on average)");
@@ -61,32 +70,53 @@ internal sealed class IngestBenchmark : IBenchmark
 
         // Tiered JIT, the thread pool and MQTTnet's buffers need a moment; a running service is past that.
         var warmUp = fleet.Take(Math.Max(10, perDevice / 5));
-        var warmIn = await InProcessRoundAsync(warmUp);
-        var warmMqtt = mqtt ? await MqttRoundAsync(warmUp) : null;
+        var warmIn = await InProcessRoundAsync(warmUp, null);
+        var warmMqtt = mqtt ? await MqttRoundAsync(warmUp, null) : null;
         Console.WriteLine($"warm-up, not counted ({warmUp.Stream.Count} records): in-process {warmIn.Rate:F0}/s{(warmMqtt is null ? string.Empty : $", over MQTT {warmMqtt.Rate:F0}/s")}");
+        if (postgres is not null)
+        {
+            var warmPgIn = await InProcessRoundAsync(warmUp, postgres);
+            var warmPgMqtt = mqtt ? await MqttRoundAsync(warmUp, postgres) : null;
+            Console.WriteLine($"warm-up on PostgreSQL, not counted: in-process {warmPgIn.Rate:F0}/s{(warmPgMqtt is null ? string.Empty : $", over MQTT {warmPgMqtt.Rate:F0}/s")}");
+        }
 
         var bareOne = new List<double>();
         var bareAll = new List<double>();
         var evidenceAll = new List<double>();
         var inProcess = new List<RoundResult>();
         var endToEnd = new List<RoundResult>();
+        var pgInProcess = new List<RoundResult>();
+        var pgEndToEnd = new List<RoundResult>();
+        var pg = postgres is not null;
         Console.WriteLine();
-        Console.WriteLine($"{"round",5} {"bare 1 core",12} {"bare all",10} {"evidence all",13} {"in-process",11} {"/bare",6} {"over MQTT",10} {"/bare",6}   zero loss");
+        Console.WriteLine($"{"round",5} {"bare 1 core",12} {"bare all",10} {"evidence all",13} {"in-process",11} {"/bare",6} {(pg ? $"{"pg in-proc",11} {"/bare",6} " : string.Empty)}"
+            + $"{"over MQTT",10} {"/bare",6} {(pg ? $"{"pg MQTT",10} {"/bare",6} " : string.Empty)}  zero loss");
         for (var round = 1; round <= rounds; round++)
         {
             bareOne.Add(Stats.Rate(VerifyWindow, () => bareKey.VerifyHash(hash, signature)));
             bareAll.Add(ParallelRate(VerifyWindow, hash, signature, spki));
             evidenceAll.Add(EvidenceVerifyRate(VerifyWindow, fleet));
-            inProcess.Add(await InProcessRoundAsync(fleet));
+            inProcess.Add(await InProcessRoundAsync(fleet, null));
+            if (postgres is not null)
+            {
+                pgInProcess.Add(await InProcessRoundAsync(fleet, postgres));
+            }
+
             if (mqtt)
             {
-                endToEnd.Add(await MqttRoundAsync(fleet));
+                endToEnd.Add(await MqttRoundAsync(fleet, null));
+                if (postgres is not null)
+                {
+                    pgEndToEnd.Add(await MqttRoundAsync(fleet, postgres));
+                }
             }
 
             var e2e = mqtt ? endToEnd[^1] : null;
-            Console.WriteLine($"{round,5} {bareOne[^1],10:F0}/s {bareAll[^1],8:F0}/s {evidenceAll[^1],11:F0}/s {inProcess[^1].Rate,9:F0}/s {inProcess[^1].Rate / bareAll[^1],6:P0} "
-                + $"{(e2e is null ? "-" : $"{e2e.Rate:F0}/s"),10} {(e2e is null ? "-" : (e2e.Rate / bareAll[^1]).ToString("P0", CultureInfo.InvariantCulture)),6}   "
-                + $"in-process {inProcess[^1].Verdict}{(e2e is null ? string.Empty : "; MQTT " + e2e.Verdict)}");
+            var pgIn = pg ? pgInProcess[^1] : null;
+            var pgE2e = pg && mqtt ? pgEndToEnd[^1] : null;
+            Console.WriteLine($"{round,5} {bareOne[^1],10:F0}/s {bareAll[^1],8:F0}/s {evidenceAll[^1],11:F0}/s {Cell(inProcess[^1], bareAll[^1], 11)} {(pg ? Cell(pgIn, bareAll[^1], 11) + " " : string.Empty)}"
+                + $"{Cell(e2e, bareAll[^1], 10)} {(pg ? Cell(pgE2e, bareAll[^1], 10) + " " : string.Empty)}  "
+                + $"in-process {inProcess[^1].Verdict}{(pgIn is null ? string.Empty : "; pg in-process " + pgIn.Verdict)}{(e2e is null ? string.Empty : "; MQTT " + e2e.Verdict)}{(pgE2e is null ? string.Empty : "; pg MQTT " + pgE2e.Verdict)}");
         }
 
         var bare = Stats.Median(bareAll);
@@ -96,14 +126,26 @@ internal sealed class IngestBenchmark : IBenchmark
         Console.WriteLine($"  {$"bare ECDSA P-256 verify, {Environment.ProcessorCount} cores",-52} {bare,8:F0}/s");
         Console.WriteLine($"  {$"evidence verify (COSE + ES256 + CBOR), {Environment.ProcessorCount} cores",-52} {Stats.Median(evidenceAll),8:F0}/s (median of rounds' ratio to bare: {Stats.Median([.. evidenceAll.Select((e, i) => e / bareAll[i])]):P0})");
         Print("ingest in process (verify + store FULL + receipt)", inProcess, bareAll);
+        if (pg)
+        {
+            Print("ingest in process on PostgreSQL", pgInProcess, bareAll);
+            Console.WriteLine($"  {string.Empty,-52} PostgreSQL / SQLite in process, median of rounds: {Stats.Median([.. pgInProcess.Select((r, i) => r.Rate / inProcess[i].Rate)]):P0}");
+        }
+
         if (mqtt)
         {
             Print("ingest over MQTT (embedded broker, QoS 1, receipts)", endToEnd, bareAll);
+            if (pg)
+            {
+                Print("ingest over MQTT on PostgreSQL", pgEndToEnd, bareAll);
+                Console.WriteLine($"  {string.Empty,-52} PostgreSQL / SQLite over MQTT, median of rounds: {Stats.Median([.. pgEndToEnd.Select((r, i) => r.Rate / endToEnd[i].Rate)]):P0}");
+            }
         }
 
-        var lossless = inProcess.Concat(endToEnd).All(r => r.Lossless);
+        List<RoundResult> all = [.. inProcess, .. endToEnd, .. pgInProcess, .. pgEndToEnd];
+        var lossless = all.All(r => r.Lossless);
         Console.WriteLine(lossless
-            ? $"zero loss: every record of every round stored exactly once and receipted 'stored' ({inProcess.Count + endToEnd.Count} rounds)"
+            ? $"zero loss: every record of every round stored exactly once and receipted 'stored' ({all.Count} rounds)"
             : "LOSS: at least one round did not store or receipt every record exactly once (see the rounds above)");
         foreach (var (_, key) in fleet.Devices)
         {
@@ -124,15 +166,24 @@ internal sealed class IngestBenchmark : IBenchmark
         Console.WriteLine($"  {label,-52} {Stats.Median(rates),8:F0}/s (min {rates.Min():F0}, max {rates.Max():F0}); ingest / bare verify on all cores = {Stats.Median(ratios):P0}");
         if (sizes.Count > 0)
         {
-            Console.WriteLine($"  {string.Empty,-52} {sizes.Count / results.Count,8} commits per round, median {Stats.Median(sizes):F0} records each, median {Stats.Median(intervals):F1} ms from one commit's receipts to the next");
+            Console.WriteLine($"  {string.Empty,-52} {sizes.Count / results.Count,8} commits per round, median {Stats.Median(sizes):F0} records each, {(intervals.Count > 0 ? $"median {Stats.Median(intervals):F1} ms from one commit's receipts to the next" : "no interval between commits (one commit per round)")}");
         }
     }
 
-    /// <summary>The pipeline as the service runs it, fed straight from memory: verify, store (synchronous=FULL), receipt.</summary>
-    private static async Task<RoundResult> InProcessRoundAsync(Fleet fleet)
+    /// <summary>A round's rate and its ratio to the same round's bare verify on all cores, or dashes.</summary>
+    private static string Cell(RoundResult? result, double bare, int width) =>
+        (result is null ? "-" : result.Rate.ToString("F0", CultureInfo.InvariantCulture) + "/s").PadLeft(width) + " "
+            + (result is null ? "-" : (result.Rate / bare).ToString("P0", CultureInfo.InvariantCulture)).PadLeft(6);
+
+    /// <summary>
+    /// The pipeline as the service runs it, fed straight from memory: verify, store (SQLite
+    /// synchronous=FULL, or a fresh PostgreSQL database when <paramref name="postgres"/> is given), receipt.
+    /// </summary>
+    private static async Task<RoundResult> InProcessRoundAsync(Fleet fleet, PostgresDatabases? postgres)
     {
         using var folder = new TempFolder();
-        using var db = new ClaimsDatabase(Path.Combine(folder.Path, "claims.db"));
+        using var fresh = postgres?.Create();
+        using var db = fresh is null ? new ClaimsDatabase(Path.Combine(folder.Path, "claims.db")) : ClaimsDatabase.Open(fresh.ConnectionString);
         using var engine = new ClaimsEngine(db, new NoSigner(), TimeProvider.System);
         await fleet.EnrollAsync(engine);
         var receipts = new ConcurrentQueue<byte[]>();
@@ -164,12 +215,14 @@ internal sealed class IngestBenchmark : IBenchmark
     /// logs in with its device proof, subscribes to its receipts and publishes its records (QoS 1, in
     /// sequence order). The clock runs from the first publish to the last receipt received.
     /// </summary>
-    private static async Task<RoundResult> MqttRoundAsync(Fleet fleet)
+    private static async Task<RoundResult> MqttRoundAsync(Fleet fleet, PostgresDatabases? postgres)
     {
         using var folder = new TempFolder();
+        using var fresh = postgres?.Create();
         var options = new ServiceOptions
         {
             DataDir = folder.Path,
+            DatabasePath = fresh?.ConnectionString,
             MqttPort = FreePort(),
             MqttTlsPort = 0,
             HttpPort = null,

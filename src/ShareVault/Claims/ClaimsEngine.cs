@@ -295,22 +295,13 @@ internal sealed class ClaimsEngine : IDisposable
             var stamp = LedgerEntry.FormatTime(now);
             using var tx = _db.BeginWrite();
             var touched = new Dictionary<string, Dictionary<long, VerifiedRecord>>(StringComparer.Ordinal);
-            using (var insert = ClaimsDatabase.Command(_db.Writer, tx,
-                "INSERT INTO evidence(device_id,seq,time,received_at,hash,cose,readings,prev) VALUES (@d,@s,@t,@r,@h,@c,@j,@pr) ON CONFLICT DO NOTHING",
-                ("@d", ""), ("@s", 0L), ("@t", ""), ("@r", stamp), ("@h", Array.Empty<byte>()), ("@c", Array.Empty<byte>()), ("@j", ""), ("@pr", Array.Empty<byte>())))
+            var inserted = _db.Dialect == SqlDialect.PostgreSql ? InsertEvidenceBatched(tx, records, stamp) : InsertEvidence(tx, records, stamp);
             using (var existing = ClaimsDatabase.Command(_db.Writer, tx, "SELECT hash FROM evidence WHERE device_id=@d AND seq=@s", ("@d", ""), ("@s", 0L)))
             {
                 for (var i = 0; i < records.Count; i++)
                 {
                     var r = records[i];
-                    insert.Parameters["@d"].Value = r.DeviceId;
-                    insert.Parameters["@s"].Value = r.Sequence;
-                    insert.Parameters["@t"].Value = LedgerEntry.FormatTime(r.Time);
-                    insert.Parameters["@h"].Value = r.Hash;
-                    insert.Parameters["@c"].Value = r.Cose;
-                    insert.Parameters["@j"].Value = ReadingsJson.Write(r.Readings);
-                    insert.Parameters["@pr"].Value = (object?)r.PreviousHash ?? DBNull.Value;
-                    if (insert.ExecuteNonQuery() == 1)
+                    if (inserted[i])
                     {
                         outcomes[i] = StoreOutcome.Stored;
                         if (!touched.TryGetValue(r.DeviceId, out var byDevice))
@@ -322,6 +313,9 @@ internal sealed class ClaimsEngine : IDisposable
                         continue;
                     }
 
+                    // Not inserted: a row was already there (stored earlier, or earlier in this batch);
+                    // ON CONFLICT DO NOTHING never changes it, so looking it up after all inserts sees
+                    // the same row as looking it up right after this record's insert.
                     existing.Parameters["@d"].Value = r.DeviceId;
                     existing.Parameters["@s"].Value = r.Sequence;
                     var stored = existing.ExecuteScalar() as byte[];
@@ -361,6 +355,81 @@ internal sealed class ClaimsEngine : IDisposable
         {
             _write.Release();
         }
+    }
+
+    private const string InsertEvidenceSql = "INSERT INTO evidence(device_id,seq,time,received_at,hash,cose,readings,prev) VALUES (@d,@s,@t,@r,@h,@c,@j,@pr) ON CONFLICT DO NOTHING";
+
+    /// <summary>PostgreSQL commands sent per round trip when inserting evidence.</summary>
+    private const int EvidenceBatchSize = 256;
+
+    /// <summary>Inserts each record in order, one statement each (SQLite: no round trip, the engine is in process); true where a row was inserted.</summary>
+    private static bool[] InsertEvidence(DbTransaction tx, IReadOnlyList<VerifiedRecord> records, string stamp)
+    {
+        var inserted = new bool[records.Count];
+        using var insert = ClaimsDatabase.Command(tx.Connection!, tx, InsertEvidenceSql,
+            ("@d", ""), ("@s", 0L), ("@t", ""), ("@r", stamp), ("@h", Array.Empty<byte>()), ("@c", Array.Empty<byte>()), ("@j", ""), ("@pr", Array.Empty<byte>()));
+        for (var i = 0; i < records.Count; i++)
+        {
+            var r = records[i];
+            insert.Parameters["@d"].Value = r.DeviceId;
+            insert.Parameters["@s"].Value = r.Sequence;
+            insert.Parameters["@t"].Value = LedgerEntry.FormatTime(r.Time);
+            insert.Parameters["@h"].Value = r.Hash;
+            insert.Parameters["@c"].Value = r.Cose;
+            insert.Parameters["@j"].Value = ReadingsJson.Write(r.Readings);
+            insert.Parameters["@pr"].Value = (object?)r.PreviousHash ?? DBNull.Value;
+            inserted[i] = insert.ExecuteNonQuery() == 1;
+        }
+
+        return inserted;
+    }
+
+    /// <summary>
+    /// As <see cref="InsertEvidence"/>, the same statement per record in the same order, but sent as
+    /// one batch of up to <see cref="EvidenceBatchSize"/> commands per round trip: over a network
+    /// every statement otherwise costs a round trip (~130 µs on loopback), which made the evidence
+    /// inserts half of PostgreSQL's commit time. Each command's row count says whether it inserted.
+    /// </summary>
+    private static bool[] InsertEvidenceBatched(DbTransaction tx, IReadOnlyList<VerifiedRecord> records, string stamp)
+    {
+        var inserted = new bool[records.Count];
+        for (var start = 0; start < records.Count; start += EvidenceBatchSize)
+        {
+            var count = Math.Min(EvidenceBatchSize, records.Count - start);
+            using var batch = tx.Connection!.CreateBatch();
+            batch.Transaction = tx;
+            for (var i = start; i < start + count; i++)
+            {
+                var r = records[i];
+                var command = batch.CreateBatchCommand();
+                command.CommandText = InsertEvidenceSql;
+                AddParameter(command, "@d", r.DeviceId);
+                AddParameter(command, "@s", r.Sequence);
+                AddParameter(command, "@t", LedgerEntry.FormatTime(r.Time));
+                AddParameter(command, "@r", stamp);
+                AddParameter(command, "@h", r.Hash);
+                AddParameter(command, "@c", r.Cose);
+                AddParameter(command, "@j", ReadingsJson.Write(r.Readings));
+                AddParameter(command, "@pr", r.PreviousHash);
+                batch.BatchCommands.Add(command);
+            }
+
+            batch.ExecuteNonQuery();
+            for (var i = 0; i < count; i++)
+            {
+                inserted[start + i] = batch.BatchCommands[i].RecordsAffected == 1;
+            }
+        }
+
+        return inserted;
+    }
+
+    private static void AddParameter(DbBatchCommand command, string name, object? value)
+    {
+        var parameter = command.CreateParameter();
+        parameter.ParameterName = name;
+        parameter.Value = value ?? DBNull.Value;
+        command.Parameters.Add(parameter);
     }
 
     private static void InsertRejection(DbTransaction tx, RejectionRow r) =>

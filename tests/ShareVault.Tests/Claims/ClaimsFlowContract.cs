@@ -102,6 +102,22 @@ public abstract class ClaimsFlowContract(PoolKeyFixture key)
     }
 
     [Fact]
+    public async Task Within_one_large_batch_the_first_record_under_a_sequence_number_is_stored_and_later_ones_are_duplicates_or_conflicts()
+    {
+        using var db = ClaimsDatabase.Open(NewDatabase());
+        using var engine = new ClaimsEngine(db, key.Signer(), TimeProvider.System);
+        await SetUpPoolAsync(engine, key.KeyName, "water_leak == 1 for 10m", votes: 0);
+        var records = Enumerable.Range(0, 300).Select(s => Record("dev-1", s, T0.AddSeconds(s), new Reading("water_leak", null, 0, T0.AddSeconds(s)))).ToList();
+
+        // Repeats on both sides of PostgreSQL's 256-command insert batches, in both orders.
+        VerifiedRecord[] batch = [.. records[..200], records[5], Record("dev-1", 7, T0, new Reading("water_leak", null, 1, T0)), .. records[200..], records[299], records[3]];
+        var outcomes = await engine.StoreAsync(batch, default);
+        Assert.Equal([.. Enumerable.Repeat(StoreOutcome.Stored, 200), StoreOutcome.Duplicate, StoreOutcome.Conflict, .. Enumerable.Repeat(StoreOutcome.Stored, 100), StoreOutcome.Duplicate, StoreOutcome.Duplicate], outcomes);
+        Assert.Equal(300, engine.EvidenceCount());
+        Assert.Equal(records[7].Hash, engine.EvidenceRecord("dev-1", 7)!.Hash);
+    }
+
+    [Fact]
     public async Task Claims_that_need_votes_wait_for_members_and_can_be_declined()
     {
         using var db = ClaimsDatabase.Open(NewDatabase());
