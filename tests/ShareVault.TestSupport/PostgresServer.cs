@@ -23,6 +23,7 @@ public sealed class PostgresServer : IDisposable
     {
         _bin = FindBinaries();
         _runAs = Environment.UserName == "root" ? "postgres" : null;
+        RemoveClustersOfEndedProcesses();
         Root = Path.Combine(Path.GetTempPath(), $"sharevault-pg-{Environment.ProcessId}-{Guid.NewGuid():N}"[..40]);
         Directory.CreateDirectory(Root);
         DataDir = Path.Combine(Root, "data");
@@ -100,6 +101,39 @@ public sealed class PostgresServer : IDisposable
         }
         catch (UnauthorizedAccessException)
         {
+        }
+    }
+
+    /// <summary>
+    /// A test host can end before its exit handler has deleted the cluster folder (or be killed):
+    /// remove the folders whose creating process is gone, stopping a server still running from one.
+    /// </summary>
+    private static void RemoveClustersOfEndedProcesses()
+    {
+        foreach (var folder in Directory.GetDirectories(Path.GetTempPath(), "sharevault-pg-*"))
+        {
+            var parts = Path.GetFileName(folder).Split('-');
+            if (parts.Length < 4 || !int.TryParse(parts[2], out var owner) || Directory.Exists($"/proc/{owner}"))
+            {
+                continue;
+            }
+
+            try
+            {
+                var pidFile = Path.Combine(folder, "data", "postmaster.pid");
+                if (File.Exists(pidFile) && int.TryParse(File.ReadLines(pidFile).FirstOrDefault(), out var postmaster) && Directory.Exists($"/proc/{postmaster}"))
+                {
+                    using var server = Process.GetProcessById(postmaster);
+                    server.Kill();
+                    server.WaitForExit(TimeSpan.FromSeconds(10));
+                }
+
+                Directory.Delete(folder, recursive: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception)
+            {
+                // Another test process may be cleaning it up at the same moment; the next start tries again.
+            }
         }
     }
 
