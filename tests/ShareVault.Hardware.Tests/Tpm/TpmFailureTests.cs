@@ -35,13 +35,10 @@ public sealed class TpmFailureTests(TempDataDir data) : IClassFixture<TempDataDi
     public void Swtpm_stopped_mid_run_gives_a_clear_error_within_seconds_and_the_store_recovers_when_it_is_back()
     {
         using var swtpm = new Swtpm();
-        using var store = TpmShareStore.Open(swtpm.Uri("custody-t", timeoutSeconds: "3"), data.Path);
-        var key = store.GenerateRsaKey("stop-test", 2048);
+        var (healthy, store, key) = WarmedUp(swtpm, "stop-test", "3");
+        using var _ = healthy;
+        using var __ = store;
         var input = BigEndian.ToBytes(new BigInteger(77), key.ByteLength);
-        for (var i = 0; i < 3; i++)
-        {
-            WarmUp(store, "stop-test", input);
-        }
 
         swtpm.Stop();
         var clock = Stopwatch.StartNew();
@@ -61,10 +58,10 @@ public sealed class TpmFailureTests(TempDataDir data) : IClassFixture<TempDataDi
     public void Frozen_swtpm_hits_the_command_timeout_instead_of_hanging()
     {
         using var swtpm = new Swtpm();
-        using var store = TpmShareStore.Open(swtpm.Uri("custody-t", timeoutSeconds: "1.5"), data.Path);
-        var key = store.GenerateRsaKey("freeze-test", 2048);
+        var (healthy, store, key) = WarmedUp(swtpm, "freeze-test", "1.5");
+        using var _ = healthy;
+        using var __ = store;
         var input = BigEndian.ToBytes(new BigInteger(78), key.ByteLength);
-        WarmUp(store, "freeze-test", input);
 
         swtpm.Freeze();
         try
@@ -82,22 +79,22 @@ public sealed class TpmFailureTests(TempDataDir data) : IClassFixture<TempDataDi
     }
 
     /// <summary>
-    /// A call that must succeed before the fault is injected. The timeouts above are deliberately
-    /// short, so on a loaded machine a healthy swtpm can miss one; retry then (a few times at most)
-    /// rather than blame the fault for it.
+    /// The healthy part of a failure test, done through a store with the default command timeout:
+    /// connect, create the key, use it three times. Only then a store with the short timeout under
+    /// test is opened on the same connection (swtpm serves one client at a time, so a healthy call
+    /// that merely missed a short timeout on a loaded machine would leave the TPM unusable to the test).
+    /// The healthy store stays open so the connection it made is the one the short one shares.
     /// </summary>
-    private static void WarmUp(TpmShareStore store, string label, byte[] input)
+    private (TpmShareStore Healthy, TpmShareStore Store, RsaPublicKey Key) WarmedUp(Swtpm swtpm, string label, string timeoutSeconds)
     {
-        for (var attempt = 1; ; attempt++)
+        var healthy = TpmShareStore.Open(swtpm.Uri("custody-t"), data.Path);
+        var key = healthy.GenerateRsaKey(label, 2048);
+        var input = BigEndian.ToBytes(new BigInteger(76), key.ByteLength);
+        for (var i = 0; i < 3; i++)
         {
-            try
-            {
-                store.RsaRawPrivate(label, input);
-                return;
-            }
-            catch (ShareStoreException e) when (e.Error == ShareStoreError.DeviceUnreachable && attempt < 5)
-            {
-            }
+            healthy.RsaRawPrivate(label, input);
         }
+
+        return (healthy, TpmShareStore.Open(swtpm.Uri("custody-t", timeoutSeconds: timeoutSeconds), data.Path), key);
     }
 }
