@@ -65,8 +65,8 @@ internal sealed class ClaimsEngine : IDisposable
     private readonly SemaphoreSlim _signing = new(1, 1);
     private readonly Dictionary<string, DeviceState> _devices = new(StringComparer.Ordinal);
     private readonly Dictionary<string, PolicyRow> _policies = new(StringComparer.Ordinal);
-    private long _chainBreaks;
     private readonly Dictionary<string, DateTimeOffset> _unknownDevices = new(StringComparer.Ordinal);
+    private long _chainBreaks;
 
     public ClaimsEngine(ClaimsDatabase db, IPoolSigner signer, TimeProvider time, ClaimsOptions? options = null)
     {
@@ -245,9 +245,12 @@ internal sealed class ClaimsEngine : IDisposable
         }
 
         // Enrolled by another process (the CLI, another instance) since we cached? One row by key.
-        using var c = _db.OpenReader();
-        var row = Query(c, "SELECT id,pool_id,member_id,public_key,enrolled_at,evaluated_seq,max_seq FROM devices WHERE id=@id",
-            r => new DeviceRow(r.GetString(0), r.GetString(1), r.GetString(2), (byte[])r[3], r.GetString(4), r.GetInt64(5), r.GetInt64(6)), ("@id", deviceId)).SingleOrDefault();
+        DeviceRow? row;
+        using (var c = _db.OpenReader())
+        {
+            row = Devices(c, null, ("id", deviceId)).SingleOrDefault();
+        }
+
         lock (_devices)
         {
             if (row is null)
@@ -366,18 +369,19 @@ internal sealed class ClaimsEngine : IDisposable
     private static bool[] InsertEvidence(DbTransaction tx, IReadOnlyList<VerifiedRecord> records, string stamp)
     {
         var inserted = new bool[records.Count];
-        using var insert = ClaimsDatabase.Command(tx.Connection!, tx, InsertEvidenceSql,
-            ("@d", ""), ("@s", 0L), ("@t", ""), ("@r", stamp), ("@h", Array.Empty<byte>()), ("@c", Array.Empty<byte>()), ("@j", ""), ("@pr", Array.Empty<byte>()));
+        if (records.Count == 0)
+        {
+            return inserted; // a batch of rejections only
+        }
+
+        using var insert = ClaimsDatabase.Command(tx.Connection!, tx, InsertEvidenceSql, EvidenceValues(records[0], stamp));
         for (var i = 0; i < records.Count; i++)
         {
-            var r = records[i];
-            insert.Parameters["@d"].Value = r.DeviceId;
-            insert.Parameters["@s"].Value = r.Sequence;
-            insert.Parameters["@t"].Value = LedgerEntry.FormatTime(r.Time);
-            insert.Parameters["@h"].Value = r.Hash;
-            insert.Parameters["@c"].Value = r.Cose;
-            insert.Parameters["@j"].Value = ReadingsJson.Write(r.Readings);
-            insert.Parameters["@pr"].Value = (object?)r.PreviousHash ?? DBNull.Value;
+            foreach (var (name, value) in EvidenceValues(records[i], stamp))
+            {
+                insert.Parameters[name].Value = value ?? DBNull.Value;
+            }
+
             inserted[i] = insert.ExecuteNonQuery() == 1;
         }
 
@@ -400,17 +404,16 @@ internal sealed class ClaimsEngine : IDisposable
             batch.Transaction = tx;
             for (var i = start; i < start + count; i++)
             {
-                var r = records[i];
                 var command = batch.CreateBatchCommand();
                 command.CommandText = InsertEvidenceSql;
-                AddParameter(command, "@d", r.DeviceId);
-                AddParameter(command, "@s", r.Sequence);
-                AddParameter(command, "@t", LedgerEntry.FormatTime(r.Time));
-                AddParameter(command, "@r", stamp);
-                AddParameter(command, "@h", r.Hash);
-                AddParameter(command, "@c", r.Cose);
-                AddParameter(command, "@j", ReadingsJson.Write(r.Readings));
-                AddParameter(command, "@pr", r.PreviousHash);
+                foreach (var (name, value) in EvidenceValues(records[i], stamp))
+                {
+                    var parameter = command.CreateParameter();
+                    parameter.ParameterName = name;
+                    parameter.Value = value ?? DBNull.Value;
+                    command.Parameters.Add(parameter);
+                }
+
                 batch.BatchCommands.Add(command);
             }
 
@@ -424,13 +427,12 @@ internal sealed class ClaimsEngine : IDisposable
         return inserted;
     }
 
-    private static void AddParameter(DbBatchCommand command, string name, object? value)
-    {
-        var parameter = command.CreateParameter();
-        parameter.ParameterName = name;
-        parameter.Value = value ?? DBNull.Value;
-        command.Parameters.Add(parameter);
-    }
+    /// <summary>The parameters of <see cref="InsertEvidenceSql"/> for one record.</summary>
+    private static (string Name, object? Value)[] EvidenceValues(VerifiedRecord r, string stamp) =>
+    [
+        ("@d", r.DeviceId), ("@s", r.Sequence), ("@t", LedgerEntry.FormatTime(r.Time)), ("@r", stamp),
+        ("@h", r.Hash), ("@c", r.Cose), ("@j", ReadingsJson.Write(r.Readings)), ("@pr", r.PreviousHash),
+    ];
 
     private static void InsertRejection(DbTransaction tx, RejectionRow r) =>
         Exec(tx, "INSERT INTO rejections(received_at,device_id,topic,seq,reason,detail,size) VALUES (@t,@d,@to,@s,@r,@de,@z)",
@@ -509,13 +511,10 @@ internal sealed class ClaimsEngine : IDisposable
         if (state is null)
         {
             // Enrolled by another process since this one cached the devices.
-            LoadDevices(tx);
+            var row = Devices(tx.Connection!, tx, ("id", deviceId)).SingleOrDefault() ?? throw new InvalidOperationException($"Device '{deviceId}' is not enrolled");
             lock (_devices)
             {
-                if (!_devices.TryGetValue(deviceId, out state))
-                {
-                    throw new InvalidOperationException($"Device '{deviceId}' is not enrolled");
-                }
+                state = _devices.TryGetValue(deviceId, out var known) ? known : _devices[deviceId] = new DeviceState(row.PoolId, row.MemberId, row.PublicKey);
             }
         }
 
@@ -677,45 +676,22 @@ internal sealed class ClaimsEngine : IDisposable
         return new Evaluation(evaluated, max, version, lastHash, evaluators);
     }
 
-    /// <summary>The pool member's policies, parsed once per process (policies never change once issued).</summary>
-    private List<PolicyRow> Policies(DbTransaction tx, string poolId, string memberId)
-    {
-        var ids = new List<string>();
-        using (var command = ClaimsDatabase.Command(tx.Connection!, tx, "SELECT id FROM policies WHERE pool_id=@p AND member_id=@m ORDER BY id", ("@p", poolId), ("@m", memberId)))
-        using (var reader = command.ExecuteReader())
+    /// <summary>The pool member's policies; each rule parsed once per process (policies never change once issued).</summary>
+    private List<PolicyRow> Policies(DbTransaction tx, string poolId, string memberId) =>
+        Query(tx.Connection!, tx, "SELECT id, rule_text, payout_amount, votes_required, context FROM policies WHERE pool_id=@p AND member_id=@m ORDER BY id", r =>
         {
-            while (reader.Read())
-            {
-                ids.Add(reader.GetString(0));
-            }
-        }
-
-        var result = new List<PolicyRow>(ids.Count);
-        foreach (var id in ids)
-        {
-            PolicyRow? policy;
+            var id = r.GetString(0);
             lock (_policies)
             {
-                _policies.TryGetValue(id, out policy);
-            }
-
-            if (policy is null)
-            {
-                using var command = ClaimsDatabase.Command(tx.Connection!, tx, "SELECT rule_text, payout_amount, votes_required, context FROM policies WHERE id=@id", ("@id", id));
-                using var reader = command.ExecuteReader();
-                reader.Read();
-                policy = new PolicyRow(id, poolId, memberId, TriggerRule.Parse(reader.GetString(0)), reader.GetInt64(1), (int)reader.GetInt64(2), RuleContextJson.Read(JsonNode.Parse(reader.GetString(3))!.AsObject()));
-                lock (_policies)
+                if (!_policies.TryGetValue(id, out var policy))
                 {
-                    _policies[id] = policy;
+                    _policies[id] = policy = new PolicyRow(id, poolId, memberId, TriggerRule.Parse(r.GetString(1)), r.GetInt64(2), (int)r.GetInt64(3),
+                        RuleContextJson.Read(JsonNode.Parse(r.GetString(4))!.AsObject()));
                 }
+
+                return policy;
             }
-
-            result.Add(policy);
-        }
-
-        return result;
-    }
+        }, ("@p", poolId), ("@m", memberId));
 
     private static List<EvidenceFacts> ReplayFacts(DbTransaction tx, string deviceId, long evaluatedSequence)
     {
@@ -979,9 +955,7 @@ internal sealed class ClaimsEngine : IDisposable
     public IReadOnlyList<DeviceRow> ListDevices(string? poolId = null)
     {
         using var c = _db.OpenReader();
-        var (where, parameters) = ClaimsDatabase.Where(("pool_id", poolId));
-        return Query(c, $"SELECT id,pool_id,member_id,public_key,enrolled_at,evaluated_seq,max_seq FROM devices{where} ORDER BY id",
-            r => new DeviceRow(r.GetString(0), r.GetString(1), r.GetString(2), (byte[])r[3], r.GetString(4), r.GetInt64(5), r.GetInt64(6)), parameters);
+        return Devices(c, null, ("pool_id", poolId));
     }
 
     public IReadOnlyList<ClaimInfo> ListClaims(string? poolId = null, string? status = null)
@@ -1093,19 +1067,9 @@ internal sealed class ClaimsEngine : IDisposable
     }
 
     /// <summary>Caches the enrolled devices' keys; evaluation state is loaded per device when it is first evaluated.</summary>
-    private void LoadDevices(DbTransaction? tx = null)
+    private void LoadDevices()
     {
-        IReadOnlyList<DeviceRow> rows;
-        if (tx is null)
-        {
-            rows = ListDevices();
-        }
-        else
-        {
-            rows = Query(tx.Connection!, tx, "SELECT id,pool_id,member_id,public_key,enrolled_at,evaluated_seq,max_seq FROM devices ORDER BY id",
-                r => new DeviceRow(r.GetString(0), r.GetString(1), r.GetString(2), (byte[])r[3], r.GetString(4), r.GetInt64(5), r.GetInt64(6)));
-        }
-
+        var rows = ListDevices();
         lock (_devices)
         {
             foreach (var row in rows)
@@ -1116,7 +1080,7 @@ internal sealed class ClaimsEngine : IDisposable
         }
     }
 
-    private async Task InTransactionAsync(Action<DbTransaction> work, CancellationToken cancellationToken, Action? afterCommit = null)
+    private async Task InTransactionAsync(Action<DbTransaction> work, CancellationToken cancellationToken)
     {
         await _write.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -1127,7 +1091,6 @@ internal sealed class ClaimsEngine : IDisposable
                 tx.Commit();
             }
 
-            afterCommit?.Invoke();
         }
         finally
         {
@@ -1159,6 +1122,14 @@ internal sealed class ClaimsEngine : IDisposable
         {
             throw new KeyNotFoundException($"No member '{memberId}' in pool '{poolId}'");
         }
+    }
+
+    /// <summary>Device rows matching the filters that have a value (<see cref="ClaimsDatabase.Where"/>).</summary>
+    private static List<DeviceRow> Devices(DbConnection c, DbTransaction? tx, params (string Column, object? Value)[] filters)
+    {
+        var (where, parameters) = ClaimsDatabase.Where(filters);
+        return Query(c, tx, $"SELECT id,pool_id,member_id,public_key,enrolled_at,evaluated_seq,max_seq FROM devices{where} ORDER BY id",
+            r => new DeviceRow(r.GetString(0), r.GetString(1), r.GetString(2), (byte[])r[3], r.GetString(4), r.GetInt64(5), r.GetInt64(6)), parameters);
     }
 
     private static List<T> Query<T>(DbConnection c, string sql, Func<DbDataReader, T> map, params (string Name, object? Value)[] parameters) =>

@@ -181,7 +181,7 @@ internal sealed class EvidenceIngest : IAsyncDisposable
     public async Task ProcessBatchAsync(IReadOnlyList<IncomingEvidence> batch, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        await StoreAndReceiptAsync([VerifyBatch(batch, cancellationToken)], cancellationToken).ConfigureAwait(false);
+        await StoreAndReceiptAsync([VerifyBatch(batch, cancellationToken)], retry: false, cancellationToken).ConfigureAwait(false);
     }
 
     private static void Abandon(IEnumerable<IncomingEvidence> messages)
@@ -255,31 +255,11 @@ internal sealed class EvidenceIngest : IAsyncDisposable
                 count += next.Messages.Count;
             }
 
-            await StoreWithRetriesAsync(parts, count, cancellationToken).ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>
-    /// A failed store (database unreachable, disk full, lock timeout, receipts that could not be
-    /// published) must not stop ingest: nothing of the batch was receipted, so nothing is lost by
-    /// trying it again (its records that did commit come back as duplicates). After
-    /// <see cref="IngestOptions.StoreAttempts"/> the batch is given up: no receipts, its
-    /// <see cref="IncomingEvidence.Done"/> cancelled (an external broker redelivers it, an agent resends
-    /// it), and the stage moves on, so one bad batch cannot hold the stream. Each failure is counted
-    /// (<see cref="IngestMetrics.StoreFailureCount"/>), reported (<see cref="StoreFailed"/>) and shown
-    /// in <see cref="LastStoreError"/>.
-    /// </summary>
-    private async Task StoreWithRetriesAsync(List<VerifiedBatch> parts, int count, CancellationToken cancellationToken)
-    {
-        var delay = _options.StoreRetryDelay;
-        for (var attempt = 1; ; attempt++)
-        {
             try
             {
-                await StoreAndReceiptAsync(parts, cancellationToken).ConfigureAwait(false);
-                return;
+                await StoreAndReceiptAsync(parts, retry: true, cancellationToken).ConfigureAwait(false);
             }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            catch
             {
                 foreach (var part in parts)
                 {
@@ -288,23 +268,38 @@ internal sealed class EvidenceIngest : IAsyncDisposable
 
                 throw;
             }
-            catch (Exception e)
+        }
+    }
+
+    /// <summary>
+    /// Runs one step of a batch (its commit, or publishing its receipts). With <paramref name="retry"/>
+    /// a failure (database unreachable, disk full, a lock timeout, a broker that refuses the receipts)
+    /// does not stop ingest: the step is tried again with backoff, and after
+    /// <see cref="IngestOptions.StoreAttempts"/> tries it is given up (<c>Done</c> false), so one bad
+    /// batch cannot hold the stream. Each failure is counted (<see cref="IngestMetrics.StoreFailureCount"/>),
+    /// reported (<see cref="StoreFailed"/>) and shown in <see cref="LastStoreError"/>. Without it the
+    /// first failure is thrown (<see cref="ProcessBatchAsync"/>).
+    /// </summary>
+    private async Task<(bool Done, T? Value)> StepAsync<T>(string what, int count, bool retry, Func<CancellationToken, Task<T>> step, CancellationToken cancellationToken)
+    {
+        var delay = _options.StoreRetryDelay;
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return (true, await step(cancellationToken).ConfigureAwait(false));
+            }
+            catch (Exception e) when (retry && !(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
             {
                 Interlocked.Increment(ref Metrics.StoreFailureCount);
                 var giveUp = attempt >= _options.StoreAttempts;
                 LastStoreError = $"{e.GetType().Name}: {e.Message}";
                 StoreFailed?.Invoke(giveUp
-                    ? $"storing {count} record(s) failed {attempt} times ({LastStoreError}); gave them up unreceipted, their senders will retry"
-                    : $"storing {count} record(s) failed ({LastStoreError}); retrying in {delay.TotalSeconds:0.#} s");
+                    ? $"{what} {count} record(s) failed {attempt} times ({LastStoreError}); gave them up unreceipted, their senders will retry"
+                    : $"{what} {count} record(s) failed ({LastStoreError}); retrying in {delay.TotalSeconds.ToString("0.##", System.Globalization.CultureInfo.InvariantCulture)} s");
                 if (giveUp)
                 {
-                    Interlocked.Add(ref Metrics.AbandonedCount, count);
-                    foreach (var part in parts)
-                    {
-                        Abandon(part.Messages);
-                    }
-
-                    return;
+                    return (false, default);
                 }
 
                 await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
@@ -327,9 +322,13 @@ internal sealed class EvidenceIngest : IAsyncDisposable
 
     /// <summary>
     /// Commits the records and rejections of <paramref name="parts"/> (in order) in one transaction,
-    /// then publishes their receipts, completes their <see cref="IncomingEvidence.Done"/> and raises <see cref="BatchCommitted"/>.
+    /// then publishes their receipts, completes their <see cref="IncomingEvidence.Done"/> and raises
+    /// <see cref="BatchCommitted"/>. Each step is retried on its own (<see cref="StepAsync"/>): a
+    /// commit that succeeded is never repeated because its receipts could not be sent, so rejections
+    /// and counters are recorded once. A batch given up is left unreceipted, <c>Done</c> cancelled (an
+    /// external broker redelivers it, an agent resends it; what did commit then comes back as a duplicate).
     /// </summary>
-    private async Task StoreAndReceiptAsync(IReadOnlyList<VerifiedBatch> parts, CancellationToken cancellationToken)
+    private async Task StoreAndReceiptAsync(IReadOnlyList<VerifiedBatch> parts, bool retry, CancellationToken cancellationToken)
     {
         var records = new List<VerifiedRecord>();
         var rejections = new List<RejectionRow>();
@@ -348,27 +347,54 @@ internal sealed class EvidenceIngest : IAsyncDisposable
                 {
                     recordIndex.Add(-1);
                     rejections.Add(new RejectionRow(stamp, check.DeviceId, messages[i].Topic, check.Sequence, check.Reason!, check.Detail!, messages[i].Payload.Length));
-                    Metrics.CountRejection(check.Reason!);
                 }
             }
         }
 
-        var outcomes = await _engine.StoreAsync(records, rejections, cancellationToken).ConfigureAwait(false);
-        if (AfterStoreBeforeReceipts is { } hook)
+        var count = recordIndex.Count;
+        var (stored, outcomes) = await StepAsync("storing", count, retry, ct => _engine.StoreAsync(records, rejections, ct), cancellationToken).ConfigureAwait(false);
+        if (!stored)
         {
-            await hook(records, cancellationToken).ConfigureAwait(false);
+            GiveUp(parts, count);
+            return;
         }
 
+        foreach (var rejection in rejections)
+        {
+            Metrics.CountRejection(rejection.Reason);
+        }
+
+        var receipts = new List<EvidenceReceipt>(count);
         var n = 0;
         foreach (var (messages, checks, _) in parts)
         {
             for (var i = 0; i < messages.Count; i++, n++)
             {
-                if (Receipt(checks[i], recordIndex[n] >= 0 ? outcomes[recordIndex[n]] : null) is { } receipt)
+                if (Receipt(checks[i], recordIndex[n] >= 0 ? outcomes![recordIndex[n]] : null) is { } receipt)
                 {
-                    await _publishReceipt(EvidenceTopics.Receipts(receipt.DeviceId), receipt.Encode(), cancellationToken).ConfigureAwait(false);
+                    receipts.Add(receipt);
                 }
             }
+        }
+
+        var (published, _) = await StepAsync("publishing the receipts of", count, retry, async ct =>
+        {
+            if (AfterStoreBeforeReceipts is { } hook)
+            {
+                await hook(records, ct).ConfigureAwait(false);
+            }
+
+            foreach (var receipt in receipts)
+            {
+                await _publishReceipt(EvidenceTopics.Receipts(receipt.DeviceId), receipt.Encode(), ct).ConfigureAwait(false);
+            }
+
+            return true;
+        }, cancellationToken).ConfigureAwait(false);
+        if (!published)
+        {
+            GiveUp(parts, count);
+            return;
         }
 
         LastStoreError = null; // stored and receipted: whatever failed before has recovered
@@ -381,6 +407,15 @@ internal sealed class EvidenceIngest : IAsyncDisposable
         }
 
         BatchCommitted?.Invoke();
+    }
+
+    private void GiveUp(IReadOnlyList<VerifiedBatch> parts, int count)
+    {
+        Interlocked.Add(ref Metrics.AbandonedCount, count);
+        foreach (var part in parts)
+        {
+            Abandon(part.Messages);
+        }
     }
 
     /// <summary>The receipt for one message once its batch is committed, or null when nobody is to be answered.</summary>

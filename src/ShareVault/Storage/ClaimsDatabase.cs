@@ -108,9 +108,6 @@ internal sealed class ClaimsDatabase : IDisposable
     /// <summary>The SQLite file, or the PostgreSQL server and database (without credentials).</summary>
     public string DisplayName { get; }
 
-    /// <summary>The SQLite file path; null for PostgreSQL.</summary>
-    public string? Path => Dialect == SqlDialect.Sqlite ? DisplayName : null;
-
     private string ConnectionString { get; }
 
     /// <summary>The single writer connection; callers serialise access (see <see cref="ShareVault.Claims.ClaimsEngine"/>).</summary>
