@@ -9,9 +9,10 @@ using MQTTnet;
 using MQTTnet.Formatter;
 using MQTTnet.Protocol;
 using ShareVault.Claims;
+using ShareVault.Claims.Payouts;
+using ShareVault.Claims.Storage;
 using ShareVault.Evidence;
 using ShareVault.Service;
-using ShareVault.Storage;
 
 namespace ShareVault.Benchmarks;
 

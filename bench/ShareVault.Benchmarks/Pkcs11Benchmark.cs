@@ -2,13 +2,12 @@ using System.Globalization;
 using System.Numerics;
 using System.Text.RegularExpressions;
 using Net.Pkcs11Interop.Common;
+using ShareVault.Custody.Keys;
+using ShareVault.Custody.Signing;
+using ShareVault.Custody.Threshold.ProductRsa;
 using ShareVault.Hardware;
 using ShareVault.Hardware.Pkcs11;
-using ShareVault.Keys;
 using ShareVault.TestSupport;
-using ShareVault.Threshold;
-using ShareVault.Threshold.ProductRsa;
-using Pkcs11Uri = ShareVault.Hardware.Pkcs11.Pkcs11Uri;
 
 namespace ShareVault.Benchmarks;
 

@@ -1,6 +1,6 @@
 using System.Globalization;
 using Npgsql;
-using ShareVault.Storage;
+using ShareVault.Claims.Storage;
 using ShareVault.TestSupport;
 
 namespace ShareVault.Benchmarks;

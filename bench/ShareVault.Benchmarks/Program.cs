@@ -1,4 +1,3 @@
-using System.Reflection;
 using ShareVault.Benchmarks;
 
 // Benchmarks print medians and ratios measured side by side in one run; they never fail on a slow machine.

@@ -4,11 +4,11 @@ using System.Numerics;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using ShareVault.Custody.Keys;
+using ShareVault.Custody.Signing;
+using ShareVault.Custody.Threshold.Shoup;
 using ShareVault.Hardware;
-using ShareVault.Keys;
 using ShareVault.TestSupport;
-using ShareVault.Threshold;
-using ShareVault.Threshold.Shoup;
 
 namespace ShareVault.Benchmarks;
 

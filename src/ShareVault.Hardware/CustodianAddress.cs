@@ -1,5 +1,6 @@
 using ShareVault.Hardware.Pkcs11;
 
+
 namespace ShareVault.Hardware;
 
 /// <summary>

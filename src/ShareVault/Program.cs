@@ -12,5 +12,4 @@ root.Subcommands.Add(ClaimsCommands.Serve());
 root.Subcommands.Add(ClaimsCommands.Device());
 root.Subcommands.Add(ClaimsCommands.Pool());
 root.Subcommands.Add(ClaimsCommands.LedgerCommand());
-root.Subcommands.Add(ShareVault.Demo.DemoCommand.Build());
 return await root.Parse(args).InvokeAsync().ConfigureAwait(false);

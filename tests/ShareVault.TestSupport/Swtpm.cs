@@ -1,5 +1,6 @@
 using ShareVault.Hardware.Tpm;
 
+
 namespace ShareVault.TestSupport;
 
 /// <summary>

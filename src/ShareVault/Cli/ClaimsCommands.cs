@@ -1,12 +1,14 @@
 using System.CommandLine;
 using System.Globalization;
 using ShareVault.Claims;
+using ShareVault.Claims.Ledger;
+using ShareVault.Claims.Payouts;
+using ShareVault.Claims.Rules;
+using ShareVault.Claims.Storage;
+using ShareVault.Custody.Keys;
+using ShareVault.Custody.Signing;
 using ShareVault.Hardware;
-using ShareVault.Keys;
-using ShareVault.Ledger;
 using ShareVault.Service;
-using ShareVault.Storage;
-using ShareVault.Threshold;
 
 namespace ShareVault.Cli;
 

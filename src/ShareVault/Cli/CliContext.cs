@@ -1,12 +1,12 @@
 using System.CommandLine;
+using ShareVault.Custody.Keys;
+using ShareVault.Custody.Threshold;
 using ShareVault.Hardware;
-using ShareVault.Keys;
-using ShareVault.Threshold;
 
 namespace ShareVault.Cli;
 
 /// <summary>Options shared by every verb, and the one place CLI failures become a one-line reason and an exit code.</summary>
-internal static class CliContext
+public static class CliContext
 {
     public const int Ok = 0;
     public const int Failed = 1;

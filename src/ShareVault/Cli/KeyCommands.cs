@@ -1,9 +1,11 @@
 using System.CommandLine;
 using System.Text.Json;
+using ShareVault.Custody.Keys;
+using ShareVault.Custody.Publication;
+using ShareVault.Custody.Threshold;
+using ShareVault.Custody.Threshold.ProductRsa;
+using ShareVault.Custody.Threshold.Shoup;
 using ShareVault.Hardware;
-using ShareVault.Keys;
-using ShareVault.Threshold.ProductRsa;
-using ShareVault.Threshold.Shoup;
 
 namespace ShareVault.Cli;
 
@@ -43,7 +45,7 @@ internal static class KeyCommands
             var catalog = new KeyCatalog(dataDir);
             using var stores = new ShareStoreRegistry(dataDir);
             var chosen = result.GetValue(scheme)!;
-            var report = new SyncProgress(line => Console.Error.WriteLine("  " + line));
+            var report = new SynchronousProgress(line => Console.Error.WriteLine("  " + line));
             if (chosen == KeyRecord.ShoupRsa)
             {
                 var shoup = new ShoupCeremony(stores, catalog, TimeProvider.System).Create(
@@ -105,10 +107,4 @@ internal static class KeyCommands
         }));
         return command;
     }
-}
-
-/// <summary>An <see cref="IProgress{T}"/> that reports on the calling thread, so lines are never lost at exit.</summary>
-internal sealed class SyncProgress(Action<string> report) : IProgress<string>
-{
-    public void Report(string value) => report(value);
 }

@@ -1,8 +1,10 @@
 using System.CommandLine;
 using System.Text;
+using ShareVault.Custody.Keys;
+using ShareVault.Custody.Publication;
+using ShareVault.Custody.Signing;
+using ShareVault.Custody.Threshold;
 using ShareVault.Hardware;
-using ShareVault.Keys;
-using ShareVault.Threshold;
 
 namespace ShareVault.Cli;
 

@@ -1,7 +1,6 @@
 using System.Numerics;
 using Net.Pkcs11Interop.Common;
 using Net.Pkcs11Interop.HighLevelAPI;
-using ShareVault.Hardware;
 using ShareVault.Hardware.Pkcs11;
 using ShareVault.TestSupport;
 using Pkcs11Uri = ShareVault.Hardware.Pkcs11.Pkcs11Uri;

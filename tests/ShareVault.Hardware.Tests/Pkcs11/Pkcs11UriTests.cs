@@ -1,5 +1,5 @@
-using ShareVault.Hardware;
 using ShareVault.Hardware.Pkcs11;
+
 
 namespace ShareVault.Hardware.Tests.Pkcs11;
 

@@ -1,6 +1,7 @@
 using ShareVault.Hardware.Pkcs11;
 using ShareVault.TestSupport;
 
+
 namespace ShareVault.Hardware.Tests.Pkcs11;
 
 /// <summary>The store contract on a real SoftHSM2 token.</summary>

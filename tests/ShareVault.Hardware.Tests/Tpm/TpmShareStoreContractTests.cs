@@ -1,6 +1,7 @@
 using ShareVault.Hardware.Tpm;
 using ShareVault.TestSupport;
 
+
 namespace ShareVault.Hardware.Tests.Tpm;
 
 /// <summary>The store contract on a real swtpm (its own instance for this class).</summary>

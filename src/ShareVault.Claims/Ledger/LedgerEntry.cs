@@ -1,0 +1,68 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text.Json.Nodes;
+
+namespace ShareVault.Claims.Ledger;
+
+/// <summary>
+/// One ledger entry. Its hash is SHA-256 over the RFC 8785 canonical JSON of
+/// <c>{"body":…,"kind":…,"pool":…,"prev":…,"seq":…,"time":…}</c>; <c>prev</c> is the previous entry's
+/// hash in lower-case hex (64 zeros for the first), so changing any entry changes every later hash.
+/// </summary>
+public sealed record LedgerEntry(string Pool, long Sequence, string Time, string Kind, JsonObject Body, string Previous, string Hash)
+{
+    public const string Genesis = "0000000000000000000000000000000000000000000000000000000000000000";
+
+    public const string PoolCreated = "pool_created";
+    public const string MemberJoined = "member_joined";
+    public const string PolicyIssued = "policy_issued";
+    public const string DeviceEnrolled = "device_enrolled";
+    public const string Premium = "premium";
+    public const string ClaimOpened = "claim_opened";
+    public const string Decision = "decision";
+    public const string Payout = "payout";
+
+    public static string ComputeHash(string pool, long sequence, string time, string kind, JsonObject body, string previous)
+    {
+        var canonical = CanonicalJson.Serialize(new JsonObject
+        {
+            ["body"] = body.DeepClone(),
+            ["kind"] = kind,
+            ["pool"] = pool,
+            ["prev"] = previous,
+            ["seq"] = sequence,
+            ["time"] = time,
+        });
+        return Convert.ToHexStringLower(SHA256.HashData(canonical));
+    }
+
+    public static LedgerEntry Create(string pool, long sequence, DateTimeOffset time, string kind, JsonObject body, string previous)
+    {
+        var stamp = FormatTime(time);
+        return new LedgerEntry(pool, sequence, stamp, kind, body, previous, ComputeHash(pool, sequence, stamp, kind, body, previous));
+    }
+
+    /// <summary>RFC 3339 UTC with milliseconds: one spelling per instant, so hashes are reproducible.</summary>
+    public static string FormatTime(DateTimeOffset time) =>
+        time.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+
+    public JsonObject ToJson() => new()
+    {
+        ["seq"] = Sequence,
+        ["time"] = Time,
+        ["kind"] = Kind,
+        ["body"] = Body.DeepClone(),
+        ["prev"] = Previous,
+        ["hash"] = Hash,
+    };
+}
+
+/// <summary>
+/// A checkpoint: the pool's threshold key signs, as a JWS, the canonical JSON
+/// <c>{"hash":…,"pool":…,"seq":…,"time":…}</c> naming the ledger head at <c>seq</c>.
+/// </summary>
+public sealed record LedgerCheckpoint(string Pool, long Sequence, string Hash, string Time, string Jws)
+{
+    public static byte[] Payload(string pool, long sequence, string hash, string time) =>
+        CanonicalJson.Serialize(new JsonObject { ["hash"] = hash, ["pool"] = pool, ["seq"] = sequence, ["time"] = time });
+}

@@ -1,0 +1,237 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using ShareVault.Evidence;
+
+namespace ShareVault.Claims.Rules;
+
+/// <summary>One verified evidence record as the evaluator sees it: who, which sequence number, its hash and readings.</summary>
+public sealed record EvidenceFacts(string DeviceId, long Sequence, byte[] Hash, IReadOnlyList<Reading> Readings);
+
+/// <summary>A place (WGS 84 degrees) that <c>distance_from(NAME)</c> measures from.</summary>
+public sealed record Place(double Latitude, double Longitude);
+
+/// <summary>A named time window that <c>during NAME</c> restricts a rule to, [Start, End).</summary>
+public sealed record TimeWindow(DateTimeOffset Start, DateTimeOffset End);
+
+/// <summary>Named places and windows a policy defines for its rule.</summary>
+public sealed record RuleContext(IReadOnlyDictionary<string, Place> Places, IReadOnlyDictionary<string, TimeWindow> Windows)
+{
+    public static readonly RuleContext Empty = new(new Dictionary<string, Place>(), new Dictionary<string, TimeWindow>());
+}
+
+/// <summary>The trigger fired: the records whose readings held the condition continuously for the rule's duration.</summary>
+internal sealed record TriggerFiring(DateTimeOffset From, DateTimeOffset Until, IReadOnlyList<EvidenceFacts> Records);
+
+/// <summary>
+/// Evaluates one rule over one device's records, fed in sequence order, one record at a time.
+/// An episode starts with the first matching reading and ends with the first reading of the same
+/// quantity that does not match (or lies outside the window, or goes back in time); it fires once,
+/// when its matching readings span at least the rule's duration. Records without the quantity are
+/// neutral. Decisions are a pure function of the record sequence, so anyone can recompute them.
+/// </summary>
+internal sealed class TriggerEvaluator
+{
+    private readonly TriggerRule _rule;
+    private readonly Place? _place;
+    private readonly TimeWindow? _window;
+    private readonly List<EvidenceFacts> _episode = [];
+    private DateTimeOffset _start;
+    private DateTimeOffset _last;
+    private bool _active;
+    private bool _fired;
+
+    public TriggerEvaluator(TriggerRule rule, RuleContext context)
+    {
+        ArgumentNullException.ThrowIfNull(rule);
+        ArgumentNullException.ThrowIfNull(context);
+        _rule = rule;
+        if (rule.Place is not null)
+        {
+            _place = context.Places.TryGetValue(rule.Place, out var place)
+                ? place
+                : throw new ArgumentException($"The policy names no place '{rule.Place}' for rule '{rule.Text}'", nameof(context));
+        }
+
+        if (rule.Window is not null)
+        {
+            _window = context.Windows.TryGetValue(rule.Window, out var window)
+                ? window
+                : throw new ArgumentException($"The policy names no window '{rule.Window}' for rule '{rule.Text}'", nameof(context));
+        }
+    }
+
+    private TriggerEvaluator(TriggerEvaluator other)
+    {
+        _rule = other._rule;
+        _place = other._place;
+        _window = other._window;
+        _episode.AddRange(other._episode);
+        _start = other._start;
+        _last = other._last;
+        _active = other._active;
+        _fired = other._fired;
+        LastSequence = other.LastSequence;
+    }
+
+    /// <summary>A copy to feed tentatively (inside a transaction that may roll back).</summary>
+    public TriggerEvaluator Clone() => new(this);
+
+    /// <summary>
+    /// The evaluator's state as compact JSON, so another service instance (or this one after a
+    /// restart) continues exactly here without replaying the device's evidence. The open episode
+    /// keeps each record's sequence number and hash (what a claim lists), not its readings. Between
+    /// episodes the state is <c>{}</c>, so a quiet device's state does not change record by record
+    /// (and is not rewritten with every batch).
+    /// </summary>
+    public string SaveState()
+    {
+        var state = new JsonObject();
+        if (_active)
+        {
+            state["start"] = _start.ToString("O", CultureInfo.InvariantCulture);
+            state["last"] = _last.ToString("O", CultureInfo.InvariantCulture);
+            state["fired"] = _fired;
+            state["episode"] = new JsonArray([.. _episode.Select(r => (JsonNode)new JsonArray(r.Sequence, Convert.ToHexStringLower(r.Hash)))]);
+        }
+
+        return state.ToJsonString();
+    }
+
+    /// <summary>
+    /// An evaluator continuing from <see cref="SaveState"/>'s output, after the device's records up
+    /// to <paramref name="evaluatedSequence"/> (only later ones may be fed).
+    /// </summary>
+    public static TriggerEvaluator Restore(TriggerRule rule, RuleContext context, string deviceId, string state, long evaluatedSequence)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(state);
+        var evaluator = new TriggerEvaluator(rule, context);
+        var json = JsonNode.Parse(state)!.AsObject();
+        evaluator.LastSequence = evaluatedSequence;
+        if (json["start"] is { } start)
+        {
+            evaluator._active = true;
+            evaluator._start = DateTimeOffset.Parse(start.GetValue<string>(), CultureInfo.InvariantCulture);
+            evaluator._last = DateTimeOffset.Parse(json["last"]!.GetValue<string>(), CultureInfo.InvariantCulture);
+            evaluator._fired = json["fired"]!.GetValue<bool>();
+            foreach (var item in json["episode"]!.AsArray())
+            {
+                var pair = item!.AsArray();
+                evaluator._episode.Add(new EvidenceFacts(deviceId, pair[0]!.GetValue<long>(), Convert.FromHexString(pair[1]!.GetValue<string>()), []));
+            }
+        }
+
+        return evaluator;
+    }
+
+    /// <summary>The highest sequence number fed so far (-1 before the first).</summary>
+    public long LastSequence { get; private set; } = -1;
+
+    /// <summary>Feeds the next record (sequence order); returns a firing when this record completes an episode.</summary>
+    public TriggerFiring? Feed(EvidenceFacts record)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        if (record.Sequence <= LastSequence)
+        {
+            throw new ArgumentException($"Records must be fed in increasing sequence order ({record.Sequence} after {LastSequence})", nameof(record));
+        }
+
+        LastSequence = record.Sequence;
+        TriggerFiring? firing = null;
+        foreach (var (time, value) in Values(record).OrderBy(v => v.Time))
+        {
+            var matches = value is { } v && _rule.Matches(v)
+                && (_window is null || (time >= _window.Start && time < _window.End))
+                && (!_active || time >= _last);
+            if (!matches)
+            {
+                _active = false;
+                _fired = false;
+                _episode.Clear();
+                continue;
+            }
+
+            if (!_active)
+            {
+                _active = true;
+                _start = time;
+            }
+
+            _last = time;
+            if (_episode.Count == 0 || _episode[^1].Sequence != record.Sequence)
+            {
+                _episode.Add(record);
+            }
+
+            if (!_fired && _last - _start >= _rule.Duration)
+            {
+                _fired = true;
+                firing = new TriggerFiring(_start, _last, [.. _episode]);
+            }
+        }
+
+        return firing;
+    }
+
+    /// <summary>Runs a whole sequence (already in order) and returns every firing: what a verifier recomputes.</summary>
+    public static IReadOnlyList<TriggerFiring> Evaluate(TriggerRule rule, RuleContext context, IEnumerable<EvidenceFacts> records)
+    {
+        var evaluator = new TriggerEvaluator(rule, context);
+        var firings = new List<TriggerFiring>();
+        foreach (var record in records)
+        {
+            if (evaluator.Feed(record) is { } firing)
+            {
+                firings.Add(firing);
+            }
+        }
+
+        return firings;
+    }
+
+    /// <summary>The record's values of the rule's quantity, each with its time; a null value always fails to match.</summary>
+    private IEnumerable<(DateTimeOffset Time, double? Value)> Values(EvidenceFacts record)
+    {
+        if (_place is null)
+        {
+            foreach (var reading in record.Readings)
+            {
+                if (reading.Name == _rule.Quantity)
+                {
+                    yield return (reading.Time, double.IsFinite(reading.Value) ? reading.Value : null);
+                }
+            }
+
+            yield break;
+        }
+
+        // distance_from needs a latitude and a longitude taken at the same instant.
+        foreach (var latitude in record.Readings.Where(r => r.Name == "latitude"))
+        {
+            var longitude = record.Readings.FirstOrDefault(r => r.Name == "longitude" && r.Time == latitude.Time);
+            if (longitude is not null)
+            {
+                yield return (latitude.Time, Geo.IsValid(latitude.Value, longitude.Value)
+                    ? Geo.DistanceMetres(_place.Latitude, _place.Longitude, latitude.Value, longitude.Value)
+                    : null);
+            }
+        }
+    }
+}
+
+/// <summary>Great-circle distance on a sphere of the IUGG mean Earth radius (haversine formula).</summary>
+internal static class Geo
+{
+    public const double MeanEarthRadiusMetres = 6_371_008.8;
+
+    public static bool IsValid(double latitude, double longitude) =>
+        double.IsFinite(latitude) && double.IsFinite(longitude) && Math.Abs(latitude) <= 90 && Math.Abs(longitude) <= 180;
+
+    public static double DistanceMetres(double lat1, double lon1, double lat2, double lon2)
+    {
+        static double Rad(double d) => d * Math.PI / 180;
+        var dLat = Rad(lat2 - lat1);
+        var dLon = Rad(lon2 - lon1);
+        var a = (Math.Sin(dLat / 2) * Math.Sin(dLat / 2)) + (Math.Cos(Rad(lat1)) * Math.Cos(Rad(lat2)) * Math.Sin(dLon / 2) * Math.Sin(dLon / 2));
+        return 2 * MeanEarthRadiusMetres * Math.Asin(Math.Min(1, Math.Sqrt(a)));
+    }
+}

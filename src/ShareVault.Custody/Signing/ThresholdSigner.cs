@@ -1,0 +1,44 @@
+using System.Text;
+using ShareVault.Custody.Keys;
+using ShareVault.Custody.Threshold;
+using ShareVault.Custody.Threshold.ProductRsa;
+using ShareVault.Custody.Threshold.Shoup;
+using ShareVault.Hardware;
+
+namespace ShareVault.Custody.Signing;
+
+/// <summary>Signs with a threshold key of any scheme, as a raw PKCS#1 v1.5 signature or a JWS.</summary>
+public sealed class ThresholdSigner(ShareStoreRegistry stores, TimeSpan partialTimeout)
+{
+    public static readonly TimeSpan DefaultPartialTimeout = TimeSpan.FromSeconds(20);
+
+    private readonly ProductRsaSigner _productRsa = new(stores, partialTimeout);
+    private readonly ShoupSigner _shoup = new(stores, partialTimeout);
+
+    public ThresholdSigner(ShareStoreRegistry stores)
+        : this(stores, DefaultPartialTimeout)
+    {
+    }
+
+    /// <summary>RSASSA-PKCS1-v1_5 with SHA-256 over <paramref name="message"/>.</summary>
+    public Task<ThresholdSignature> SignRawAsync(KeyRecord key, byte[] message, string? kid, CancellationToken cancellationToken) =>
+        SignAsync(key, _ => message, kid, cancellationToken);
+
+    /// <summary>A JWS compact serialization (RS256) of <paramref name="payload"/>, its kid naming the signing key.</summary>
+    public async Task<(string Jws, ThresholdSignature Signature)> SignJwsAsync(KeyRecord key, byte[] payload, string? kid, CancellationToken cancellationToken)
+    {
+        var signature = await SignAsync(key, k => Encoding.ASCII.GetBytes(Jws.SigningInput(k, payload)), kid, cancellationToken).ConfigureAwait(false);
+        return (Jws.Compact(Jws.SigningInput(signature.Kid, payload), signature.Signature), signature);
+    }
+
+    private Task<ThresholdSignature> SignAsync(KeyRecord key, Func<string, byte[]> messageForKid, string? kid, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        return key.Scheme switch
+        {
+            KeyRecord.ProductRsa => _productRsa.SignAsync(key, messageForKid, kid, cancellationToken),
+            KeyRecord.ShoupRsa => _shoup.SignAsync(key, messageForKid, kid, cancellationToken),
+            _ => throw new KeyCatalogException($"Key '{key.Name}' uses scheme '{key.Scheme}', which this build cannot sign with"),
+        };
+    }
+}

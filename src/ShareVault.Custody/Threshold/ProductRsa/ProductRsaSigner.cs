@@ -1,0 +1,115 @@
+using System.Collections.Concurrent;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using ShareVault.Custody.Keys;
+using ShareVault.Hardware;
+
+namespace ShareVault.Custody.Threshold.ProductRsa;
+
+/// <summary>
+/// The product-RSA coordinator: encodes EMSA-PKCS1-v1_5 at the quorum's composite length, asks
+/// every member for sᵢ = EM^dᵢ mod nᵢ in parallel, checks each partial (sᵢ^e ≡ EM mod nᵢ),
+/// combines by CRT and verifies the result under N_Q. A failing custodian is named and, unless a
+/// quorum was requested, another quorum without it is tried.
+/// </summary>
+internal sealed class ProductRsaSigner(ShareStoreRegistry stores, TimeSpan partialTimeout)
+{
+    // Per key record: CRT coefficients and parsed member keys of each quorum, computed once.
+    private readonly ConditionalWeakTable<KeyRecord, ConcurrentDictionary<string, QuorumMath>> _quorumMath = new();
+
+    /// <summary>
+    /// Signs the message that <paramref name="messageForKid"/> builds for a quorum's kid (a JWS
+    /// header names the kid, so the signed bytes depend on which quorum ends up signing).
+    /// </summary>
+    public async Task<ThresholdSignature> SignAsync(KeyRecord key, Func<string, byte[]> messageForKid, string? quorumKid, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(messageForKid);
+        ArgumentNullException.ThrowIfNull(key);
+        if (key.Scheme != KeyRecord.ProductRsa)
+        {
+            throw new ArgumentException($"Key '{key.Name}' is a {key.Scheme} key, not {KeyRecord.ProductRsa}", nameof(key));
+        }
+
+        IReadOnlyList<QuorumRecord> candidates = quorumKid is null
+            ? key.Quorums
+            : [key.Quorums.FirstOrDefault(q => q.Kid == quorumKid) ?? throw new KeyCatalogException($"Key '{key.Name}' has no quorum '{quorumKid}'")];
+
+        var failures = new List<CustodianFailure>();
+        var failed = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var quorum in candidates)
+        {
+            if (quorum.Members.Any(failed.Contains))
+            {
+                continue;
+            }
+
+            var math = QuorumMath(key, quorum);
+            var em = Pkcs1Encoding.EncodeSha256(messageForKid(quorum.Kid), math.Composite.ByteLength);
+            var emValue = BigEndian.ToInteger(em);
+            var members = quorum.Members.Select(key.Custodian).ToList();
+            // Each partial starts its hardware call before the first await, so all members work in parallel.
+            var partials = await Task.WhenAll(members.Select((m, i) => PartialAsync(m, math.MemberKeys[i], emValue, cancellationToken))).ConfigureAwait(false);
+
+            var bad = partials.Where(p => p.Failure is not null).Select(p => p.Failure!).ToList();
+            if (bad.Count > 0)
+            {
+                failures.AddRange(bad);
+                failed.UnionWith(bad.Select(b => b.Custodian));
+                continue;
+            }
+
+            var signature = math.Combine([.. partials.Select(p => p.Value)]);
+            return new ThresholdSignature(quorum.Kid, BigEndian.ToBytes(signature, math.Composite.ByteLength), quorum.Members, failures);
+        }
+
+        throw new ThresholdSigningException(
+            $"No quorum of key '{key.Name}' could sign ({key.Threshold} of {key.Custodians.Count} custodians needed)", failures);
+    }
+
+    private QuorumMath QuorumMath(KeyRecord key, QuorumRecord quorum)
+    {
+        var cache = _quorumMath.GetValue(key, _ => new ConcurrentDictionary<string, ProductRsa.QuorumMath>(StringComparer.Ordinal));
+        return cache.GetOrAdd(quorum.Kid, _ => ProductRsa.QuorumMath.For(key, quorum));
+    }
+
+    private async Task<(BigInteger Value, CustodianFailure? Failure)> PartialAsync(CustodianRecord member, RsaPublicKey memberKey, BigInteger em, CancellationToken cancellationToken)
+    {
+        var address = new CustodianAddress(member.Name, member.Uri, member.ObjectLabel, member.Kind);
+        var input = BigEndian.ToBytes(em % memberKey.Modulus, memberKey.ByteLength);
+        byte[] output;
+        try
+        {
+            var store = stores.Get(address);
+            var work = Task.Run(() => store.RsaRawPrivate(address.ObjectLabel, input), cancellationToken);
+            output = await work.WaitAsync(partialTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            stores.Forget(address);
+            return (default, new CustodianFailure(member.Name, CustodianFailureReason.TimedOut, $"no partial within {partialTimeout.TotalSeconds:0.#} s"));
+        }
+        catch (ShareStoreException e)
+        {
+            if (e.IsTransient)
+            {
+                stores.Forget(address);
+            }
+
+            var reason = e.Error switch
+            {
+                ShareStoreError.KeyNotFound => CustodianFailureReason.KeyMissing,
+                ShareStoreError.DeviceUnreachable or ShareStoreError.TokenNotFound or ShareStoreError.ModuleNotFound => CustodianFailureReason.Unreachable,
+                _ => CustodianFailureReason.Refused,
+            };
+            return (default, new CustodianFailure(member.Name, reason, e.Message));
+        }
+
+        var value = BigEndian.ToInteger(output);
+        if (value >= memberKey.Modulus || memberKey.Apply(value) != em % memberKey.Modulus)
+        {
+            return (default, new CustodianFailure(member.Name, CustodianFailureReason.WrongPartial, "partial does not satisfy s^e ≡ EM (mod n)"));
+        }
+
+        return (value, null);
+    }
+}

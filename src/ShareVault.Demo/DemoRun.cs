@@ -1,0 +1,456 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using DeviceAgent.Delivery;
+using ShareVault.Claims.Ledger;
+using ShareVault.Custody.Keys;
+using ShareVault.Custody.Publication;
+using ShareVault.Custody.Signing;
+using ShareVault.Custody.Threshold;
+using ShareVault.Custody.Threshold.ProductRsa;
+using ShareVault.Evidence;
+using ShareVault.Hardware;
+using ShareVault.Hardware.Tpm;
+using ShareVault.Service;
+using Simulators;
+using Simulators.Scenarios;
+
+namespace ShareVault.Demo;
+
+/// <summary>
+/// The whole story with the real pieces: two SoftHSM custody tokens made by the project's own token
+/// script and a TPM custodian on a swtpm the demo starts itself, a 2-of-3 pool key born inside them
+/// (product RSA: every 2-custodian quorum is a key of its own, docs/tpm.md), the claims service (embedded MQTT broker, SQLite),
+/// two simulated homes whose real drivers feed the real agent pipeline (device keys in a token,
+/// durable outbox, MQTT delivery with receipts), the trigger, the claim, the threshold-signed payout,
+/// and the ledger export verified offline.
+/// Idempotent: tokens, the TPM state (OUT/tpm, with the swtpm port the key record's TCTI names) and
+/// keys are kept between runs; each run replays the homes into a fresh service state, so the outcome
+/// is the same. <c>--fresh</c> deletes tokens, TPM state and keys too.
+/// </summary>
+internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, TimeProvider time)
+{
+    public const string PoolKey = "pool-1";
+    public const string Pool = "pool-1";
+    public const string LeakRule = "water_leak == 1 for 10m";
+    public const long Payout = 25_000;
+    public const string TpmCustodian = "custody-t";
+    public static readonly string[] TokenCustodians = ["custody-a", "custody-b"];
+    public static readonly string[] Custodians = [.. TokenCustodians, TpmCustodian];
+
+    /// <summary>The quorum that needs the TPM custodian's partial; signed once in the verification step.</summary>
+    public const string TpmQuorumKid = PoolKey + "/custody-a+" + TpmCustodian;
+    private const string DeviceToken = "device-keys";
+
+    private static readonly (string Device, string Member, string Scenario)[] Homes =
+    [
+        ("kit-flood", "household-flood", "home-flood"),
+        ("kit-quiet", "household-quiet", "quiet-home"),
+    ];
+
+    private string HsmDir => Path.Combine(outDir, "hsm");
+
+    private string DataDir => Path.Combine(outDir, "data");
+
+    private string RunDir => Path.Combine(outDir, "run");
+
+    private string TpmDir => Path.Combine(outDir, "tpm");
+
+    private string TpmPinFile => Path.Combine(TpmDir, TpmCustodian + ".pin");
+
+    public async Task<bool> RunAsync(CancellationToken cancellationToken)
+    {
+        console.Title("ShareVault demo: a flooded home, a quiet one, a 2-of-3 pool key in hardware");
+        if (fresh && Directory.Exists(outDir))
+        {
+            Directory.Delete(outDir, recursive: true);
+        }
+
+        Directory.CreateDirectory(outDir);
+        foreach (var artefact in new[] { "payouts", "evidence", "devices", RunDir })
+        {
+            var path = Path.Combine(outDir, artefact);
+            if (Directory.Exists(path))
+            {
+                Directory.Delete(path, recursive: true);
+            }
+        }
+
+        var step = "custody tokens";
+        SwtpmProcess? swtpm = null;
+        try
+        {
+            swtpm = await console.StepAsync("Custody tokens + TPM: SoftHSM2 tokens for custody-a, custody-b and device keys; swtpm for custody-t", async report =>
+            {
+                var tokens = await CreateTokensAsync(report, cancellationToken).ConfigureAwait(false);
+                step = "TPM custodian";
+                var started = StartTpm(report);
+                return (started, $"{tokens}\nswtpm (TPM 2.0 simulator) pid {started.Pid} on 127.0.0.1:{started.Port}, state in tpm/, {TpmCustodian} auth value in tpm/{TpmCustodian}.pin");
+            }).ConfigureAwait(false);
+
+            using var stores = new ShareStoreRegistry(DataDir);
+            var catalog = new KeyCatalog(DataDir);
+            step = "pool key";
+            var key = await console.StepAsync("Pool key: 2-of-3 product RSA, each custodian's key born inside its token or the TPM", report =>
+            {
+                var record = catalog.Exists(PoolKey)
+                    ? catalog.Load(PoolKey)
+                    : new ProductRsaCeremony(stores, catalog, time).Create(PoolKey, 2, 2048, [.. Custodians.Select(CustodianUri)], new SynchronousProgress(report));
+                if (!record.Quorums.Any(q => q.Kid == TpmQuorumKid))
+                {
+                    throw new InvalidOperationException(
+                        $"the pool key in {DataDir} was made by an older demo without the TPM custodian (quorums {string.Join(", ", record.Quorums.Select(q => q.Kid))}): run with --fresh");
+                }
+
+                return Task.FromResult((record, "quorums (any 2 of custody-a, custody-b, custody-t):\n"
+                    + string.Join('\n', record.Quorums.Select(q => $"{q.Kid}: RSA-{ProductRsaKey.CompositeKey(record, q).BitLength}"))));
+            }).ConfigureAwait(false);
+            await File.WriteAllTextAsync(Path.Combine(outDir, "jwks.json"),
+                KeyPublication.ToJwks(KeyPublication.PublicKeys(key)).ToJsonString(new JsonSerializerOptions { WriteIndented = true }), cancellationToken).ConfigureAwait(false);
+
+            step = "claims service";
+            var mqttPort = FreePort();
+            var thresholdSigner = new ThresholdSigner(stores);
+            var signer = new ThresholdPoolSigner(catalog, thresholdSigner);
+            await using var host = await console.StepAsync("Claims service: embedded MQTT broker, SQLite, device login by signed proof", async report =>
+            {
+                var started = await ClaimsHost.StartAsync(new ServiceOptions
+                {
+                    DataDir = Directory.CreateDirectory(Path.Combine(RunDir, "service")).FullName,
+                    MqttPort = mqttPort,
+                    MqttTlsPort = 0,
+                    HttpPort = null,
+                }, signer, time, cancellationToken).ConfigureAwait(false);
+                return (started, $"broker on mqtt://127.0.0.1:{mqttPort} (loopback); database {Path.Combine(RunDir, "service", "claims.db")}");
+            }).ConfigureAwait(false);
+            var engine = host.Engine;
+
+            step = "pool";
+            await console.StepAsync("Pool, members, premiums and a declared trigger", async report =>
+            {
+                await engine.CreatePoolAsync(Pool, "Canal-side homes", "EUR", PoolKey, maxPayout: 100_000, cancellationToken).ConfigureAwait(false);
+                foreach (var (_, member, _) in Homes)
+                {
+                    await engine.AddMemberAsync(Pool, member, member, cancellationToken).ConfigureAwait(false);
+                    await engine.RecordPremiumAsync(Pool, member, 30_000, cancellationToken).ConfigureAwait(false);
+                }
+
+                string ruleHash = string.Empty;
+                foreach (var (_, member, _) in Homes)
+                {
+                    var policy = await engine.IssuePolicyAsync(Pool, member, "leak-" + member, LeakRule, Payout, 0, null, cancellationToken).ConfigureAwait(false);
+                    ruleHash = Convert.ToHexStringLower(policy.Rule.Hash);
+                }
+
+                return (0, $"rule \"{LeakRule}\" (sha256 {ruleHash[..16]}…), payout 250.00 EUR, premiums 2 × 300.00 EUR");
+            }).ConfigureAwait(false);
+
+            step = "devices";
+            var devices = new List<SimulatedDevice>();
+            try
+            {
+                await console.StepAsync("Homes' sensor kits: device keys born in a token, enrolled with the pool", async report =>
+                {
+                    var lines = new List<string>();
+                    foreach (var (device, member, scenario) in Homes)
+                    {
+                        var definition = Scenario.BuiltIn(scenario);
+                        var kit = SimulatedDevice.Open(definition, device, Path.Combine(RunDir, device), DeviceKeyUri(device), allowSoftwareKey: false,
+                            time.GetUtcNow() - definition.Duration);
+                        devices.Add(kit);
+                        var pem = kit.PublicKeyPem;
+                        Directory.CreateDirectory(Path.Combine(outDir, "devices"));
+                        await File.WriteAllTextAsync(Path.Combine(outDir, "devices", device + ".pem"), pem, cancellationToken).ConfigureAwait(false);
+                        using var publicKey = System.Security.Cryptography.ECDsa.Create();
+                        publicKey.ImportFromPem(pem);
+                        await engine.EnrollDeviceAsync(Pool, member, device, publicKey.ExportSubjectPublicKeyInfo(), cancellationToken).ConfigureAwait(false);
+                        lines.Add($"{device} ({scenario}): {definition.Description}");
+                    }
+
+                    return (0, string.Join('\n', lines));
+                }).ConfigureAwait(false);
+
+                step = "evidence";
+                await console.StepAsync("Sensors read by the real drivers, evidence signed in the token, queued in the durable outbox", report =>
+                {
+                    var lines = new List<string>();
+                    foreach (var device in devices)
+                    {
+                        report($"{device.DeviceId}: {device.Scenario.Duration.TotalHours:0.#} h of {device.Scenario.Name} at simulated speed");
+                        var records = device.Run(device.Scenario.Duration);
+                        var leak = records.FirstOrDefault(r => r.Record.Readings.Any(x => x.Name == "water_leak" && x.Value >= 1));
+                        lines.Add($"{device.DeviceId}: {records.Count} COSE_Sign1 records"
+                            + (leak is null ? ", no leak" : $", leak first seen in record #{leak.Record.Sequence} at {leak.Record.Time:HH:mm:ss}"));
+                    }
+
+                    return Task.FromResult((0, string.Join('\n', lines)));
+                }).ConfigureAwait(false);
+
+                step = "delivery";
+                var deliveryStart = Stopwatch.GetTimestamp();
+                await console.StepAsync("Delivery over MQTT 5 (QoS 1); a record leaves the outbox only on the service's stored-receipt", async report =>
+                {
+                    using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                    var deliveries = devices.Select(d => new MqttDelivery(d.DeviceId, new DeviceAgent.Delivery.BrokerOptions
+                    {
+                        Uri = new Uri($"mqtt://127.0.0.1:{mqttPort}"),
+                        DeviceProofKey = d.Signer,
+                        MinBackoff = TimeSpan.FromMilliseconds(200),
+                        ResendAfter = TimeSpan.FromSeconds(5),
+                    }, d.Outbox, TimeProvider.System)).ToList();
+                    var running = deliveries.Select(d => d.RunAsync(stop.Token)).ToList();
+                    var deadline = Stopwatch.StartNew();
+                    while (devices.Any(d => d.Outbox.Count > 0))
+                    {
+                        if (deadline.Elapsed > TimeSpan.FromMinutes(2))
+                        {
+                            throw new InvalidOperationException($"outboxes not drained after 2 minutes: {string.Join(", ", devices.Select(d => $"{d.DeviceId} {d.Outbox.Count} left"))}");
+                        }
+
+                        report(string.Join(", ", devices.Select(d => $"{d.DeviceId}: {d.Outbox.Count} waiting")));
+                        await Task.Delay(200, cancellationToken).ConfigureAwait(false);
+                    }
+
+                    await stop.CancelAsync().ConfigureAwait(false);
+                    await Task.WhenAll(running).ConfigureAwait(false);
+                    foreach (var delivery in deliveries)
+                    {
+                        await delivery.DisposeAsync().ConfigureAwait(false);
+                    }
+
+                    return (0, $"{engine.EvidenceCount()} records stored and receipted; outboxes empty; rejected: {host.Ingest.Rejections.Values.Sum()}");
+                }).ConfigureAwait(false);
+
+                step = "claim and payout";
+                var payouts = await console.StepAsync("Trigger evaluated, claim opened, custodians sign the payout (2 of 3, inside their tokens or the TPM)", async report =>
+                {
+                    var deadline = Stopwatch.StartNew();
+                    while (engine.ListPayouts(Pool).Count == 0 && deadline.Elapsed < TimeSpan.FromMinutes(1))
+                    {
+                        await host.HousekeepOnceAsync(cancellationToken).ConfigureAwait(false);
+                        report($"{engine.ListClaims(Pool).Count} claim(s), waiting for the payout signature");
+                        await Task.Delay(200, cancellationToken).ConfigureAwait(false);
+                    }
+
+                    var claims = engine.ListClaims(Pool);
+                    var paid = engine.ListPayouts(Pool);
+                    var lines = claims.Select(c => $"claim {c.Id}: {c.MemberId} via {c.DeviceId}, {c.Status}, {c.Evidence.Count} evidence record(s)").ToList();
+                    lines.AddRange(paid.Select(p => $"payout for {p.ClaimId} signed by {p.Kid}"));
+                    return (paid, string.Join('\n', lines));
+                }).ConfigureAwait(false);
+
+                step = "verification";
+                await console.StepAsync("Verified as a sceptic would: payout JWS against jwks.json, every evidence file against its device key; the TPM quorum signs too", async report =>
+                {
+                    var jwks = KeyPublication.PublicKeys(key);
+
+                    // The payout went to the first quorum that answered (custody-a+custody-b): sign a throwaway
+                    // message with the quorum that needs custody-t, so the TPM demonstrably computes a partial.
+                    report($"signing a test message with {TpmQuorumKid}");
+                    var probe = System.Text.Encoding.UTF8.GetBytes($"sharevault demo: TPM quorum check {time.GetUtcNow():O}");
+                    var tpmSignature = await thresholdSigner.SignRawAsync(key, probe, TpmQuorumKid, cancellationToken).ConfigureAwait(false);
+                    if (tpmSignature.Kid != TpmQuorumKid || !tpmSignature.Signers.Contains(TpmCustodian)
+                        || KeyPublication.VerifyRaw(jwks.Where(k => k.Kid == TpmQuorumKid), probe, tpmSignature.Signature) != TpmQuorumKid)
+                    {
+                        throw new InvalidOperationException($"the {TpmQuorumKid} signature does not verify against jwks.json");
+                    }
+
+                    var paidDevices = new HashSet<string>(StringComparer.Ordinal);
+                    var payoutDir = Directory.CreateDirectory(Path.Combine(outDir, "payouts")).FullName;
+                    foreach (var payout in payouts)
+                    {
+                        if (!Jws.TryParse(payout.Jws, out var parts) || jwks.FirstOrDefault(k => k.Kid == parts.Kid) is not { Key: { } verifier } || !Jws.Verify(parts, verifier))
+                        {
+                            throw new InvalidOperationException($"payout {payout.ClaimId} does not verify against jwks.json");
+                        }
+
+                        paidDevices.Add(engine.ListClaims(Pool).Single(c => c.Id == payout.ClaimId).DeviceId);
+                        await File.WriteAllTextAsync(Path.Combine(payoutDir, payout.ClaimId + ".jws"), payout.Jws, cancellationToken).ConfigureAwait(false);
+                    }
+
+                    if (!paidDevices.SetEquals(["kit-flood"]) || payouts.Count != 1)
+                    {
+                        throw new InvalidOperationException($"expected exactly one payout, for kit-flood; got {payouts.Count} for [{string.Join(", ", paidDevices)}]");
+                    }
+
+                    var verified = 0;
+                    foreach (var device in devices)
+                    {
+                        var dir = Directory.CreateDirectory(Path.Combine(outDir, "evidence", device.DeviceId)).FullName;
+                        using var deviceKey = System.Security.Cryptography.ECDsa.Create();
+                        deviceKey.ImportFromPem(await File.ReadAllTextAsync(Path.Combine(outDir, "devices", device.DeviceId + ".pem"), cancellationToken).ConfigureAwait(false));
+                        foreach (var stored in engine.Evidence(device.DeviceId, 0, int.MaxValue))
+                        {
+                            var check = EvidenceVerifier.Verify(stored.Cose, id => id == device.DeviceId ? deviceKey : null);
+                            if (!check.IsValid)
+                            {
+                                throw new InvalidOperationException($"evidence {device.DeviceId}/{stored.Sequence} does not verify: {check.Reason}");
+                            }
+
+                            await File.WriteAllBytesAsync(Path.Combine(dir, $"{stored.Sequence}.cose"), stored.Cose, cancellationToken).ConfigureAwait(false);
+                            verified++;
+                        }
+                    }
+
+                    return (0, $"1 payout (kit-flood), 0 for kit-quiet; {verified} evidence files verified; leak delivered → payout verified in {Stopwatch.GetElapsedTime(deliveryStart).TotalSeconds:0.0} s\n"
+                        + $"test message signed by {tpmSignature.Kid} (signers {string.Join(" + ", tpmSignature.Signers)}; the TPM computed its partial) verifies against jwks.json");
+                }).ConfigureAwait(false);
+
+                step = "ledger";
+                await console.StepAsync("Ledger exported and verified offline: hash chain, checkpoints, payout re-evaluated from evidence", async report =>
+                {
+                    await engine.CheckpointAsync(Pool, force: true, cancellationToken).ConfigureAwait(false);
+                    var text = LedgerExport.ToText(LedgerExport.Build(engine, Pool));
+                    await File.WriteAllTextAsync(Path.Combine(outDir, "ledger.json"), text, cancellationToken).ConfigureAwait(false);
+                    var verification = LedgerVerifier.Verify(text);
+                    if (!verification.IsValid)
+                    {
+                        throw new InvalidOperationException("ledger export does not verify: " + verification.Detail);
+                    }
+
+                    return (0, $"{verification.Entries} entries, {verification.Checkpoints} threshold-signed checkpoint(s), {verification.Payouts} payout(s), {verification.Reevaluated} trigger(s) re-evaluated");
+                }).ConfigureAwait(false);
+            }
+            finally
+            {
+                foreach (var device in devices)
+                {
+                    device.Dispose();
+                }
+            }
+
+            await File.WriteAllTextAsync(Path.Combine(outDir, "VERIFY.md"), VerifyGuide.Text, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is ShareStoreException or KeyCatalogException or ThresholdSigningException or InvalidOperationException
+            or IOException or ArgumentException or System.Security.Cryptography.CryptographicException or System.Data.Common.DbException)
+        {
+            console.Fail(step, e.Message);
+            return false;
+        }
+        finally
+        {
+            swtpm?.Dispose();
+        }
+
+        console.Line($"artefacts: {outDir}");
+        return true;
+    }
+
+    private string CustodianUri(string custodian) => custodian == TpmCustodian
+        ? $"tpm:object={TpmCustodian}?tcti={SwtpmProcess.TctiFor(ReadTpmPort())}&pin-source=file:{TpmPinFile}"
+        : TokenUri(custodian);
+
+    private string TokenUri(string token) =>
+        $"pkcs11:token={token}?module-path={Hardware.Pkcs11.Pkcs11Uri.DefaultModulePath}&pin-source=file:{Path.Combine(HsmDir, "pins", token + ".pin")}";
+
+    private string DeviceKeyUri(string device) =>
+        $"pkcs11:token={DeviceToken};object={device}?module-path={Hardware.Pkcs11.Pkcs11Uri.DefaultModulePath}&pin-source=file:{Path.Combine(HsmDir, "pins", DeviceToken + ".pin")}";
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>Runs softhsm-config/create-tokens.sh (idempotent) and points SoftHSM at the demo's token folder.</summary>
+    private async Task<string> CreateTokensAsync(Action<string> report, CancellationToken cancellationToken)
+    {
+        var script = FindScript() ?? throw new InvalidOperationException("softhsm-config/create-tokens.sh not found: run the demo from the ShareVault repository");
+        var start = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(script);
+        start.ArgumentList.Add(HsmDir);
+        foreach (var label in TokenCustodians.Append(DeviceToken))
+        {
+            start.ArgumentList.Add(label);
+        }
+
+        using var process = Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
+        var lines = new List<string>();
+        while (await process.StandardOutput.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
+        {
+            report(line);
+            lines.Add(line.Replace(HsmDir, "hsm", StringComparison.Ordinal));
+        }
+
+        await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"create-tokens.sh failed: {(await stderr.ConfigureAwait(false)).Trim()}");
+        }
+
+        // SoftHSM reads SOFTHSM2_CONF with getenv when the module loads: set it for native code too.
+        NativeEnvironment.Set("SOFTHSM2_CONF", Path.Combine(HsmDir, "softhsm2.conf"));
+        return string.Join('\n', lines);
+    }
+
+    /// <summary>
+    /// Starts swtpm on the demo's TPM state. The key record keeps the custodian URI with its TCTI, so the
+    /// port is chosen once (a free pair, stored in tpm/port) and reused; the auth value is random, made once.
+    /// </summary>
+    private SwtpmProcess StartTpm(Action<string> report)
+    {
+        Directory.CreateDirectory(TpmDir);
+        var portFile = Path.Combine(TpmDir, "port");
+        int port;
+        if (File.Exists(portFile))
+        {
+            port = ReadTpmPort();
+            if (!SwtpmProcess.IsPortPairFree(port))
+            {
+                throw new InvalidOperationException(
+                    $"the demo's swtpm port {port} (or {port + 1}) on 127.0.0.1 is taken by another process; the pool key names that port, "
+                    + "so stop whatever holds it, or run with --fresh to start over on a new port");
+            }
+        }
+        else
+        {
+            port = SwtpmProcess.FreePortPair();
+            File.WriteAllText(portFile, port.ToString(System.Globalization.CultureInfo.InvariantCulture) + "\n");
+        }
+
+        if (!File.Exists(TpmPinFile))
+        {
+            // 16 random bytes as 32 hex characters: within the TPM's 32-byte limit for SHA-256 objects (TPM 2.0 Part 1 §19.6.4.3).
+            // Mode 0600, set at creation so the auth value is never world-readable.
+            var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+            if (!OperatingSystem.IsWindows())
+            {
+                options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+            }
+
+            using var writer = new StreamWriter(TpmPinFile, System.Text.Encoding.ASCII, options);
+            writer.Write(Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16)));
+        }
+
+        report($"starting swtpm on 127.0.0.1:{port}");
+        return SwtpmProcess.Start(Path.Combine(TpmDir, "state"), port, TimeSpan.FromSeconds(10));
+    }
+
+    private int ReadTpmPort()
+    {
+        var text = File.ReadAllText(Path.Combine(TpmDir, "port")).Trim();
+        return int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port) && port is > 0 and < 65535
+            ? port
+            : throw new InvalidOperationException($"{Path.Combine(TpmDir, "port")} does not hold a port number: run with --fresh");
+    }
+
+    private static string? FindScript()
+    {
+        foreach (var origin in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
+        {
+            for (var dir = new DirectoryInfo(origin); dir is not null; dir = dir.Parent)
+            {
+                var candidate = Path.Combine(dir.FullName, "softhsm-config", "create-tokens.sh");
+                if (File.Exists(candidate))
+                {
+                    return candidate;
+                }
+            }
+        }
+
+        return null;
+    }
+}

@@ -1,0 +1,236 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using ShareVault.Claims;
+using ShareVault.Claims.Payouts;
+using ShareVault.Claims.Storage;
+
+namespace ShareVault.Service;
+
+/// <summary>Everything <c>sharevault serve</c> runs, with embedded defaults.</summary>
+public sealed record ServiceOptions
+{
+    public required string DataDir { get; init; }
+
+    /// <summary>SQLite file or PostgreSQL connection string (see <see cref="ClaimsDatabase.Open"/>); defaults to DATA_DIR/claims.db.</summary>
+    public string? DatabasePath { get; init; }
+
+    /// <summary>Embedded broker plain-TCP port on loopback (0 = off; for tests and local tools).</summary>
+    public int MqttPort { get; init; }
+
+    /// <summary>Embedded broker TLS port (0 = off). Its certificate is created once in DATA_DIR/broker.</summary>
+    public int MqttTlsPort { get; init; } = 8883;
+
+    public IPAddress MqttAddress { get; init; } = IPAddress.Loopback;
+
+    /// <summary>HTTP API port on 127.0.0.1 (0 = any free port, null = no HTTP API).</summary>
+    public int? HttpPort { get; init; } = 8080;
+
+    /// <summary>External broker (mqtt://host:port or mqtts://…); when set, no embedded broker runs.</summary>
+    public ExternalBrokerOptions? ExternalBroker { get; init; }
+
+    public ClaimsOptions Claims { get; init; } = new();
+
+    public IngestOptions Ingest { get; init; } = new();
+
+    /// <summary>Set on <see cref="EvidenceIngest.AfterStoreBeforeReceipts"/> before the broker accepts anyone (crash tests: <see cref="FaultInjection"/>).</summary>
+    public Func<IReadOnlyList<VerifiedRecord>, CancellationToken, Task>? AfterStoreBeforeReceipts { get; init; }
+
+    /// <summary>How often payouts, checkpoints and gap time-outs are looked at when no evidence arrives.</summary>
+    public TimeSpan HousekeepingInterval { get; init; } = TimeSpan.FromSeconds(1);
+}
+
+/// <summary>
+/// The running claims service: SQLite, the claims engine, ingest, the embedded broker (or a
+/// subscription to an external one), the HTTP API, and a housekeeping loop that signs payouts and
+/// checkpoints and moves past stale gaps.
+/// </summary>
+public sealed class ClaimsHost : IAsyncDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+    private readonly SemaphoreSlim _wake = new(0, int.MaxValue);
+    private Task? _housekeeping;
+    private WebApplication? _http;
+
+    private ClaimsHost(ServiceOptions options, ClaimsDatabase db, ClaimsEngine engine, EvidenceIngest ingest)
+    {
+        Options = options;
+        Database = db;
+        Engine = engine;
+        Ingest = ingest;
+    }
+
+    public ServiceOptions Options { get; }
+
+    public ClaimsDatabase Database { get; }
+
+    public ClaimsEngine Engine { get; }
+
+    public EvidenceIngest Ingest { get; }
+
+    public EmbeddedBroker? Broker { get; private set; }
+
+    public ExternalBrokerSource? External { get; private set; }
+
+    /// <summary>The HTTP API's base address, e.g. http://127.0.0.1:8080.</summary>
+    public Uri? HttpAddress { get; private set; }
+
+    /// <summary>SHA-256 fingerprint of the embedded broker's TLS certificate (devices pin it).</summary>
+    public string? BrokerCertificateFingerprint { get; private set; }
+
+    /// <summary>Errors seen by the housekeeping loop (e.g. a custodian unreachable while signing); it keeps retrying.</summary>
+    public string? LastHousekeepingError { get; private set; }
+
+    public static async Task<ClaimsHost> StartAsync(ServiceOptions options, IPoolSigner signer, TimeProvider time, CancellationToken cancellationToken, ILoggerFactory? logging = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var db = ClaimsDatabase.Open(options.DatabasePath ?? Path.Combine(options.DataDir, "claims.db"));
+        var engine = new ClaimsEngine(db, signer, time, options.Claims);
+        EmbeddedBroker? broker = null;
+        ExternalBrokerSource? external = null;
+        var ingest = new EvidenceIngest(engine, (topic, payload, ct) =>
+            broker is not null ? broker.PublishAsync(topic, payload, ct) : external!.PublishAsync(topic, payload, ct), time, options.Ingest);
+        var host = new ClaimsHost(options, db, engine, ingest);
+        try
+        {
+            ingest.BatchCommitted += () => host._wake.Release();
+            ingest.AfterStoreBeforeReceipts = options.AfterStoreBeforeReceipts;
+            ingest.Start();
+            if (options.ExternalBroker is { } externalOptions)
+            {
+                external = new ExternalBrokerSource(ingest, externalOptions);
+                await external.StartAsync(cancellationToken).ConfigureAwait(false);
+                host.External = external;
+            }
+            else
+            {
+                var certificate = options.MqttTlsPort > 0 ? BrokerCertificate.LoadOrCreate(Path.Combine(options.DataDir, "broker"), time) : null;
+                host.BrokerCertificateFingerprint = certificate is null ? null : Convert.ToHexStringLower(certificate.GetCertHash(System.Security.Cryptography.HashAlgorithmName.SHA256));
+                broker = new EmbeddedBroker(engine, ingest, new BrokerOptions
+                {
+                    Address = options.MqttAddress,
+                    Port = options.MqttPort,
+                    TlsPort = options.MqttTlsPort,
+                    Certificate = certificate,
+                }, time);
+                try
+                {
+                    await broker.StartAsync().ConfigureAwait(false);
+                }
+                catch (System.Net.Sockets.SocketException e)
+                {
+                    var ports = string.Join(" and ", new[] { (options.MqttPort, "mqtt"), (options.MqttTlsPort, "mqtts") }.Where(p => p.Item1 > 0).Select(p => $"{p.Item2} {p.Item1}"));
+                    throw new IOException($"The embedded MQTT broker cannot listen on {options.MqttAddress} ({ports}): {e.Message}", e);
+                }
+                host.Broker = broker;
+            }
+
+            if (options.HttpPort is not null)
+            {
+                await host.StartHttpAsync(logging, cancellationToken).ConfigureAwait(false);
+            }
+
+            host._housekeeping = Task.Run(() => host.HousekeepAsync(host._stop.Token), CancellationToken.None);
+            return host;
+        }
+        catch
+        {
+            await host.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Signs due payouts and checkpoints now (also done in the background).</summary>
+    public async Task HousekeepOnceAsync(CancellationToken cancellationToken)
+    {
+        await Engine.AdvancePastStaleGapsAsync(cancellationToken).ConfigureAwait(false);
+        await Engine.ProcessPayoutsAsync(cancellationToken).ConfigureAwait(false);
+        await Engine.CheckpointDueAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_housekeeping is not null)
+        {
+            try
+            {
+                await _housekeeping.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+
+        if (_http is not null)
+        {
+            await _http.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            await _http.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (Broker is not null)
+        {
+            await Broker.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (External is not null)
+        {
+            await External.DisposeAsync().ConfigureAwait(false);
+        }
+
+        await Ingest.DisposeAsync().ConfigureAwait(false);
+        Engine.Dispose();
+        Database.Dispose();
+        _stop.Dispose();
+        _wake.Dispose();
+    }
+
+    private async Task HousekeepAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                await _wake.WaitAsync(Options.HousekeepingInterval, cancellationToken).ConfigureAwait(false);
+                while (_wake.CurrentCount > 0)
+                {
+                    await _wake.WaitAsync(cancellationToken).ConfigureAwait(false);
+                }
+
+                await HousekeepOnceAsync(cancellationToken).ConfigureAwait(false);
+                LastHousekeepingError = null;
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // Signing can fail while custodians are away; nothing is lost (claims stay approved) and the loop retries.
+                LastHousekeepingError = e.GetType().Name + ": " + e.Message;
+            }
+        }
+    }
+
+    private async Task StartHttpAsync(ILoggerFactory? logging, CancellationToken cancellationToken)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, Options.HttpPort!.Value));
+        builder.Logging.ClearProviders();
+        if (logging is not null)
+        {
+            builder.Services.AddSingleton(logging);
+        }
+
+        HttpApi.Configure(builder.Services);
+        var app = builder.Build();
+        HttpApi.Map(app, this);
+        await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        _http = app;
+        var addresses = app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>().Features
+            .Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()!.Addresses;
+        HttpAddress = new Uri(addresses.First());
+    }
+}

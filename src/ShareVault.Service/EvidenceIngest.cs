@@ -1,0 +1,565 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Threading.Channels;
+using ShareVault.Claims;
+using ShareVault.Claims.Ledger;
+using ShareVault.Evidence;
+
+namespace ShareVault.Service;
+
+/// <summary>Limits ingest applies beyond the evidence format's own (<see cref="EvidenceLimits"/>).</summary>
+public sealed record IngestOptions
+{
+    public EvidenceLimits Limits { get; init; } = EvidenceLimits.Default;
+
+    /// <summary>Records older than this (device time) are refused: an outbox should never hold them that long.</summary>
+    public TimeSpan MaxAge { get; init; } = TimeSpan.FromDays(7);
+
+    /// <summary>Records from further in the future than this are refused (device clock skew allowance).</summary>
+    public TimeSpan MaxFutureSkew { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Per-device sustained rate (records/s) and burst; beyond it records get no receipt and are retried by the agent.</summary>
+    public double RatePerSecond { get; init; } = 200;
+
+    public double Burst { get; init; } = 2000;
+
+    /// <summary>Most records verified and committed in one transaction.</summary>
+    public int BatchSize { get; init; } = 1024;
+
+    /// <summary>Tries of one batch's store before it is given up unreceipted (its senders retry it later).</summary>
+    public int StoreAttempts { get; init; } = 6;
+
+    /// <summary>Wait before the second try; doubled each time up to <see cref="StoreRetryDelayMax"/>.</summary>
+    public TimeSpan StoreRetryDelay { get; init; } = TimeSpan.FromMilliseconds(500);
+
+    public TimeSpan StoreRetryDelayMax { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Messages waiting for verification before publishers are slowed down (back-pressure).</summary>
+    public int QueueCapacity { get; init; } = 20_000;
+}
+
+/// <summary>Where a message came from: its topic, bytes, and the device the broker authenticated (null from an external broker).</summary>
+public sealed record IncomingEvidence(string Topic, ReadOnlyMemory<byte> Payload, string? AuthenticatedDevice)
+{
+    /// <summary>Completed once the message is stored or rejected and receipted (external brokers acknowledge then).</summary>
+    public TaskCompletionSource? Done { get; init; }
+}
+
+/// <summary>
+/// Verifies evidence (signature under the enrolled key, device/topic match, size, time window, rate),
+/// stores accepted records with their rejections in one SQLite transaction per batch, and only then
+/// publishes each receipt. Rejections carry a reason name (an <see cref="EvidenceRejection"/> name or
+/// one of the service reasons below) that is counted (<see cref="Metrics"/>) and stored (table
+/// <c>rejections</c>, HTTP <c>/evidence/rejections</c>).
+/// </summary>
+/// <remarks>
+/// Two stages joined by a bounded FIFO channel, so signatures of the next batch are checked while the
+/// previous one is committed: the store runs on one thread and part of it is spent waiting for the
+/// <c>synchronous=FULL</c> fsync, while verification can use every core:
+/// <list type="number">
+/// <item>verify: takes what is queued (at most <see cref="IngestOptions.BatchSize"/>; a lone message
+/// does not wait for company), checks it on all cores, hands it on;</item>
+/// <item>store: takes every verified batch waiting (at most <see cref="IngestOptions.BatchSize"/>
+/// records in all), commits them in one transaction, then publishes their receipts, completes their
+/// <see cref="IncomingEvidence.Done"/> and raises <see cref="BatchCommitted"/>.</item>
+/// </list>
+/// One reader per stage and a FIFO channel between them keep stream order into
+/// <see cref="ClaimsEngine.StoreAsync(IReadOnlyList{VerifiedRecord}, IReadOnlyList{RejectionRow}, CancellationToken)"/>
+/// (the engine evaluates a device in sequence order; FIFO keeps it from seeing gaps that are not there).
+/// Verification depends on nothing a commit changes (dedupe and sequence checks happen inside the store), so it may run ahead.
+/// </remarks>
+public sealed class EvidenceIngest : IAsyncDisposable
+{
+    public const string WrongTopic = "WrongTopic";
+    public const string TopicMismatch = "TopicMismatch";
+    public const string TimeOutOfWindow = "TimeOutOfWindow";
+    public const string RateLimited = "RateLimited";
+
+    /// <summary>
+    /// Verified batches waiting for the store stage. Two let verification run a full batch ahead
+    /// while the store stage can still find a second small one to commit with the first; more would
+    /// only hold records (and their outbox copies) longer without adding overlap.
+    /// </summary>
+    private const int VerifiedDepth = 2;
+
+    [ThreadStatic]
+    private static Dictionary<string, (byte[] Spki, ECDsa Key)>? _threadKeys;
+
+    private readonly ClaimsEngine _engine;
+    private readonly Func<string, byte[], CancellationToken, Task> _publishReceipt;
+    private readonly TimeProvider _time;
+    private readonly IngestOptions _options;
+    private readonly Channel<IncomingEvidence> _queue;
+    private readonly Channel<VerifiedBatch> _verified;
+    private readonly ConcurrentDictionary<string, TokenBucket> _rates = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _stop = new();
+    private Task? _loop;
+    private int _disposed;
+
+    public EvidenceIngest(ClaimsEngine engine, Func<string, byte[], CancellationToken, Task> publishReceipt, TimeProvider time, IngestOptions? options = null)
+    {
+        _engine = engine ?? throw new ArgumentNullException(nameof(engine));
+        _publishReceipt = publishReceipt ?? throw new ArgumentNullException(nameof(publishReceipt));
+        _time = time ?? throw new ArgumentNullException(nameof(time));
+        _options = options ?? new IngestOptions();
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(_options.BatchSize);
+        _queue = Channel.CreateBounded<IncomingEvidence>(new BoundedChannelOptions(_options.QueueCapacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+        _verified = Channel.CreateBounded<VerifiedBatch>(new BoundedChannelOptions(VerifiedDepth) { SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait });
+    }
+
+    internal IngestMetrics Metrics { get; } = new();
+
+    /// <summary>Records rejected so far, by reason name.</summary>
+    public IReadOnlyDictionary<string, long> Rejections => Metrics.Rejections;
+
+    /// <summary>Test seam: runs after a batch is committed and before its receipts go out (a crash here must lose nothing).</summary>
+    public Func<IReadOnlyList<VerifiedRecord>, CancellationToken, Task>? AfterStoreBeforeReceipts { get; set; }
+
+    /// <summary>Raised (on the store stage) after each batch is stored and receipted; the host uses it to run payouts.</summary>
+    public event Action? BatchCommitted;
+
+    /// <summary>Raised with a one-line description (no payload, no secret) each time a batch fails to store.</summary>
+    public event Action<string>? StoreFailed;
+
+    /// <summary>The last store failure, until a batch stores again (shown by <c>/health</c>).</summary>
+    public string? LastStoreError { get; private set; }
+
+    public void Start()
+    {
+        _loop ??= Task.Run(() => RunAsync(_stop.Token));
+    }
+
+    /// <summary>Queues a message; waits when the queue is full, so a fast publisher is slowed rather than dropped.</summary>
+    public ValueTask SubmitAsync(IncomingEvidence message, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref Metrics.ReceivedCount);
+        return _queue.Writer.WriteAsync(message, cancellationToken);
+    }
+
+    /// <summary>
+    /// Stops both stages without waiting for the queue to drain: a batch being committed finishes its
+    /// commit (SQLite is not interrupted), receipts not yet sent are not sent, and every message not
+    /// fully handled has its <see cref="IncomingEvidence.Done"/> cancelled. Nothing is lost: the agent
+    /// keeps a record in its outbox until it sees a receipt, and an external broker redelivers what was not acknowledged.
+    /// </summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
+        _queue.Writer.TryComplete();
+        await _stop.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            if (_loop is not null)
+            {
+                try
+                {
+                    await _loop.ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                }
+            }
+        }
+        finally
+        {
+            while (_verified.Reader.TryRead(out var batch))
+            {
+                Abandon(batch.Messages);
+            }
+
+            while (_queue.Reader.TryRead(out var message))
+            {
+                Abandon([message]);
+            }
+
+            _stop.Dispose();
+        }
+    }
+
+    /// <summary>Verifies, stores, then receipts one batch, outside the pipeline. For tests and the benchmark.</summary>
+    public async Task ProcessBatchAsync(IReadOnlyList<IncomingEvidence> batch, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        await StoreAndReceiptAsync([VerifyBatch(batch, cancellationToken)], retry: false, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static void Abandon(IEnumerable<IncomingEvidence> messages)
+    {
+        foreach (var message in messages)
+        {
+            message.Done?.TrySetCanceled();
+        }
+    }
+
+    private async Task RunAsync(CancellationToken cancellationToken)
+    {
+        // If one stage fails the other must not wait for it forever (the verifier on a full channel, the store on an empty one).
+        using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var verify = Task.Run(() => VerifyStageAsync(failed.Token), CancellationToken.None);
+        var store = Task.Run(() => StoreStageAsync(failed.Token), CancellationToken.None);
+        if (await Task.WhenAny(verify, store).ConfigureAwait(false) is { IsFaulted: true })
+        {
+            await failed.CancelAsync().ConfigureAwait(false);
+        }
+
+        await Task.WhenAll(verify, store).ConfigureAwait(false);
+    }
+
+    private async Task VerifyStageAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (await _queue.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                // Adaptive batching: take what is queued now, up to BatchSize; when idle a batch is one message.
+                var batch = new List<IncomingEvidence>(Math.Min(_options.BatchSize, _queue.Reader.Count));
+                while (batch.Count < _options.BatchSize && _queue.Reader.TryRead(out var message))
+                {
+                    batch.Add(message);
+                }
+
+                try
+                {
+                    var verified = VerifyBatch(batch, cancellationToken);
+                    await _verified.Writer.WriteAsync(verified, cancellationToken).ConfigureAwait(false);
+                }
+                catch
+                {
+                    Abandon(batch);
+                    throw;
+                }
+            }
+
+            _verified.Writer.TryComplete();
+        }
+        catch (Exception e)
+        {
+            _verified.Writer.TryComplete(e is OperationCanceledException ? null : e);
+            throw;
+        }
+    }
+
+    private async Task StoreStageAsync(CancellationToken cancellationToken)
+    {
+        var parts = new List<VerifiedBatch>();
+        while (await _verified.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            // Commit everything already verified in one transaction (one fsync), up to BatchSize records;
+            // a batch that would go past it waits for the next transaction, still in order.
+            parts.Clear();
+            var count = 0;
+            while (_verified.Reader.TryPeek(out var next) && (parts.Count == 0 || count + next.Messages.Count <= _options.BatchSize) && _verified.Reader.TryRead(out next))
+            {
+                parts.Add(next);
+                count += next.Messages.Count;
+            }
+
+            try
+            {
+                await StoreAndReceiptAsync(parts, retry: true, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                foreach (var part in parts)
+                {
+                    Abandon(part.Messages);
+                }
+
+                throw;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Runs one step of a batch (its commit, or publishing its receipts). With <paramref name="retry"/>
+    /// a failure (database unreachable, disk full, a lock timeout, a broker that refuses the receipts)
+    /// does not stop ingest: the step is tried again with backoff, and after
+    /// <see cref="IngestOptions.StoreAttempts"/> tries it is given up (<c>Done</c> false), so one bad
+    /// batch cannot hold the stream. Each failure is counted (<see cref="IngestMetrics.StoreFailureCount"/>),
+    /// reported (<see cref="StoreFailed"/>) and shown in <see cref="LastStoreError"/>. Without it the
+    /// first failure is thrown (<see cref="ProcessBatchAsync"/>).
+    /// </summary>
+    private async Task<(bool Done, T? Value)> StepAsync<T>(string what, int count, bool retry, Func<CancellationToken, Task<T>> step, CancellationToken cancellationToken)
+    {
+        var delay = _options.StoreRetryDelay;
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return (true, await step(cancellationToken).ConfigureAwait(false));
+            }
+            catch (Exception e) when (retry && !(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
+            {
+                Interlocked.Increment(ref Metrics.StoreFailureCount);
+                var giveUp = attempt >= _options.StoreAttempts;
+                LastStoreError = $"{e.GetType().Name}: {e.Message}";
+                StoreFailed?.Invoke(giveUp
+                    ? $"{what} {count} record(s) failed {attempt} times ({LastStoreError}); gave them up unreceipted, their senders will retry"
+                    : $"{what} {count} record(s) failed ({LastStoreError}); retrying in {delay.TotalSeconds.ToString("0.##", System.Globalization.CultureInfo.InvariantCulture)} s");
+                if (giveUp)
+                {
+                    return (false, default);
+                }
+
+                await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _options.StoreRetryDelayMax.Ticks));
+            }
+        }
+    }
+
+    /// <summary>Checks every message of a batch; signature checks dominate, so they are spread over the cores.</summary>
+    private VerifiedBatch VerifyBatch(IReadOnlyList<IncomingEvidence> batch, CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow();
+        var checks = new Check[batch.Count];
+
+        // Per-thread key caches keep each ECDsa on one thread.
+        Parallel.For(0, batch.Count, new ParallelOptions { CancellationToken = cancellationToken }, i => checks[i] = Verify(batch[i], now));
+        Interlocked.Add(ref Metrics.VerifiedCount, batch.Count);
+        return new VerifiedBatch(batch, checks, LedgerEntry.FormatTime(now));
+    }
+
+    /// <summary>
+    /// Commits the records and rejections of <paramref name="parts"/> (in order) in one transaction,
+    /// then publishes their receipts, completes their <see cref="IncomingEvidence.Done"/> and raises
+    /// <see cref="BatchCommitted"/>. Each step is retried on its own (<see cref="StepAsync"/>): a
+    /// commit that succeeded is never repeated because its receipts could not be sent, so rejections
+    /// and counters are recorded once. A batch given up is left unreceipted, <c>Done</c> cancelled (an
+    /// external broker redelivers it, an agent resends it; what did commit then comes back as a duplicate).
+    /// </summary>
+    private async Task StoreAndReceiptAsync(IReadOnlyList<VerifiedBatch> parts, bool retry, CancellationToken cancellationToken)
+    {
+        var records = new List<VerifiedRecord>();
+        var rejections = new List<RejectionRow>();
+        var recordIndex = new List<int>();
+        foreach (var (messages, checks, stamp) in parts)
+        {
+            for (var i = 0; i < messages.Count; i++)
+            {
+                var check = checks[i];
+                if (check.Record is not null)
+                {
+                    recordIndex.Add(records.Count);
+                    records.Add(check.Record);
+                }
+                else
+                {
+                    recordIndex.Add(-1);
+                    rejections.Add(new RejectionRow(stamp, check.DeviceId, messages[i].Topic, check.Sequence, check.Reason!, check.Detail!, messages[i].Payload.Length));
+                }
+            }
+        }
+
+        var count = recordIndex.Count;
+        var (stored, outcomes) = await StepAsync("storing", count, retry, ct => _engine.StoreAsync(records, rejections, ct), cancellationToken).ConfigureAwait(false);
+        if (!stored)
+        {
+            GiveUp(parts, count);
+            return;
+        }
+
+        foreach (var rejection in rejections)
+        {
+            Metrics.CountRejection(rejection.Reason);
+        }
+
+        var receipts = new List<EvidenceReceipt>(count);
+        var n = 0;
+        foreach (var (messages, checks, _) in parts)
+        {
+            for (var i = 0; i < messages.Count; i++, n++)
+            {
+                if (Receipt(checks[i], recordIndex[n] >= 0 ? outcomes![recordIndex[n]] : null) is { } receipt)
+                {
+                    receipts.Add(receipt);
+                }
+            }
+        }
+
+        var (published, _) = await StepAsync("publishing the receipts of", count, retry, async ct =>
+        {
+            if (AfterStoreBeforeReceipts is { } hook)
+            {
+                await hook(records, ct).ConfigureAwait(false);
+            }
+
+            foreach (var receipt in receipts)
+            {
+                await _publishReceipt(EvidenceTopics.Receipts(receipt.DeviceId), receipt.Encode(), ct).ConfigureAwait(false);
+            }
+
+            return true;
+        }, cancellationToken).ConfigureAwait(false);
+        if (!published)
+        {
+            GiveUp(parts, count);
+            return;
+        }
+
+        LastStoreError = null; // stored and receipted: whatever failed before has recovered
+        foreach (var part in parts)
+        {
+            foreach (var message in part.Messages)
+            {
+                message.Done?.TrySetResult();
+            }
+        }
+
+        BatchCommitted?.Invoke();
+    }
+
+    private void GiveUp(IReadOnlyList<VerifiedBatch> parts, int count)
+    {
+        Interlocked.Add(ref Metrics.AbandonedCount, count);
+        foreach (var part in parts)
+        {
+            Abandon(part.Messages);
+        }
+    }
+
+    /// <summary>The receipt for one message once its batch is committed, or null when nobody is to be answered.</summary>
+    private EvidenceReceipt? Receipt(Check check, StoreOutcome? outcome)
+    {
+        if (check.Record is { } record)
+        {
+            switch (outcome)
+            {
+                case StoreOutcome.Stored:
+                    Interlocked.Increment(ref Metrics.StoredCount);
+                    return new EvidenceReceipt(record.DeviceId, record.Sequence, Convert.ToHexStringLower(record.Hash), ReceiptStatus.Stored);
+                case StoreOutcome.Duplicate:
+                    Interlocked.Increment(ref Metrics.DuplicateCount);
+                    return new EvidenceReceipt(record.DeviceId, record.Sequence, Convert.ToHexStringLower(record.Hash), ReceiptStatus.Duplicate);
+                default:
+                    Metrics.CountRejection(RejectionRow.SequenceReused);
+                    return new EvidenceReceipt(record.DeviceId, record.Sequence, Convert.ToHexStringLower(record.Hash), ReceiptStatus.Rejected, RejectionRow.SequenceReused);
+            }
+        }
+
+        if (check.Reason == RateLimited || check.ReceiptDevice is null)
+        {
+            // Rate-limited records are transient (no receipt: the agent resends later); without a
+            // trustworthy device topic there is nobody to answer.
+            return null;
+        }
+
+        return new EvidenceReceipt(check.ReceiptDevice, check.Sequence, Convert.ToHexStringLower(check.Hash), ReceiptStatus.Rejected, check.Reason);
+    }
+
+    private Check Verify(IncomingEvidence message, DateTimeOffset now)
+    {
+        var bytes = message.Payload.Span;
+        if (!EvidenceTopics.TryParse(message.Topic, out var topicDevice, out var kind) || kind != "evidence")
+        {
+            return Check.Rejected(WrongTopic, $"'{Truncate(message.Topic)}' is not a device evidence topic", null, null, null, bytes);
+        }
+
+        // The broker authenticated the publisher; a device may only speak for itself.
+        if (message.AuthenticatedDevice is not null && message.AuthenticatedDevice != topicDevice)
+        {
+            return Check.Rejected(TopicMismatch, $"client '{message.AuthenticatedDevice}' published on the topic of '{topicDevice}'", topicDevice, null, message.AuthenticatedDevice, bytes);
+        }
+
+        var rate = _rates.GetOrAdd(topicDevice, _ => new TokenBucket(_options.RatePerSecond, _options.Burst, now));
+        if (!rate.TryTake(now))
+        {
+            return Check.Rejected(RateLimited, $"more than {_options.RatePerSecond}/s sustained", topicDevice, null, topicDevice, bytes);
+        }
+
+        var verification = EvidenceVerifier.Verify(bytes, KeyFor, _options.Limits);
+        if (!verification.IsValid)
+        {
+            return Check.Rejected(verification.Reason.ToString(), verification.Detail, verification.DeviceId ?? topicDevice, null, topicDevice, bytes, verification.Hash);
+        }
+
+        var record = verification.Record!;
+        if (record.DeviceId != topicDevice)
+        {
+            return Check.Rejected(TopicMismatch, $"record signed by '{record.DeviceId}' arrived on the topic of '{topicDevice}'", record.DeviceId, record.Sequence, topicDevice, bytes, verification.Hash);
+        }
+
+        if (record.Time < now - _options.MaxAge || record.Time > now + _options.MaxFutureSkew)
+        {
+            return Check.Rejected(TimeOutOfWindow, $"record time {record.Time:O} is outside [{now - _options.MaxAge:O}, {now + _options.MaxFutureSkew:O}]", record.DeviceId, record.Sequence, topicDevice, bytes, verification.Hash);
+        }
+
+        return new Check(new VerifiedRecord(record.DeviceId, record.Sequence, record.Time, verification.Hash, bytes.ToArray(), record.Readings, record.IsChainStart, record.PreviousHash.ToArray()), null, null, record.DeviceId, record.Sequence, topicDevice, verification.Hash);
+    }
+
+    private ECDsa? KeyFor(string deviceId)
+    {
+        var device = _engine.Device(deviceId);
+        if (device is null)
+        {
+            return null;
+        }
+
+        _threadKeys ??= new Dictionary<string, (byte[], ECDsa)>(StringComparer.Ordinal);
+        if (_threadKeys.TryGetValue(deviceId, out var cached) && cached.Spki.AsSpan().SequenceEqual(device.PublicKey))
+        {
+            return cached.Key;
+        }
+
+        var key = ECDsa.Create();
+        key.ImportSubjectPublicKeyInfo(device.PublicKey, out _);
+        _threadKeys[deviceId] = (device.PublicKey, key);
+        return key;
+    }
+
+    private static string Truncate(string text) => text.Length <= 128 ? text : text[..128] + "…";
+
+    /// <summary>A batch as the verify stage hands it on: the messages, one check each (same order), and the time they were checked.</summary>
+    private sealed record VerifiedBatch(IReadOnlyList<IncomingEvidence> Messages, Check[] Checks, string Stamp);
+
+    private readonly record struct Check(VerifiedRecord? Record, string? Reason, string? Detail, string? DeviceId, long? Sequence, string? ReceiptDevice, byte[] Hash)
+    {
+        public static Check Rejected(string reason, string detail, string? deviceId, long? sequence, string? receiptDevice, ReadOnlySpan<byte> bytes, byte[]? hash = null) =>
+            new(null, reason, detail, deviceId, sequence, receiptDevice, hash ?? SHA256.HashData(bytes));
+    }
+
+    /// <summary>Token bucket (RFC 2697-style single rate) per device.</summary>
+    private sealed class TokenBucket(double rate, double burst, DateTimeOffset start)
+    {
+        private readonly double _burst = burst;
+        private double _tokens = burst;
+        private DateTimeOffset _last = start;
+
+        public bool TryTake(DateTimeOffset now)
+        {
+            lock (this)
+            {
+                _tokens = Math.Min(_burst, _tokens + (Math.Max(0, (now - _last).TotalSeconds) * rate));
+                _last = now;
+                if (_tokens < 1)
+                {
+                    return false;
+                }
+
+                _tokens--;
+                return true;
+            }
+        }
+    }
+}
+
+/// <summary>Ingest counters, exposed at <c>/metrics</c> (Prometheus text format) and in tests.</summary>
+internal sealed class IngestMetrics
+{
+    public long ReceivedCount;
+    public long VerifiedCount;
+    public long StoredCount;
+    public long DuplicateCount;
+    public long RefusedByBrokerCount;
+    public long StoreFailureCount;
+    public long AbandonedCount;
+
+    private readonly ConcurrentDictionary<string, long> _rejections = new(StringComparer.Ordinal);
+
+    public IReadOnlyDictionary<string, long> Rejections => _rejections;
+
+    public void CountRejection(string reason) => _rejections.AddOrUpdate(reason, 1, (_, n) => n + 1);
+}

@@ -1,0 +1,115 @@
+using System.Security.Cryptography.X509Certificates;
+using MQTTnet;
+using MQTTnet.Formatter;
+using MQTTnet.Protocol;
+using ShareVault.Evidence;
+
+namespace ShareVault.Service;
+
+/// <summary>How to reach an external broker (mosquitto, EMQX).</summary>
+public sealed record ExternalBrokerOptions
+{
+    /// <summary>mqtt://host:port or mqtts://host:port.</summary>
+    public required Uri Url { get; init; }
+
+    /// <summary>MQTT 5 shared subscription group (MQTT 5 §4.8.2): instances in one group split the evidence stream.</summary>
+    public string ShareGroup { get; init; } = "sharevault";
+
+    public string ClientId { get; init; } = "sharevault-" + Environment.MachineName.ToLowerInvariant() + "-" + Environment.ProcessId;
+
+    public string? Username { get; init; }
+
+    public string? Password { get; init; }
+
+    /// <summary>CA that signed the broker's certificate (PEM file); required for mqtts.</summary>
+    public string? CaFile { get; init; }
+
+    /// <summary>Client certificate and key (PEM) for certificate login (mosquitto use_identity_as_username).</summary>
+    public string? CertFile { get; init; }
+
+    public string? KeyFile { get; init; }
+}
+
+/// <summary>
+/// Subscribes to the evidence of every device on an external broker with a shared subscription
+/// (<c>$share/GROUP/sharevault/v1/devices/+/evidence</c>), QoS 1 with a persistent session, and
+/// acknowledges each PUBLISH only after ingest has stored (or rejected) it, so a crash makes the
+/// broker redeliver. Per-device topic authorisation is the broker's ACL job here (mosquitto:
+/// <c>pattern write sharevault/v1/devices/%u/evidence</c>); ingest still refuses a record whose signer
+/// is not the topic's device.
+/// </summary>
+public sealed class ExternalBrokerSource(EvidenceIngest ingest, ExternalBrokerOptions options) : IAsyncDisposable
+{
+    private readonly IMqttClient _client = new MqttClientFactory().CreateMqttClient();
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var builder = new MqttClientOptionsBuilder()
+            .WithTcpServer(options.Url.Host, options.Url.Port > 0 ? options.Url.Port : options.Url.Scheme == "mqtts" ? 8883 : 1883)
+            .WithProtocolVersion(MqttProtocolVersion.V500)
+            .WithClientId(options.ClientId)
+            .WithCleanStart(false)
+            .WithSessionExpiryInterval(24 * 3600)
+            .WithReceiveMaximum(2000)
+            .WithKeepAlivePeriod(TimeSpan.FromSeconds(30));
+        if (options.Username is not null)
+        {
+            builder.WithCredentials(options.Username, options.Password);
+        }
+
+        if (options.Url.Scheme == "mqtts")
+        {
+            var trust = new X509Certificate2Collection();
+            if (options.CaFile is not null)
+            {
+                trust.ImportFromPemFile(options.CaFile);
+            }
+
+            var clientCertificates = new List<X509Certificate2>();
+            if (options.CertFile is not null && options.KeyFile is not null)
+            {
+                using var pem = X509Certificate2.CreateFromPemFile(options.CertFile, options.KeyFile);
+                clientCertificates.Add(X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null));
+            }
+
+            builder.WithTlsOptions(tls => tls.UseTls().WithTrustChain(trust).WithClientCertificates(clientCertificates).WithTargetHost(options.Url.Host));
+        }
+
+        _client.ApplicationMessageReceivedAsync += OnMessageAsync;
+        await _client.ConnectAsync(builder.Build(), cancellationToken).ConfigureAwait(false);
+        var subscribe = new MqttClientSubscribeOptionsBuilder()
+            .WithTopicFilter(f => f.WithTopic(EvidenceTopics.SharedEvidence(options.ShareGroup)).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce))
+            .Build();
+        var result = await _client.SubscribeAsync(subscribe, cancellationToken).ConfigureAwait(false);
+        var code = result.Items.First().ResultCode;
+        if (code > MqttClientSubscribeResultCode.GrantedQoS2)
+        {
+            throw new InvalidOperationException($"The broker refused the evidence subscription: {code}");
+        }
+    }
+
+    public Task PublishAsync(string topic, byte[] payload, CancellationToken cancellationToken) =>
+        _client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload)
+            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithContentType("application/json").Build(), cancellationToken);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_client.IsConnected)
+        {
+            await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().WithReason(MqttClientDisconnectOptionsReason.NormalDisconnection).Build()).ConfigureAwait(false);
+        }
+
+        _client.Dispose();
+    }
+
+    private async Task OnMessageAsync(MqttApplicationMessageReceivedEventArgs args)
+    {
+        args.AutoAcknowledge = false;
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await ingest.SubmitAsync(new IncomingEvidence(args.ApplicationMessage.Topic, System.Buffers.BuffersExtensions.ToArray(args.ApplicationMessage.Payload), null) { Done = done }, CancellationToken.None).ConfigureAwait(false);
+        // Acknowledge only a message ingest has handled: Done is cancelled when ingest stops first, and
+        // then the broker must keep the message and redeliver it to the next session.
+        _ = done.Task.ContinueWith(_ => args.AcknowledgeAsync(CancellationToken.None), CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously | TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default).Unwrap();
+    }
+}

@@ -1,0 +1,54 @@
+using ShareVault.Claims.Payouts;
+using ShareVault.Custody.Keys;
+using ShareVault.Custody.Signing;
+using ShareVault.Custody.Threshold.ProductRsa;
+using ShareVault.Hardware;
+using ShareVault.Service;
+using ShareVault.TestSupport;
+
+
+namespace ShareVault.Claims.TestSupport;
+
+/// <summary>
+/// One real 2-of-3 product-RSA pool key whose three RSA keys are born inside SoftHSM tokens,
+/// shared by the claims tests (creating RSA keys in SoftHSM is the slow part).
+/// </summary>
+public sealed class PoolKeyFixture : IDisposable
+{
+    public PoolKeyFixture()
+    {
+        DataDir = Path.Combine(Path.GetTempPath(), "sv-claims-" + Guid.NewGuid().ToString("N")[..12]);
+        Directory.CreateDirectory(DataDir);
+        KeyName = "pool-" + Guid.NewGuid().ToString("N")[..10];
+        var hsm = SoftHsm.Shared;
+        Stores = new ShareStoreRegistry(DataDir);
+        Catalog = new KeyCatalog(DataDir);
+        new ProductRsaCeremony(Stores, Catalog, TimeProvider.System).Create(
+            KeyName, 2, 2048, [hsm.Uri("custody-a", KeyName), hsm.Uri("custody-b", KeyName), hsm.Uri("custody-c", KeyName)]);
+    }
+
+    public string DataDir { get; }
+
+    public string KeyName { get; }
+
+    public ShareStoreRegistry Stores { get; }
+
+    public KeyCatalog Catalog { get; }
+
+    public IPoolSigner Signer() => new ThresholdPoolSigner(Catalog, new ThresholdSigner(Stores));
+
+    /// <summary>A fresh database path for one test.</summary>
+    public string NewDatabasePath() => Path.Combine(DataDir, "db-" + Guid.NewGuid().ToString("N")[..10], "claims.db");
+
+    public void Dispose()
+    {
+        Stores.Dispose();
+        try
+        {
+            Directory.Delete(DataDir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
