@@ -38,7 +38,7 @@ public sealed class AgentPipeline : IDisposable
         ArgumentNullException.ThrowIfNull(state);
         ArgumentNullException.ThrowIfNull(outbox);
         ArgumentNullException.ThrowIfNull(time);
-        if (!EvidenceFormat.IsValidDeviceId(deviceId))
+        if (!Identifier.IsValid(deviceId))
         {
             throw new ArgumentException("A device id is 1-64 characters from [A-Za-z0-9._-]", nameof(deviceId));
         }

@@ -56,7 +56,7 @@ static Command KeyVerb(string name, string description, bool create)
     command.SetAction((result, cancellationToken) => Cli.RunAsync(() =>
     {
         var id = result.GetValue(deviceId);
-        if (id is not null && !EvidenceFormat.IsValidDeviceId(id))
+        if (id is not null && !Identifier.IsValid(id))
         {
             throw new ArgumentException("A device id is 1-64 characters from [A-Za-z0-9._-]");
         }

@@ -1153,16 +1153,7 @@ public sealed class ClaimsEngine : IDisposable
     private string Now() => LedgerEntry.FormatTime(_time.GetUtcNow());
 
     /// <summary>Pool, member, policy and device ids: 1–64 letters, digits, '-', '_', '.' (they appear in MQTT topics and URLs).</summary>
-    public static void ValidateId(string id, string parameter)
-    {
-        if (!IsValidId(id))
-        {
-            throw new ArgumentException($"'{id}' must be 1–64 letters, digits, '-', '_' or '.'", parameter);
-        }
-    }
-
-    public static bool IsValidId(string? id) =>
-        !string.IsNullOrEmpty(id) && id.Length <= 64 && !id.StartsWith('.') && id.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.');
+    private static void ValidateId(string id, string parameter) => Identifier.Validate(id, "Id", parameter);
 
     private sealed class DeviceState(string poolId, string memberId, byte[] publicKey)
     {

@@ -20,28 +20,6 @@ public static class EvidenceFormat
     /// <summary>Length of a SHA-256 record hash.</summary>
     public const int HashLength = 32;
 
-    /// <summary>Longest device id accepted (it is also an MQTT topic level).</summary>
-    public const int MaxDeviceIdLength = 64;
-
-    /// <summary>
-    /// A device id is 1–64 characters from <c>[A-Za-z0-9._-]</c>: it is used verbatim as an MQTT
-    /// topic level (MQTT 5 §4.7: no <c>/</c>, <c>+</c>, <c>#</c>) and as a file name.
-    /// </summary>
-    public static bool IsValidDeviceId(string? deviceId)
-    {
-        if (string.IsNullOrEmpty(deviceId) || deviceId.Length > MaxDeviceIdLength || deviceId is "." or "..")
-        {
-            return false;
-        }
-
-        foreach (var c in deviceId)
-        {
-            if (!(char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-'))
-            {
-                return false;
-            }
-        }
-
-        return true;
-    }
+    /// <summary>Longest device id accepted (it is also an MQTT topic level): <see cref="Identifier.MaxLength"/>.</summary>
+    public const int MaxDeviceIdLength = Identifier.MaxLength;
 }

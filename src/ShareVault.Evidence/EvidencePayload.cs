@@ -140,7 +140,7 @@ public static class EvidencePayload
 
         ExpectKey(reader, KeyDevice);
         var deviceId = ReadText(reader, EvidenceFormat.MaxDeviceIdLength);
-        if (!EvidenceFormat.IsValidDeviceId(deviceId))
+        if (!Identifier.IsValid(deviceId))
         {
             return Malformed("payload device id is not a valid device id");
         }

@@ -113,7 +113,7 @@ public sealed record EvidenceReceipt(string DeviceId, long? Sequence, string Has
                 _ => null,
             };
             var hashText = hash.GetString()!;
-            if (parsed is null || !EvidenceFormat.IsValidDeviceId(device.GetString()) || hashText.Length != 2 * EvidenceFormat.HashLength
+            if (parsed is null || !Identifier.IsValid(device.GetString()) || hashText.Length != 2 * EvidenceFormat.HashLength
                 || !hashText.All(char.IsAsciiHexDigit))
             {
                 return false;

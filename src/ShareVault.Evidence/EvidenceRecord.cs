@@ -18,7 +18,7 @@ public sealed class EvidenceRecord
         IReadOnlyList<SensorFault>? faults = null)
     {
         ArgumentNullException.ThrowIfNull(readings);
-        if (!EvidenceFormat.IsValidDeviceId(deviceId))
+        if (!Identifier.IsValid(deviceId))
         {
             throw new ArgumentException("A device id is 1-64 characters from [A-Za-z0-9._-]", nameof(deviceId));
         }

@@ -26,7 +26,7 @@ public static class EvidenceSigner
     public static byte[] SignPayload(ReadOnlySpan<byte> payload, string deviceId, ECDsa key)
     {
         ArgumentNullException.ThrowIfNull(key);
-        if (!EvidenceFormat.IsValidDeviceId(deviceId))
+        if (!Identifier.IsValid(deviceId))
         {
             throw new ArgumentException("A device id is 1-64 characters from [A-Za-z0-9._-]", nameof(deviceId));
         }

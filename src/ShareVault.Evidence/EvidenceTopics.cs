@@ -54,7 +54,7 @@ public static class EvidenceTopics
 
         var id = rest[..slash].ToString();
         var last = rest[(slash + 1)..].ToString();
-        if (!EvidenceFormat.IsValidDeviceId(id) || last is not ("evidence" or "status" or "receipts"))
+        if (!Identifier.IsValid(id) || last is not ("evidence" or "status" or "receipts"))
         {
             return false;
         }
@@ -65,7 +65,7 @@ public static class EvidenceTopics
     }
 
     private static string Checked(string deviceId) =>
-        EvidenceFormat.IsValidDeviceId(deviceId)
+        Identifier.IsValid(deviceId)
             ? deviceId
             : throw new ArgumentException("A device id is 1-64 characters from [A-Za-z0-9._-]", nameof(deviceId));
 }

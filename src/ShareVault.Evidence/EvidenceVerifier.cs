@@ -106,7 +106,7 @@ public static class EvidenceVerifier
     private static (string? DeviceId, EvidenceRejection Reason, string Detail) CheckProtectedHeaders(CoseHeaderMap headers)
     {
         string? deviceId = null;
-        if (TryGet(headers, CoseHeaderLabel.KeyIdentifier, v => StrictUtf8.GetString(v.GetValueAsBytes()), out var id) && EvidenceFormat.IsValidDeviceId(id))
+        if (TryGet(headers, CoseHeaderLabel.KeyIdentifier, v => StrictUtf8.GetString(v.GetValueAsBytes()), out var id) && Identifier.IsValid(id))
         {
             deviceId = id;
         }

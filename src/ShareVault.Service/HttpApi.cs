@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using ShareVault.Claims;
 using ShareVault.Claims.Ledger;
+using ShareVault.Evidence;
 using ShareVault.Hardware;
 
 namespace ShareVault.Service;
@@ -204,7 +205,7 @@ public static class DeviceKeys
         }
 
         var deviceId = id ?? kid ?? throw new ArgumentException("Give the device id (--device / \"id\"); a PEM key does not carry one");
-        ClaimsEngine.ValidateId(deviceId, nameof(id));
+        Identifier.Validate(deviceId, "Id", nameof(id));
         return (deviceId, key.ExportSubjectPublicKeyInfo());
     }
 }

@@ -34,7 +34,7 @@ public sealed class MqttDelivery : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(outbox);
         ArgumentNullException.ThrowIfNull(time);
-        if (!EvidenceFormat.IsValidDeviceId(deviceId))
+        if (!Identifier.IsValid(deviceId))
         {
             throw new ArgumentException("A device id is 1-64 characters from [A-Za-z0-9._-]", nameof(deviceId));
         }

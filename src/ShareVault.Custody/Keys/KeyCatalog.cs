@@ -1,4 +1,5 @@
 using System.Text.Json;
+using ShareVault.Evidence;
 
 namespace ShareVault.Custody.Keys;
 
@@ -56,17 +57,7 @@ public sealed class KeyCatalog
 
     private string PathOf(string name)
     {
-        ValidateName(name);
+        Identifier.Validate(name, "Key name", nameof(name));
         return Path.Combine(KeysDir, name + ".json");
-    }
-
-    /// <summary>Key names become file names and object labels: letters, digits, '-', '_', '.'.</summary>
-    public static void ValidateName(string name)
-    {
-        if (string.IsNullOrEmpty(name) || name.Length > 64 || name.StartsWith('.')
-            || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
-        {
-            throw new ArgumentException($"Key name '{name}' must be 1–64 letters, digits, '-', '_' or '.'", nameof(name));
-        }
     }
 }

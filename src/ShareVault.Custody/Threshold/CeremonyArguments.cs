@@ -1,4 +1,5 @@
 using ShareVault.Custody.Keys;
+using ShareVault.Evidence;
 using ShareVault.Hardware;
 
 
@@ -13,7 +14,7 @@ internal static class CeremonyArguments
     /// </summary>
     public static List<CustodianAddress> Validate(KeyCatalog catalog, string scheme, string name, int threshold, IReadOnlyList<string> custodianUris, int maxCustodians)
     {
-        KeyCatalog.ValidateName(name);
+        Identifier.Validate(name, "Key name", nameof(name));
         ArgumentNullException.ThrowIfNull(custodianUris);
         if (custodianUris.Count < 1 || custodianUris.Count > maxCustodians)
         {

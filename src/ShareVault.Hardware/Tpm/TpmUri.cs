@@ -1,4 +1,5 @@
 using System.Globalization;
+using ShareVault.Evidence;
 
 namespace ShareVault.Hardware.Tpm;
 
@@ -81,10 +82,9 @@ public sealed record TpmUri(string ObjectName, string Tcti, string? PinSource, T
     /// <summary>Object names and key labels become file names: letters, digits, '.', '_', '-' only.</summary>
     internal static void ValidateName(string name, string what)
     {
-        if (name.Length is 0 or > 128 || name[0] == '.' || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-'))
+        if (!Identifier.IsValid(name))
         {
-            throw new ShareStoreException(ShareStoreError.BadUri,
-                $"TPM {what} name '{name}' must be 1–128 of letters, digits, '.', '_' or '-', not starting with '.'");
+            throw new ShareStoreException(ShareStoreError.BadUri, $"TPM {what} name '{name}' must be {Identifier.Rule}");
         }
     }
 }
