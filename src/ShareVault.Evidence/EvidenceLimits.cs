@@ -17,4 +17,14 @@ public sealed record EvidenceLimits
 
     /// <summary>Longest text string (reading name, unit, sensor id, fault message), in UTF-8 bytes.</summary>
     public int MaxStringBytes { get; init; } = 256;
+
+    /// <summary>
+    /// How long before its record's time a reading may have been taken. An agent reads its sensors and
+    /// makes the record in the same poll, so a minute is generous; a trigger's duration is then measured
+    /// across records, never inside one.
+    /// </summary>
+    public TimeSpan MaxReadingAge { get; init; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>How far after its record's time a reading may be timed (a device clock stepped back by NTP mid-poll).</summary>
+    public TimeSpan MaxReadingLead { get; init; } = TimeSpan.FromSeconds(2);
 }

@@ -224,6 +224,15 @@ public static class EvidencePayload
                 return Malformed($"reading {i} has an empty name");
             }
 
+            // A record speaks for the moment it was made: a reading taken long before it (or after it)
+            // would let one record claim a duration on its own (two readings ten minutes apart).
+            if (readingTime < time - limits.MaxReadingAge || readingTime > time + limits.MaxReadingLead)
+            {
+                return (null, EvidenceRejection.ReadingOutsideRecordTime,
+                    $"reading {i} ('{name}') is timed {(readingTime - time).TotalSeconds:0.###} s from its record; "
+                    + $"readings lie within {limits.MaxReadingAge.TotalSeconds:0.###} s before and {limits.MaxReadingLead.TotalSeconds:0.###} s after the record's time");
+            }
+
             readings.Add(new Reading(name, unit, value, readingTime));
         }
 

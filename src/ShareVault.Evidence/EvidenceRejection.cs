@@ -35,4 +35,10 @@ public enum EvidenceRejection
 
     /// <summary>Too many readings or faults, or a string too long (<see cref="EvidenceLimits"/>).</summary>
     LimitExceeded,
+
+    /// <summary>
+    /// A reading's time lies outside its record's window (<see cref="EvidenceLimits.MaxReadingAge"/> before,
+    /// <see cref="EvidenceLimits.MaxReadingLead"/> after the record's time).
+    /// </summary>
+    ReadingOutsideRecordTime,
 }

@@ -18,6 +18,36 @@ public sealed class HostileEvidenceTests : IDisposable
         EvidenceVerifier.Verify(cose, id => id == "pi-kitchen-1" ? _key : null, limits);
 
     [Fact]
+    public void A_record_whose_readings_span_a_trigger_duration_on_their_own_is_refused()
+    {
+        // The attack: one record, two water_leak readings ten minutes apart (in 1970), so that
+        // "water_leak == 1 for 10m" would fire from a single record.
+        var epoch = DateTimeOffset.UnixEpoch;
+        var stretched = new EvidenceRecord("pi-kitchen-1", 7, epoch.AddMinutes(10), SHA256.HashData("previous record"u8),
+            [new Reading("water_leak", null, 1, epoch), new Reading("water_leak", null, 1, epoch.AddMinutes(10))], []);
+
+        var result = Verify(EvidenceSigner.Sign(stretched, _key));
+
+        Assert.False(result.IsValid);
+        Assert.Equal(EvidenceRejection.ReadingOutsideRecordTime, result.Reason);
+        Assert.Contains("reading 0 ('water_leak') is timed -600 s from its record", result.Detail, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(-60_000, true)]
+    [InlineData(-60_001, false)]
+    [InlineData(2_000, true)]
+    [InlineData(2_001, false)]
+    public void Readings_lie_within_a_minute_before_and_two_seconds_after_their_record(int offsetMs, bool valid)
+    {
+        var time = EvidenceSamples.Time;
+        var record = new EvidenceRecord("pi-kitchen-1", 7, time, SHA256.HashData("previous record"u8),
+            [new Reading("temperature", "Cel", 21.5, time.AddMilliseconds(offsetMs))], []);
+
+        Assert.Equal(valid, Verify(EvidenceSigner.Sign(record, _key)).IsValid);
+    }
+
+    [Fact]
     public void Every_truncation_is_rejected_as_malformed_cose()
     {
         for (var length = 0; length < _cose.Length; length++)
