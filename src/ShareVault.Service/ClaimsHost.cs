@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using ShareVault.Claims;
 using ShareVault.Claims.Payouts;
 using ShareVault.Claims.Storage;
@@ -52,6 +53,7 @@ public sealed class ClaimsHost : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly SemaphoreSlim _wake = new(0, int.MaxValue);
     private Task? _housekeeping;
+    private ILogger _log = NullLogger.Instance;
     private WebApplication? _http;
 
     private ClaimsHost(ServiceOptions options, ClaimsDatabase db, ClaimsEngine engine, EvidenceIngest ingest)
@@ -90,9 +92,10 @@ public sealed class ClaimsHost : IAsyncDisposable
         var engine = new ClaimsEngine(db, signer, time, options.Claims);
         EmbeddedBroker? broker = null;
         ExternalBrokerSource? external = null;
+        var loggers = logging ?? NullLoggerFactory.Instance;
         var ingest = new EvidenceIngest(engine, (topic, payload, ct) =>
-            broker is not null ? broker.PublishAsync(topic, payload, ct) : external!.PublishAsync(topic, payload, ct), time, options.Ingest);
-        var host = new ClaimsHost(options, db, engine, ingest);
+            broker is not null ? broker.PublishAsync(topic, payload, ct) : external!.PublishAsync(topic, payload, ct), time, options.Ingest, loggers.CreateLogger<EvidenceIngest>());
+        var host = new ClaimsHost(options, db, engine, ingest) { _log = loggers.CreateLogger<ClaimsHost>() };
         try
         {
             ingest.BatchCommitted += () => host._wake.Release();
@@ -210,6 +213,7 @@ public sealed class ClaimsHost : IAsyncDisposable
             {
                 // Signing can fail while custodians are away; nothing is lost (claims stay approved) and the loop retries.
                 LastHousekeepingError = e.GetType().Name + ": " + e.Message;
+                _log.LogWarning(e, "Housekeeping (gaps, payouts, checkpoints) failed; retrying in {Interval}", Options.HousekeepingInterval);
             }
         }
     }

@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using ShareVault.Claims;
 using ShareVault.Claims.Ledger;
 using ShareVault.Evidence;
@@ -93,11 +95,13 @@ public sealed class EvidenceIngest : IAsyncDisposable
     private readonly Channel<VerifiedBatch> _verified;
     private readonly ConcurrentDictionary<string, TokenBucket> _rates = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stop = new();
+    private readonly ILogger _log;
     private Task? _loop;
     private int _disposed;
 
-    public EvidenceIngest(ClaimsEngine engine, Func<string, byte[], CancellationToken, Task> publishReceipt, TimeProvider time, IngestOptions? options = null)
+    public EvidenceIngest(ClaimsEngine engine, Func<string, byte[], CancellationToken, Task> publishReceipt, TimeProvider time, IngestOptions? options = null, ILogger<EvidenceIngest>? logger = null)
     {
+        _log = logger ?? NullLogger<EvidenceIngest>.Instance;
         _engine = engine ?? throw new ArgumentNullException(nameof(engine));
         _publishReceipt = publishReceipt ?? throw new ArgumentNullException(nameof(publishReceipt));
         _time = time ?? throw new ArgumentNullException(nameof(time));
@@ -297,6 +301,17 @@ public sealed class EvidenceIngest : IAsyncDisposable
                 Interlocked.Increment(ref Metrics.StoreFailureCount);
                 var giveUp = attempt >= _options.StoreAttempts;
                 LastStoreError = $"{e.GetType().Name}: {e.Message}";
+
+                // Counts and the step's name only: the records themselves are evidence payloads.
+                if (giveUp)
+                {
+                    _log.LogError(e, "Ingest {Step} of {Count} record(s) failed {Attempts} times; given up unreceipted, their senders will retry", what, count, attempt);
+                }
+                else
+                {
+                    _log.LogWarning(e, "Ingest {Step} of {Count} record(s) failed (attempt {Attempt} of {Attempts}); retrying in {Delay}", what, count, attempt, _options.StoreAttempts, delay);
+                }
+
                 StoreFailed?.Invoke(giveUp
                     ? $"{what} {count} record(s) failed {attempt} times ({LastStoreError}); gave them up unreceipted, their senders will retry"
                     : $"{what} {count} record(s) failed ({LastStoreError}); retrying in {delay.TotalSeconds.ToString("0.##", System.Globalization.CultureInfo.InvariantCulture)} s");

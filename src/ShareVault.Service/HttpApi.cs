@@ -4,7 +4,9 @@ using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using ShareVault.Claims;
 using ShareVault.Claims.Ledger;
 using ShareVault.Evidence;
@@ -18,26 +20,89 @@ namespace ShareVault.Service;
 /// </summary>
 internal static class HttpApi
 {
-    public static void Configure(IServiceCollection services) => services.AddProblemDetails();
+    public static void Configure(IServiceCollection services)
+    {
+        services.AddProblemDetails();
+
+        // A body that is not the declared shape (bad JSON, a wrong type, a null or missing field)
+        // throws BadHttpRequestException with the JSON path, answered 400 below; without this the
+        // endpoint ran with null fields and failed deep inside (500).
+        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        services.ConfigureHttpJsonOptions(o =>
+        {
+            o.SerializerOptions.RespectNullableAnnotations = true;
+            o.SerializerOptions.RespectRequiredConstructorParameters = true;
+        });
+    }
+
+    /// <summary>
+    /// The one place an exception becomes an HTTP answer: by <see cref="ClaimsError"/> code, never by
+    /// BCL type. Anything not recognised is a 500 whose detail says nothing (the log has it).
+    /// </summary>
+    internal static (int Status, string Title, string Detail) ProblemFor(Exception? exception)
+    {
+        if (exception is BadHttpRequestException bad)
+        {
+            // Kestrel/minimal-API request errors (unreadable body, wrong types, too large): the reason
+            // is the binder's message and the JSON path, never the body itself.
+            var reason = bad.InnerException is System.Text.Json.JsonException json ? bad.Message + " " + json.Message : bad.Message;
+            return (bad.StatusCode, bad.StatusCode == StatusCodes.Status400BadRequest ? "Invalid request" : "Request refused", reason);
+        }
+
+        return (exception is ClaimsException claims ? claims : FromClaimsLibrary(exception)) switch
+        {
+            { Error: ClaimsError.NotFound } e => (StatusCodes.Status404NotFound, "Not found", e.Message),
+            { Error: ClaimsError.AlreadyExists or ClaimsError.Conflict } e => (StatusCodes.Status409Conflict, "Conflict", e.Message),
+            { Error: ClaimsError.InvalidInput } e => (StatusCodes.Status400BadRequest, "Invalid request", e.Message),
+            { Error: ClaimsError.StorageUnavailable or ClaimsError.SigningUnavailable } e => (StatusCodes.Status503ServiceUnavailable, "Temporarily unavailable", e.Message),
+            _ => (StatusCodes.Status500InternalServerError, "Internal error", "The request failed; the service log has the details"),
+        };
+    }
+
+    /// <summary>
+    /// TEMPORARY: delete once ClaimsEngine throws <see cref="ClaimsException"/> (Claims split in
+    /// progress). Converts the BCL exceptions the claims library itself throws today, and only those
+    /// (an InvalidOperationException from JSON or ASP.NET code stays a 500).
+    /// </summary>
+    private static ClaimsException? FromClaimsLibrary(Exception? exception)
+    {
+        if (exception is null || ThrownBy(exception) != typeof(ClaimsException).Assembly)
+        {
+            return null;
+        }
+
+        return exception switch
+        {
+            KeyNotFoundException e => new ClaimsException(ClaimsError.NotFound, e.Message, e),
+            ArgumentException e => new ClaimsException(ClaimsError.InvalidInput, e.Message, e),
+            InvalidOperationException e => new ClaimsException(ClaimsError.Conflict, e.Message, e),
+            _ => null,
+        };
+    }
+
+    /// <summary>The first assembly on the stack that is neither the BCL nor ShareVault.Evidence (throw helpers such as ArgumentNullException.ThrowIfNull and Identifier.Validate sit above the claims code that called them).</summary>
+    private static System.Reflection.Assembly? ThrownBy(Exception exception) =>
+        new System.Diagnostics.StackTrace(exception, false).GetFrames()
+            .Select(f => f.GetMethod()?.DeclaringType?.Assembly)
+            .FirstOrDefault(a => a is not null && a != typeof(object).Assembly && a != typeof(Identifier).Assembly);
 
     public static void Map(WebApplication app, ClaimsHost host)
     {
         ArgumentNullException.ThrowIfNull(app);
         ArgumentNullException.ThrowIfNull(host);
         var engine = host.Engine;
+        var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("ShareVault.Service.HttpApi");
         app.UseExceptionHandler(error => error.Run(async context =>
         {
             var exception = context.Features.Get<IExceptionHandlerFeature>()?.Error;
-            var (status, title) = exception switch
+            var problem = ProblemFor(exception);
+            if (problem.Status >= StatusCodes.Status500InternalServerError)
             {
-                KeyNotFoundException => (StatusCodes.Status404NotFound, "Not found"),
-                ArgumentException or FormatException or System.Text.Json.JsonException or BadHttpRequestException or System.Security.Cryptography.CryptographicException
-                    => (StatusCodes.Status400BadRequest, "Invalid request"),
-                InvalidOperationException => (StatusCodes.Status409Conflict, "Conflict"),
-                _ => (StatusCodes.Status500InternalServerError, "Internal error"),
-            };
-            var detail = status == StatusCodes.Status500InternalServerError ? "see the service log" : exception?.Message;
-            await Results.Problem(detail: detail, statusCode: status, title: title).ExecuteAsync(context).ConfigureAwait(false);
+                // Method and route only: the query and body may carry member data, keys or evidence.
+                log.LogError(exception, "HTTP {Method} {Path} answered {Status}", context.Request.Method, context.Request.Path.Value, problem.Status);
+            }
+
+            await Results.Problem(detail: problem.Detail, statusCode: problem.Status, title: problem.Title).ExecuteAsync(context).ConfigureAwait(false);
         }));
         app.UseStatusCodePages();
 
@@ -50,7 +115,7 @@ internal static class HttpApi
 
         // Pools, members, policies, premiums.
         app.MapGet("/pools", () => engine.ListPools());
-        app.MapGet("/pools/{id}", (string id) => engine.GetPool(id) ?? throw new KeyNotFoundException($"No pool '{id}'"));
+        app.MapGet("/pools/{id}", (string id) => engine.GetPool(id) ?? throw new ClaimsException(ClaimsError.NotFound, $"No pool '{id}'"));
         app.MapPost("/pools", async (CreatePool body, CancellationToken ct) =>
         {
             await engine.CreatePoolAsync(body.Id, body.Name, body.Currency, body.Key, body.MaxPayout, ct).ConfigureAwait(false);
@@ -76,7 +141,7 @@ internal static class HttpApi
         });
         app.MapGet("/pools/{id}/jwks", (string id) =>
         {
-            var pool = engine.GetPool(id) ?? throw new KeyNotFoundException($"No pool '{id}'");
+            var pool = engine.GetPool(id) ?? throw new ClaimsException(ClaimsError.NotFound, $"No pool '{id}'");
             return Results.Text(engine.Signer.Jwks(pool.KeyName).ToJsonString(), "application/jwk-set+json");
         });
 
@@ -93,7 +158,7 @@ internal static class HttpApi
             await engine.EnrollDeviceAsync(body.Pool, body.Member, id, spki, ct).ConfigureAwait(false);
             return Results.Created($"/devices/{id}", DeviceView(engine.ListDevices(body.Pool).Single(d => d.Id == id)));
         });
-        app.MapGet("/devices/{id}", (string id) => DeviceView(engine.ListDevices().FirstOrDefault(d => d.Id == id) ?? throw new KeyNotFoundException($"No device '{id}'")));
+        app.MapGet("/devices/{id}", (string id) => DeviceView(engine.ListDevices().FirstOrDefault(d => d.Id == id) ?? throw new ClaimsException(ClaimsError.NotFound, $"No device '{id}'")));
         app.MapGet("/devices/{id}/evidence", (string id, long? from, int? limit) =>
             engine.Evidence(id, from ?? 0, Math.Clamp(limit ?? 100, 1, 1000)).Select(e => new
             {
@@ -105,7 +170,7 @@ internal static class HttpApi
             }));
         app.MapGet("/devices/{id}/evidence/{seq:long}", (string id, long seq) =>
         {
-            var record = engine.EvidenceRecord(id, seq) ?? throw new KeyNotFoundException($"No evidence {id}#{seq}");
+            var record = engine.EvidenceRecord(id, seq) ?? throw new ClaimsException(ClaimsError.NotFound, $"No evidence {id}#{seq}");
             return Results.Bytes(record.Cose, "application/cose; cose-type=\"cose-sign1\"");
         });
         app.MapGet("/devices/{id}/gaps", (string id) => engine.Gaps(id).Select(g => new { from = g.From, to = g.To, detectedAt = g.DetectedAt, skippedAt = g.SkippedAt }));
@@ -115,12 +180,12 @@ internal static class HttpApi
 
         // Claims and payouts.
         app.MapGet("/claims", (string? pool, string? status) => engine.ListClaims(pool, status));
-        app.MapGet("/claims/{id}", (string id) => engine.ListClaims().FirstOrDefault(c => c.Id == id) ?? throw new KeyNotFoundException($"No claim '{id}'"));
+        app.MapGet("/claims/{id}", (string id) => engine.ListClaims().FirstOrDefault(c => c.Id == id) ?? throw new ClaimsException(ClaimsError.NotFound, $"No claim '{id}'"));
         app.MapPost("/claims/{id}/votes", async (string id, CastVote body, CancellationToken ct) =>
             Results.Ok(new { claim = id, status = await engine.VoteAsync(id, body.Member, body.Approve, ct).ConfigureAwait(false) }));
         app.MapGet("/claims/{id}/payout", (string id) =>
         {
-            var payout = engine.ListPayouts().FirstOrDefault(p => p.ClaimId == id) ?? throw new KeyNotFoundException($"Claim '{id}' has no payout");
+            var payout = engine.ListPayouts().FirstOrDefault(p => p.ClaimId == id) ?? throw new ClaimsException(ClaimsError.NotFound, $"Claim '{id}' has no payout");
             return Results.Text(payout.Jws, "application/jose");
         });
         app.MapGet("/payouts", (string? pool) => engine.ListPayouts(pool));
@@ -163,13 +228,13 @@ internal static class HttpApi
 
     internal sealed record CreatePool(string Id, string Name, string Currency, string Key, long MaxPayout);
 
-    internal sealed record AddMember(string Id, string? Name);
+    internal sealed record AddMember(string Id, string? Name = null);
 
-    internal sealed record IssuePolicy(string Id, string Member, string Rule, long PayoutAmount, int VotesRequired, JsonObject? Context);
+    internal sealed record IssuePolicy(string Id, string Member, string Rule, long PayoutAmount, int VotesRequired = 0, JsonObject? Context = null);
 
     internal sealed record PayPremium(string Member, long Amount);
 
-    internal sealed record EnrollDevice(string Pool, string Member, string PublicKey, string? Id);
+    internal sealed record EnrollDevice(string Pool, string Member, string PublicKey, string? Id = null);
 
     internal sealed record CastVote(string Member, bool Approve);
 }
@@ -177,35 +242,102 @@ internal static class HttpApi
 /// <summary>Device public keys as given at enrolment: SPKI PEM ("PUBLIC KEY") or an EC P-256 JWK (RFC 7518 §6.2.1).</summary>
 public static class DeviceKeys
 {
-    /// <summary>Returns the device id (given, or the JWK's kid) and the SubjectPublicKeyInfo DER.</summary>
+    /// <summary>
+    /// Returns the device id (given, or the JWK's kid) and the SubjectPublicKeyInfo DER. Whatever is
+    /// wrong with the text (not PEM, not a P-256 JWK, a member of the wrong JSON type, bad base64url,
+    /// a point off the curve) is a <see cref="ClaimsException"/> with <see cref="ClaimsError.InvalidInput"/>
+    /// that names the field, never the key text.
+    /// </summary>
     public static (string Id, byte[] Spki) Parse(string text, string? id)
     {
-        ArgumentException.ThrowIfNullOrWhiteSpace(text);
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            throw Invalid("The device public key is empty; give an SPKI PEM (\"PUBLIC KEY\") or an EC P-256 JWK");
+        }
+
         text = text.Trim();
         using var key = System.Security.Cryptography.ECDsa.Create();
         string? kid = null;
-        if (text.StartsWith('{'))
+        try
         {
-            var jwk = JsonNode.Parse(text)!.AsObject();
-            if (jwk["kty"]?.GetValue<string>() != "EC" || jwk["crv"]?.GetValue<string>() != "P-256")
+            if (text.StartsWith('{'))
             {
-                throw new ArgumentException("The device JWK must be kty EC, crv P-256");
+                if (JsonNode.Parse(text) is not JsonObject jwk)
+                {
+                    throw Invalid("The device JWK is not a JSON object");
+                }
+
+                if (Member(jwk, "kty", required: true) != "EC" || Member(jwk, "crv", required: true) != "P-256")
+                {
+                    throw Invalid("The device JWK must be kty EC, crv P-256");
+                }
+
+                kid = Member(jwk, "kid", required: false);
+                key.ImportParameters(new System.Security.Cryptography.ECParameters
+                {
+                    Curve = System.Security.Cryptography.ECCurve.NamedCurves.nistP256,
+                    Q = new System.Security.Cryptography.ECPoint { X = Coordinate(jwk, "x"), Y = Coordinate(jwk, "y") },
+                });
             }
-
-            key.ImportParameters(new System.Security.Cryptography.ECParameters
+            else
             {
-                Curve = System.Security.Cryptography.ECCurve.NamedCurves.nistP256,
-                Q = new System.Security.Cryptography.ECPoint { X = Base64Url.Decode(jwk["x"]!.GetValue<string>()), Y = Base64Url.Decode(jwk["y"]!.GetValue<string>()) },
-            });
-            kid = jwk["kid"]?.GetValue<string>();
+                key.ImportFromPem(text);
+            }
         }
-        else
+        catch (System.Text.Json.JsonException e)
         {
-            key.ImportFromPem(text);
+            throw Invalid("The device JWK is not valid JSON: " + e.Message, e);
+        }
+        catch (ArgumentException e)
+        {
+            // ImportFromPem: no PEM, or no "PUBLIC KEY" block.
+            throw Invalid("The device public key is neither an SPKI PEM (\"PUBLIC KEY\") nor a JWK: " + e.Message, e);
+        }
+        catch (System.Security.Cryptography.CryptographicException e)
+        {
+            throw Invalid("The device public key is not a valid EC P-256 key: " + e.Message, e);
         }
 
-        var deviceId = id ?? kid ?? throw new ArgumentException("Give the device id (--device / \"id\"); a PEM key does not carry one");
-        Identifier.Validate(deviceId, "Id", nameof(id));
+        var deviceId = id ?? kid ?? throw Invalid("Give the device id (--device / \"id\"); a PEM key does not carry one");
+        try
+        {
+            Identifier.Validate(deviceId, "Id", nameof(id));
+        }
+        catch (ArgumentException e)
+        {
+            throw Invalid(e.Message, e);
+        }
+
         return (deviceId, key.ExportSubjectPublicKeyInfo());
     }
+
+    private static string? Member(JsonObject jwk, string name, bool required)
+    {
+        var node = jwk[name];
+        if (node is null)
+        {
+            return required ? throw Invalid($"The device JWK has no \"{name}\"") : null;
+        }
+
+        return node is JsonValue value && value.TryGetValue<string>(out var text) ? text : throw Invalid($"The device JWK's \"{name}\" must be a string");
+    }
+
+    private static byte[] Coordinate(JsonObject jwk, string name)
+    {
+        // RFC 7518 §6.2.1.2/3: x and y are base64url, each the full 32 octets for P-256.
+        var text = Member(jwk, name, required: true)!;
+        byte[] bytes;
+        try
+        {
+            bytes = Base64Url.Decode(text);
+        }
+        catch (FormatException e)
+        {
+            throw Invalid($"The device JWK's \"{name}\" is not base64url", e);
+        }
+
+        return bytes.Length == 32 ? bytes : throw Invalid($"The device JWK's \"{name}\" must be 32 octets for P-256, not {bytes.Length}");
+    }
+
+    private static ClaimsException Invalid(string message, Exception? inner = null) => new(ClaimsError.InvalidInput, message, inner);
 }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Microsoft.Extensions.Logging;
 using ShareVault.Claims;
 using ShareVault.Claims.Ledger;
 using ShareVault.Claims.Payouts;
@@ -63,8 +64,13 @@ internal static class ClaimsCommands
                 Claims = new ClaimsOptions { CheckpointEvery = result.GetValue(checkpointEvery), CheckpointInterval = TimeSpan.FromMinutes(result.GetValue(checkpointMinutes)) },
                 AfterStoreBeforeReceipts = faults?.AfterStoreBeforeReceipts(),
             };
-            await using var host = await ClaimsHost.StartAsync(options, signer, TimeProvider.System, cancellationToken).ConfigureAwait(false);
-            host.Ingest.StoreFailed += line => Console.Error.WriteLine("sharevault: ingest: " + line);
+            // Logs go to stderr (stdout stays the service's one-line announcements, which scripts read).
+            using var logging = LoggerFactory.Create(b =>
+            {
+                b.SetMinimumLevel(LogLevel.Information).AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+                b.AddConsole(c => c.LogToStandardErrorThreshold = LogLevel.Trace).AddSimpleConsole(c => c.SingleLine = true);
+            });
+            await using var host = await ClaimsHost.StartAsync(options, signer, TimeProvider.System, cancellationToken, logging).ConfigureAwait(false);
             Console.WriteLine($"sharevault: claims service on {host.Database.DisplayName}");
             if (host.Broker is not null)
             {
