@@ -1,6 +1,5 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
+using ShareVault.Hardware;
 
 namespace ShareVault.TestSupport;
 
@@ -48,7 +47,7 @@ public sealed class PostgresServer : IDisposable
             }
             catch (InvalidOperationException e)
             {
-                last = e; // most likely the port was taken between picking and binding: pick another
+                last = e; // a program that does not reserve its ports may listen there: pick another
             }
         }
 
@@ -150,12 +149,7 @@ public sealed class PostgresServer : IDisposable
         return bin ?? throw new InvalidOperationException("PostgreSQL server binaries not found under /usr/lib/postgresql: install them with 'apt-get install postgresql' (scripts/install-deps.sh does)");
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    private static int FreePort() => LoopbackPorts.Reserve();
 
     private void Run(string file, params string[] arguments)
     {
