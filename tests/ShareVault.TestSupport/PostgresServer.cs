@@ -119,8 +119,9 @@ public sealed class PostgresServer : IDisposable
 
             try
             {
-                var pidFile = Path.Combine(folder, "data", "postmaster.pid");
-                if (File.Exists(pidFile) && int.TryParse(File.ReadLines(pidFile).FirstOrDefault(), out var postmaster) && Directory.Exists($"/proc/{postmaster}"))
+                var dataDir = Path.Combine(folder, "data");
+                var pidFile = Path.Combine(dataDir, "postmaster.pid");
+                if (File.Exists(pidFile) && int.TryParse(File.ReadLines(pidFile).FirstOrDefault(), out var postmaster) && IsPostmasterOf(postmaster, dataDir))
                 {
                     using var server = Process.GetProcessById(postmaster);
                     server.Kill();
@@ -133,6 +134,25 @@ public sealed class PostgresServer : IDisposable
             {
                 // Another test process may be cleaning it up at the same moment; the next start tries again.
             }
+        }
+    }
+
+    /// <summary>
+    /// Whether <paramref name="pid"/> is the postgres server of <paramref name="dataDir"/>. A stale
+    /// postmaster.pid (its server was killed) names a process id the kernel may since have given to
+    /// any other process, a test's child or another test host, which must not be killed.
+    /// </summary>
+    private static bool IsPostmasterOf(int pid, string dataDir)
+    {
+        try
+        {
+            var arguments = File.ReadAllText($"/proc/{pid}/cmdline").Split('\0');
+            return Path.GetFileName(arguments[0]) == "postgres"
+                && arguments.Zip(arguments.Skip(1)).Any(a => a.First == "-D" && a.Second == dataDir);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false; // gone meanwhile
         }
     }
 
