@@ -45,7 +45,8 @@ public sealed class ShoupCeremonyTests(ShoupFixture fixture) : IClassFixture<Sho
     {
         var name = $"cli-{Guid.NewGuid():N}"[..14];
         var dataDir = Path.Combine(fixture.DataDir, name);
-        var uris = new[] { "spare-2", "spare-3", "spare-4" }.Select(t => SoftHsm.Shared.Uri(t, name)).ToList();
+        // Tokens of this test's CLI processes alone (see SoftHsm.Labels).
+        var uris = new[] { "cli-d", "cli-e", "cli-f" }.Select(t => SoftHsm.Shared.Uri(t, name)).ToList();
         var create = await SharevaultAsync(dataDir, TimeSpan.FromMinutes(10),
             ["key", "create", "--name", name, "--scheme", "shoup-rsa", "--threshold", "2", "--bits", "2048",
                 .. uris.SelectMany(u => new[] { "--custodian", u })]);
