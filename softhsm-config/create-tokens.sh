@@ -5,7 +5,8 @@
 #
 # Writes DIR/softhsm2.conf, DIR/tokens/ and, per token, DIR/pins/LABEL.pin (user PIN, mode 0600)
 # and DIR/pins/LABEL.so-pin. PINs are random unless USER_PIN / SO_PIN are set. Tokens that already
-# exist are kept (idempotent). Use the tokens with:  export SOFTHSM2_CONF=DIR/softhsm2.conf
+# exist are kept (idempotent); a label with a PIN file but no token listed is refused, not made
+# again. Use the tokens with:  export SOFTHSM2_CONF=DIR/softhsm2.conf
 # and custodian URIs  pkcs11:token=LABEL?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:DIR/pins/LABEL.pin
 set -euo pipefail
 
@@ -34,6 +35,21 @@ for label in "$@"; do
   if printf '%s\n' "$existing" | grep -qxF -- "$label"; then
     echo "token '$label' already exists"
     continue
+  fi
+  if [ -e "$dir/pins/$label.pin" ]; then
+    # Its PIN file says this script made the token, yet SoftHSM does not list it: its files are
+    # damaged (an empty or cut-short token.object, from a process killed while rewriting it) or were
+    # being rewritten by another process just now. A second token of that label would hide the
+    # first and every key in it, so stop and say so.
+    {
+      echo "token '$label' was created here before ($dir/pins/$label.pin exists) but SoftHSM does not list it;"
+      echo "refusing to create a second '$label'. Its folder under $dir/tokens is damaged or in use by another process:"
+      for token in "$dir"/tokens/*/; do
+        echo "  $token: token.object $(stat -c %s "$token/token.object" 2>/dev/null || echo missing) bytes"
+      done
+      echo "Stop any process using $dir and run again, or delete $dir to start over with new tokens."
+    } >&2
+    exit 1
   fi
   user_pin=${USER_PIN:-$(random_pin)}
   so_pin=${SO_PIN:-$(random_pin)}

@@ -1,8 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using MQTTnet;
@@ -388,12 +386,7 @@ internal sealed class IngestBenchmark : IBenchmark
     private static string LoadAverage() =>
         File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    private static int FreePort() => ShareVault.Hardware.LoopbackPorts.Reserve();
 
     /// <summary>Devices (id, key), each one's signed chain, and the stream interleaving them as a broker would.</summary>
     private sealed record Fleet(List<(string Id, ECDsa Key)> Devices, List<byte[]>[] Records, List<IncomingEvidence> Stream)

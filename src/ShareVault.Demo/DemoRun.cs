@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 using DeviceAgent.Delivery;
 using ShareVault.Claims.Ledger;
@@ -347,12 +345,8 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
     private string DeviceKeyUri(string device) =>
         $"pkcs11:token={DeviceToken};object={device}?module-path={Hardware.Pkcs11.Pkcs11Uri.DefaultModulePath}&pin-source=file:{Path.Combine(HsmDir, "pins", DeviceToken + ".pin")}";
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    // Below the ephemeral range and reserved for this process, so no client connection takes it before the broker binds it.
+    private static int FreePort() => LoopbackPorts.Reserve();
 
     /// <summary>Runs softhsm-config/create-tokens.sh (idempotent) and points SoftHSM at the demo's token folder.</summary>
     private async Task<string> CreateTokensAsync(Action<string> report, CancellationToken cancellationToken)
@@ -398,7 +392,7 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
         if (File.Exists(portFile))
         {
             port = ReadTpmPort();
-            if (!SwtpmProcess.IsPortPairFree(port))
+            if (!SwtpmProcess.TryReservePortPair(port))
             {
                 throw new InvalidOperationException(
                     $"the demo's swtpm port {port} (or {port + 1}) on 127.0.0.1 is taken by another process; the pool key names that port, "

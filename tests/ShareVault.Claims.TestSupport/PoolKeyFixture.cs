@@ -11,7 +11,9 @@ namespace ShareVault.Claims.TestSupport;
 
 /// <summary>
 /// One real 2-of-3 product-RSA pool key whose three RSA keys are born inside SoftHSM tokens,
-/// shared by the claims tests (creating RSA keys in SoftHSM is the slow part).
+/// shared by the claims tests (creating RSA keys in SoftHSM is the slow part). Its tokens (pool-*)
+/// are this collection's alone: its tests run one at a time, so the service processes that some
+/// start sign with them while nothing else uses them (see <see cref="SoftHsm.Labels"/>).
 /// </summary>
 public sealed class PoolKeyFixture : IDisposable
 {
@@ -24,7 +26,7 @@ public sealed class PoolKeyFixture : IDisposable
         Stores = new ShareStoreRegistry(DataDir);
         Catalog = new KeyCatalog(DataDir);
         new ProductRsaCeremony(Stores, Catalog, TimeProvider.System).Create(
-            KeyName, 2, 2048, [hsm.Uri("custody-a", KeyName), hsm.Uri("custody-b", KeyName), hsm.Uri("custody-c", KeyName)]);
+            KeyName, 2, 2048, [hsm.Uri("pool-a", KeyName), hsm.Uri("pool-b", KeyName), hsm.Uri("pool-c", KeyName)]);
     }
 
     public string DataDir { get; }

@@ -1,11 +1,11 @@
 using System.Collections.Concurrent;
-using System.Net;
-using System.Net.Sockets;
 using System.Security.Cryptography;
 using MQTTnet;
 using MQTTnet.Formatter;
 using MQTTnet.Protocol;
 using ShareVault.Evidence;
+using ShareVault.Hardware;
+using ShareVault.Service;
 
 namespace ShareVault.Claims.TestSupport;
 
@@ -119,10 +119,6 @@ public sealed class SimulatedDevice : IAsyncDisposable
         Key.Dispose();
     }
 
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    /// <summary>A loopback port for a server, reserved for this process and outside the ephemeral range (<see cref="LoopbackPorts"/>).</summary>
+    public static int FreePort() => LoopbackPorts.Reserve();
 }

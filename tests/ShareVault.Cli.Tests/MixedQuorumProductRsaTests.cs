@@ -15,9 +15,10 @@ public sealed class MixedQuorumProductRsaTests(Swtpm swtpm, TempDataDir data) : 
     public async Task Two_of_three_over_softhsm_and_swtpm_signs_with_every_quorum_and_openssl_verifies()
     {
         var name = $"mix-{Guid.NewGuid():N}"[..12];
+        // cli-* tokens: used by child processes only, never by this process meanwhile (see SoftHsm.Labels).
         var create = await RunCli(["key", "create", "--name", name, "--threshold", "2",
-            "--custodian", SoftHsm.Shared.Uri("custody-e"),
-            "--custodian", SoftHsm.Shared.Uri("custody-f"),
+            "--custodian", SoftHsm.Shared.Uri("cli-a"),
+            "--custodian", SoftHsm.Shared.Uri("cli-b"),
             "--custodian", swtpm.Uri("custody-t")]);
         Assert.True(create.ExitCode == 0, create.StdErr);
         Assert.True(File.Exists(Path.Combine(data.Path, "tpm", "custody-t", name + ".priv")), "the TPM key blob is in the data folder");

@@ -27,7 +27,7 @@ public sealed class ProductRsaCliTests : IDisposable
     [InlineData(3)]
     public async Task Signatures_verify_with_openssl_against_the_pem_export(int threshold)
     {
-        var name = await CreateKeyAsync(threshold, "custody-a", "custody-b", "custody-c");
+        var name = await CreateKeyAsync(threshold, "cli-a", "cli-b", "cli-c");
         var message = Path.Combine(_dir, "payout.json");
         await File.WriteAllTextAsync(message, "{\"amount\":100}");
 
@@ -54,7 +54,7 @@ public sealed class ProductRsaCliTests : IDisposable
     [Fact]
     public async Task Jws_signatures_verify_and_tampering_is_refused()
     {
-        var name = await CreateKeyAsync(2, "custody-a", "custody-b", "custody-c");
+        var name = await CreateKeyAsync(2, "cli-a", "cli-b", "cli-c");
         var message = Path.Combine(_dir, "m.txt");
         await File.WriteAllTextAsync(message, "hello pool");
         var jws = Path.Combine(_dir, "m.jws");
@@ -66,7 +66,7 @@ public sealed class ProductRsaCliTests : IDisposable
 
         Assert.Equal(0, sign.ExitCode);
         Assert.Equal(0, valid.ExitCode);
-        Assert.Contains($"{name}/custody-a+custody-b", valid.StdOut, StringComparison.Ordinal);
+        Assert.Contains($"{name}/cli-a+cli-b", valid.StdOut, StringComparison.Ordinal);
         Assert.Equal(1, tampered.ExitCode);
         Assert.StartsWith("sharevault: invalid signature", tampered.StdErr, StringComparison.Ordinal);
     }
@@ -97,9 +97,9 @@ public sealed class ProductRsaCliTests : IDisposable
     [Fact]
     public async Task Custodian_list_shows_labels_and_kinds_only()
     {
-        var name = await CreateKeyAsync(2, "custody-a", "custody-b");
+        var name = await CreateKeyAsync(2, "cli-a", "cli-b");
 
-        var result = await CliRunner.RunAsync(DataDir, "custodian", "list", "--custodian", Hsm.Uri("custody-b"));
+        var result = await CliRunner.RunAsync(DataDir, "custodian", "list", "--custodian", Hsm.Uri("cli-b"));
 
         Assert.Equal(0, result.ExitCode);
         Assert.Contains($"{name}\trsa-private-key", result.StdOut, StringComparison.Ordinal);

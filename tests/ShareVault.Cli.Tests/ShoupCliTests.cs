@@ -15,7 +15,8 @@ public sealed class ShoupCliTests : IDisposable
     {
         var name = $"cli-{Guid.NewGuid():N}"[..14];
         var dataDir = Path.Combine(_dataDir.Path, name);
-        var uris = new[] { "spare-2", "spare-3", "spare-4" }.Select(t => SoftHsm.Shared.Uri(t, name)).ToList();
+        // Tokens of this test's CLI processes alone (see SoftHsm.Labels).
+        var uris = new[] { "cli-d", "cli-e", "cli-f" }.Select(t => SoftHsm.Shared.Uri(t, name)).ToList();
         var create = await CliRunner.RunAsync(dataDir, TimeSpan.FromMinutes(10), ["key", "create", "--name", name, "--scheme", "shoup-rsa", "--threshold", "2", "--bits", "2048",
                 .. uris.SelectMany(u => new[] { "--custodian", u })]);
         Assert.True(create.ExitCode == 0, create.StdErr);
@@ -50,7 +51,7 @@ public sealed class ShoupCliTests : IDisposable
         var tampered = await CliRunner.RunAsync(dataDir, "verify", "--name", name, "--in", message, "--sig", Path.Combine(dataDir, "sig.raw"));
         Assert.NotEqual(0, tampered.ExitCode);
 
-        var list = await CliRunner.RunAsync(dataDir, "custodian", "list", "--custodian", SoftHsm.Shared.Uri("spare-3"));
+        var list = await CliRunner.RunAsync(dataDir, "custodian", "list", "--custodian", SoftHsm.Shared.Uri("cli-e"));
         Assert.Contains($"{name}\tshoup-share", list.StdOut, StringComparison.Ordinal);
 
         var record = new KeyCatalog(dataDir).Load(name);

@@ -1,6 +1,5 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
+using ShareVault.Hardware;
 
 namespace ShareVault.TestSupport;
 
@@ -48,7 +47,7 @@ public sealed class PostgresServer : IDisposable
             }
             catch (InvalidOperationException e)
             {
-                last = e; // most likely the port was taken between picking and binding: pick another
+                last = e; // a program that does not reserve its ports may listen there: pick another
             }
         }
 
@@ -120,8 +119,9 @@ public sealed class PostgresServer : IDisposable
 
             try
             {
-                var pidFile = Path.Combine(folder, "data", "postmaster.pid");
-                if (File.Exists(pidFile) && int.TryParse(File.ReadLines(pidFile).FirstOrDefault(), out var postmaster) && Directory.Exists($"/proc/{postmaster}"))
+                var dataDir = Path.Combine(folder, "data");
+                var pidFile = Path.Combine(dataDir, "postmaster.pid");
+                if (File.Exists(pidFile) && int.TryParse(File.ReadLines(pidFile).FirstOrDefault(), out var postmaster) && IsPostmasterOf(postmaster, dataDir))
                 {
                     using var server = Process.GetProcessById(postmaster);
                     server.Kill();
@@ -134,6 +134,25 @@ public sealed class PostgresServer : IDisposable
             {
                 // Another test process may be cleaning it up at the same moment; the next start tries again.
             }
+        }
+    }
+
+    /// <summary>
+    /// Whether <paramref name="pid"/> is the postgres server of <paramref name="dataDir"/>. A stale
+    /// postmaster.pid (its server was killed) names a process id the kernel may since have given to
+    /// any other process, a test's child or another test host, which must not be killed.
+    /// </summary>
+    private static bool IsPostmasterOf(int pid, string dataDir)
+    {
+        try
+        {
+            var arguments = File.ReadAllText($"/proc/{pid}/cmdline").Split('\0');
+            return Path.GetFileName(arguments[0]) == "postgres"
+                && arguments.Zip(arguments.Skip(1)).Any(a => a.First == "-D" && a.Second == dataDir);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false; // gone meanwhile
         }
     }
 
@@ -150,12 +169,7 @@ public sealed class PostgresServer : IDisposable
         return bin ?? throw new InvalidOperationException("PostgreSQL server binaries not found under /usr/lib/postgresql: install them with 'apt-get install postgresql' (scripts/install-deps.sh does)");
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    private static int FreePort() => LoopbackPorts.Reserve();
 
     private void Run(string file, params string[] arguments)
     {

@@ -13,11 +13,26 @@ public sealed class SoftHsm
 {
     public const string ModulePath = "/usr/lib/softhsm/libsofthsm2.so";
 
-    /// <summary>Tokens shared by tests (objects inside them get unique labels per test).</summary>
+    /// <summary>
+    /// Tokens shared by tests (objects inside them get unique labels per test). A token is never used
+    /// by two processes at once: SoftHSM 2.6's file store rewrites a token's files unlocked (a login
+    /// truncates token.object, unlocks, then writes it; fixed upstream after 2.6.1 by SoftHSMv2 PRs
+    /// #576 and #578), so a process reading a token while another writes it sees it empty or
+    /// half-made and fails (CKR_GENERAL_ERROR from C_Sign, C_GenerateKeyPair, C_GetTokenInfo). So the
+    /// tokens that test classes' child processes use belong to that class (or collection) alone, and
+    /// it does not use them in this process while its children run: pool-* to the pool key group
+    /// (whose service processes sign with them), cli-a..c to ProductRsaCliTests and the mixed-quorum
+    /// CLI test (another test process), cli-d..f to the Shoup CLI ceremony. device-hsm is used by
+    /// the pool key group alone in ShareVault.Tests (its agent processes). The other tokens are used
+    /// in this process only.
+    /// </summary>
     public static readonly IReadOnlyList<string> Labels =
     [
         "custody-a", "custody-b", "custody-c", "custody-d", "custody-e", "custody-f",
         "device-hsm", "spare-1", "spare-2", "spare-3", "spare-4",
+        "pool-a", "pool-b", "pool-c", "cli-a", "cli-b", "cli-c", "cli-d", "cli-e", "cli-f",
+        // The Shoup probe test's alone: it checks that no probe object is left on them.
+        "ceremony-a", "ceremony-b",
         // Never logged in by any other test: login state is per process and token, so a wrong PIN
         // is only detectable on a token nobody in this process has opened.
         "wrong-pin-probe",

@@ -107,12 +107,34 @@ internal sealed class Pkcs11Module
             throw new ShareStoreException(ShareStoreError.DeviceError, $"Listing slots of {Path} failed", e.RV.ToString(), e);
         }
 
+        // C_GetTokenInfo of another token may fail while it is busy elsewhere (SoftHSM 2.6 returns
+        // CKR_GENERAL_ERROR while another process rewrites that token's file): that is no reason to
+        // fail opening this one, so such slots are skipped, and only named if no slot matches.
+        CKR? unreadable = null;
         foreach (var slot in slots)
         {
-            if (string.Equals(slot.GetTokenInfo().Label.TrimEnd(), label, StringComparison.Ordinal))
+            string tokenLabel;
+            try
+            {
+                tokenLabel = slot.GetTokenInfo().Label.TrimEnd();
+            }
+            catch (Pkcs11Exception e)
+            {
+                unreadable = e.RV;
+                continue;
+            }
+
+            if (string.Equals(tokenLabel, label, StringComparison.Ordinal))
             {
                 return slot;
             }
+        }
+
+        if (unreadable is { } code)
+        {
+            throw new ShareStoreException(ShareStoreError.DeviceError,
+                $"No token labelled '{label}' found in {Path}, and the label of at least one of its {slots.Count} token(s) could not be read",
+                code.ToString());
         }
 
         throw new ShareStoreException(ShareStoreError.TokenNotFound,

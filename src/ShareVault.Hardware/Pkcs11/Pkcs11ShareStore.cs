@@ -187,7 +187,16 @@ public sealed partial class Pkcs11ShareStore : IShareStore
             var result = new List<StoredObject>();
             foreach (var handle in session.FindAllObjects(template))
             {
-                var attrs = session.GetAttributeValue(handle, [CKA.CKA_LABEL, CKA.CKA_KEY_TYPE]);
+                List<IObjectAttribute> attrs;
+                try
+                {
+                    attrs = session.GetAttributeValue(handle, [CKA.CKA_LABEL, CKA.CKA_KEY_TYPE]);
+                }
+                catch (Pkcs11Exception e) when (e.RV == CKR.CKR_OBJECT_HANDLE_INVALID)
+                {
+                    continue; // destroyed (by another session or process) since C_FindObjects found it: no longer held
+                }
+
                 var keyType = (CKK)attrs[1].GetValueAsUlong();
                 var kind = keyType switch
                 {

@@ -105,30 +105,17 @@ public sealed partial class SwtpmProcess : IDisposable
         }
     }
 
-    /// <summary>A loopback port P such that P and P + 1 are both free now.</summary>
-    public static int FreePortPair()
-    {
-        for (var i = 0; i < 50; i++)
-        {
-            using var first = new TcpListener(IPAddress.Loopback, 0);
-            first.Start();
-            var port = ((IPEndPoint)first.LocalEndpoint).Port;
-            if (port >= 65535)
-            {
-                continue;
-            }
+    /// <summary>
+    /// A loopback port P such that P and P + 1 are free now and reserved for this process, below the
+    /// ephemeral range so no outgoing connection takes either before swtpm binds them (<see cref="LoopbackPorts"/>).
+    /// </summary>
+    public static int FreePortPair() => LoopbackPorts.ReservePair();
 
-            if (IsFree(port + 1))
-            {
-                return port;
-            }
-        }
-
-        throw new InvalidOperationException("No free pair of loopback ports for swtpm");
-    }
-
-    /// <summary>Whether both <paramref name="port"/> and <paramref name="port"/> + 1 can be bound on loopback now.</summary>
-    public static bool IsPortPairFree(int port) => port is > 0 and < 65535 && IsFree(port) && IsFree(port + 1);
+    /// <summary>
+    /// Reserves <paramref name="port"/> and <paramref name="port"/> + 1 for this process (<see cref="LoopbackPorts.TryReserve"/>);
+    /// false when another process holds or listens on either.
+    /// </summary>
+    public static bool TryReservePortPair(int port) => port is > 0 and < 65535 && LoopbackPorts.TryReserve(port, 2);
 
     /// <summary>Kills swtpm (SIGKILL) now, as a crashed or unplugged TPM.</summary>
     public void Kill() => StopProcess(_process);
@@ -156,21 +143,6 @@ public sealed partial class SwtpmProcess : IDisposable
         if (SendSignal(_process.Id, signal) != 0)
         {
             throw new InvalidOperationException($"kill({_process.Id}, {signal}) failed: errno {Marshal.GetLastPInvokeError()}");
-        }
-    }
-
-    private static bool IsFree(int port)
-    {
-        try
-        {
-            using var listener = new TcpListener(IPAddress.Loopback, port);
-            listener.Start();
-            listener.Stop();
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
         }
     }
 

@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Net;
-using System.Net.Sockets;
 using System.Security.Cryptography;
 using MQTTnet;
 using MQTTnet.Protocol;
@@ -26,10 +25,8 @@ internal sealed class EmbeddedBroker : IAsyncDisposable
     {
         _keys = keys;
         _tlsCertificate = tlsCertificate;
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        Port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
+        // Reserved (and below the ephemeral range): the broker is stopped and restarted on it by some tests.
+        Port = ShareVault.Hardware.LoopbackPorts.Reserve();
     }
 
     public int Port { get; }

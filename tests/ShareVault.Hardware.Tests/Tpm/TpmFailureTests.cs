@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Numerics;
 using ShareVault.Hardware.Tpm;
 using ShareVault.TestSupport;
@@ -13,12 +11,9 @@ public sealed class TpmFailureTests(TempDataDir data) : IClassFixture<TempDataDi
     [Fact]
     public void No_tpm_at_the_address_is_reported_as_unreachable()
     {
-        int port;
-        using (var probe = new TcpListener(IPAddress.Loopback, 0))
-        {
-            probe.Start();
-            port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        }
+        // Reserved, so no server of ours binds it, and below the ephemeral range, so the connection
+        // cannot be made to itself (a TCP simultaneous open when its local port equals the remote one).
+        var port = LoopbackPorts.Reserve();
 
         var pin = Path.Combine(data.Path, "nobody.pin");
         File.WriteAllText(pin, "x");
