@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using ShareVault.Claims;
+using ShareVault.Claims.Ingest;
 using ShareVault.Claims.Payouts;
 using ShareVault.Claims.Storage;
 

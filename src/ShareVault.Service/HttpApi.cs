@@ -6,7 +6,9 @@ using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using ShareVault.Claims;
+using ShareVault.Claims.Devices;
 using ShareVault.Claims.Ledger;
+using ShareVault.Claims.Rules;
 using ShareVault.Evidence;
 using ShareVault.Hardware;
 
@@ -30,6 +32,10 @@ internal static class HttpApi
             var exception = context.Features.Get<IExceptionHandlerFeature>()?.Error;
             var (status, title) = exception switch
             {
+                ClaimsException { Error: ClaimsError.NotFound } => (StatusCodes.Status404NotFound, "Not found"),
+                ClaimsException { Error: ClaimsError.InvalidInput } => (StatusCodes.Status400BadRequest, "Invalid request"),
+                ClaimsException { Error: ClaimsError.AlreadyExists or ClaimsError.Conflict } => (StatusCodes.Status409Conflict, "Conflict"),
+                ClaimsException { IsTransient: true } => (StatusCodes.Status503ServiceUnavailable, "Unavailable"),
                 KeyNotFoundException => (StatusCodes.Status404NotFound, "Not found"),
                 ArgumentException or FormatException or System.Text.Json.JsonException or BadHttpRequestException or System.Security.Cryptography.CryptographicException
                     => (StatusCodes.Status400BadRequest, "Invalid request"),
@@ -83,7 +89,7 @@ internal static class HttpApi
         // Ledger.
         app.MapGet("/pools/{id}/ledger", (string id) => Results.Text(new JsonArray([.. engine.LedgerEntries(id).Select(e => (JsonNode)e.ToJson())]).ToJsonString(), "application/json"));
         app.MapGet("/pools/{id}/ledger/checkpoints", (string id) => engine.Checkpoints(id));
-        app.MapGet("/pools/{id}/ledger/export", (string id) => Results.Text(LedgerExport.ToText(LedgerExport.Build(engine, id)), "application/json"));
+        app.MapGet("/pools/{id}/ledger/export", (string id) => Results.Text(LedgerExport.ToText(engine.ExportLedger(id)), "application/json"));
 
         // Devices and evidence.
         app.MapGet("/devices", (string? pool) => engine.ListDevices(pool).Select(DeviceView));

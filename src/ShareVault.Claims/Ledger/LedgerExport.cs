@@ -19,62 +19,6 @@ public static class LedgerExport
 
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-    public static JsonObject Build(ClaimsEngine engine, string poolId)
-    {
-        ArgumentNullException.ThrowIfNull(engine);
-        var pool = engine.GetPool(poolId) ?? throw new KeyNotFoundException($"No pool '{poolId}'");
-        var claims = engine.ListClaims(poolId);
-        var devices = engine.ListDevices(poolId);
-        var evidence = new JsonArray();
-        var included = new HashSet<(string, long)>();
-        foreach (var claim in claims)
-        {
-            // Every record from the episode's first to its last, so a verifier sees that none in between
-            // broke it, and the record before the first, so it can check the first one's chain link too.
-            var first = Math.Max(0, claim.Evidence[0]!["seq"]!.GetValue<long>() - 1);
-            var last = claim.Evidence[^1]!["seq"]!.GetValue<long>();
-
-            // A record that arrived after evaluation moved past its gap was stored but never evaluated;
-            // exported, the verifier would feed it and recompute a different episode. Left out, it is
-            // the gap the service saw.
-            var skipped = engine.Gaps(claim.DeviceId).Where(g => g.SkippedAt is not null).ToList();
-            foreach (var record in engine.Evidence(claim.DeviceId, first, (int)Math.Min(int.MaxValue, last - first + 1)))
-            {
-                if (skipped.Any(g => record.Sequence >= g.From && record.Sequence <= g.To))
-                {
-                    continue;
-                }
-
-                if (included.Add((claim.DeviceId, record.Sequence)))
-                {
-                    evidence.Add(new JsonObject { ["device"] = claim.DeviceId, ["seq"] = record.Sequence, ["cose"] = Base64Url.Encode(record.Cose) });
-                }
-            }
-        }
-
-        return new JsonObject
-        {
-            ["format"] = Format,
-            ["pool"] = new JsonObject { ["id"] = pool.Id, ["name"] = pool.Name, ["currency"] = pool.Currency, ["key"] = pool.KeyName, ["max_payout"] = pool.MaxPayout },
-            ["jwks"] = engine.Signer.Jwks(pool.KeyName),
-            ["policies"] = new JsonArray([.. engine.ListPolicies(poolId).Select(p => (JsonNode)new JsonObject
-            {
-                ["id"] = p.Id, ["member"] = p.MemberId, ["rule"] = p.Rule, ["rule_hash"] = p.RuleHash,
-                ["payout_amount"] = p.PayoutAmount, ["votes_required"] = p.VotesRequired, ["context"] = p.Context.DeepClone(),
-            })]),
-            ["devices"] = new JsonArray([.. devices.Select(d => (JsonNode)new JsonObject
-            {
-                ["id"] = d.Id, ["member"] = d.MemberId, ["public_key"] = PublicKeyPem(d.PublicKey),
-            })]),
-            ["evidence"] = evidence,
-            ["entries"] = new JsonArray([.. engine.LedgerEntries(poolId).Select(e => (JsonNode)e.ToJson())]),
-            ["checkpoints"] = new JsonArray([.. engine.Checkpoints(poolId).Select(c => (JsonNode)new JsonObject
-            {
-                ["seq"] = c.Sequence, ["hash"] = c.Hash, ["time"] = c.Time, ["jws"] = c.Jws,
-            })]),
-        };
-    }
-
     public static string ToText(JsonObject export) => export.ToJsonString(Indented) + "\n";
 
     public static string PublicKeyPem(byte[] spki) => PemEncoding.WriteString("PUBLIC KEY", spki);

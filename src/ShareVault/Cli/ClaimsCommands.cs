@@ -3,6 +3,7 @@ using System.Globalization;
 using ShareVault.Claims;
 using ShareVault.Claims.Ledger;
 using ShareVault.Claims.Payouts;
+using ShareVault.Claims.Pools;
 using ShareVault.Claims.Rules;
 using ShareVault.Claims.Storage;
 using ShareVault.Custody.Keys;
@@ -245,7 +246,7 @@ internal static class ClaimsCommands
             string text = string.Empty;
             await WithEngineAsync(result, e =>
             {
-                text = LedgerExport.ToText(LedgerExport.Build(e, result.GetValue(poolId)!));
+                text = LedgerExport.ToText(e.ExportLedger(result.GetValue(poolId)!));
                 return Task.CompletedTask;
             }).ConfigureAwait(false);
             await File.WriteAllTextAsync(result.GetValue(output)!.FullName, text, ct).ConfigureAwait(false);
