@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 
 namespace ShareVault.Claims.Rules;
@@ -30,30 +29,37 @@ public static class RuleContextJson
         return new JsonObject { ["places"] = places, ["windows"] = windows };
     }
 
+    /// <summary>Reads places and windows; malformed input is a <see cref="FormatException"/> that names the JSON path.</summary>
     public static RuleContext Read(JsonObject json)
     {
         ArgumentNullException.ThrowIfNull(json);
-        try
+        var places = new Dictionary<string, Place>(StringComparer.Ordinal);
+        foreach (var (name, node) in json["places"] is null ? [] : JsonFields.Object(json["places"], "$.places"))
         {
-            var places = new Dictionary<string, Place>(StringComparer.Ordinal);
-            foreach (var (name, node) in json["places"]?.AsObject() ?? [])
-            {
-                places[name] = new Place(double.Parse(node!["lat"]!.GetValue<string>(), CultureInfo.InvariantCulture), double.Parse(node["lon"]!.GetValue<string>(), CultureInfo.InvariantCulture));
-            }
-
-            var windows = new Dictionary<string, TimeWindow>(StringComparer.Ordinal);
-            foreach (var (name, node) in json["windows"]?.AsObject() ?? [])
-            {
-                windows[name] = new TimeWindow(
-                    DateTimeOffset.Parse(node!["start"]!.GetValue<string>(), CultureInfo.InvariantCulture),
-                    DateTimeOffset.Parse(node["end"]!.GetValue<string>(), CultureInfo.InvariantCulture));
-            }
-
-            return new RuleContext(places, windows);
+            var path = $"$.places.{name}";
+            var place = JsonFields.Object(node, path);
+            places[name] = new Place(Number(place["lat"], path + ".lat"), Number(place["lon"], path + ".lon"));
         }
-        catch (Exception e) when (e is InvalidOperationException or FormatException or NullReferenceException or JsonException)
+
+        var windows = new Dictionary<string, TimeWindow>(StringComparer.Ordinal);
+        foreach (var (name, node) in json["windows"] is null ? [] : JsonFields.Object(json["windows"], "$.windows"))
         {
-            throw new FormatException("The policy's places/windows are malformed: " + e.Message, e);
+            var path = $"$.windows.{name}";
+            var window = JsonFields.Object(node, path);
+            windows[name] = new TimeWindow(Time(window["start"], path + ".start"), Time(window["end"], path + ".end"));
         }
+
+        return new RuleContext(places, windows);
     }
+
+    /// <summary>Coordinates travel as strings (canonical JSON here carries no floating-point numbers).</summary>
+    private static double Number(JsonNode? node, string path) =>
+        double.TryParse(JsonFields.String(node, path), NumberStyles.Float, CultureInfo.InvariantCulture, out var value)
+            ? value
+            : throw new FormatException($"The policy's places/windows are malformed: {path} is not a number");
+
+    private static DateTimeOffset Time(JsonNode? node, string path) =>
+        DateTimeOffset.TryParse(JsonFields.String(node, path), CultureInfo.InvariantCulture, DateTimeStyles.None, out var value)
+            ? value
+            : throw new FormatException($"The policy's places/windows are malformed: {path} is not an ISO 8601 time");
 }
