@@ -7,6 +7,7 @@ using MQTTnet;
 using MQTTnet.Formatter;
 using MQTTnet.Protocol;
 using ShareVault.Claims;
+using ShareVault.Claims.Ingest;
 using ShareVault.Claims.Payouts;
 using ShareVault.Claims.Storage;
 using ShareVault.Evidence;

@@ -55,3 +55,32 @@ public sealed class ClaimsException : Exception
     /// <summary>Whether the same request may succeed later (storage or custodians were unreachable).</summary>
     public bool IsTransient => Error is ClaimsError.StorageUnavailable or ClaimsError.SigningUnavailable;
 }
+
+/// <summary>Checks of request values that fail with <see cref="ClaimsError.InvalidInput"/>.</summary>
+internal static class Require
+{
+    /// <summary>Pool, member, policy and device ids follow <see cref="ShareVault.Evidence.Identifier"/> (they appear in MQTT topics and URLs).</summary>
+    public static void Id(string? id, string what)
+    {
+        if (!ShareVault.Evidence.Identifier.IsValid(id))
+        {
+            throw new ClaimsException(ClaimsError.InvalidInput, $"{what} '{id}' must be {ShareVault.Evidence.Identifier.Rule}");
+        }
+    }
+
+    public static void Positive(long value, string what)
+    {
+        if (value <= 0)
+        {
+            throw new ClaimsException(ClaimsError.InvalidInput, $"{what} must be positive (got {value})");
+        }
+    }
+
+    public static void NotNegative(long value, string what)
+    {
+        if (value < 0)
+        {
+            throw new ClaimsException(ClaimsError.InvalidInput, $"{what} must not be negative (got {value})");
+        }
+    }
+}

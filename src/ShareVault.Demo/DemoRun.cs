@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using DeviceAgent.Delivery;
+using ShareVault.Claims;
 using ShareVault.Claims.Ledger;
 using ShareVault.Custody.Keys;
 using ShareVault.Custody.Publication;
@@ -299,7 +300,7 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
                 await console.StepAsync("Ledger exported and verified offline: hash chain, checkpoints, payout re-evaluated from evidence", async report =>
                 {
                     await engine.CheckpointAsync(Pool, force: true, cancellationToken).ConfigureAwait(false);
-                    var text = LedgerExport.ToText(LedgerExport.Build(engine, Pool));
+                    var text = LedgerExport.ToText(engine.ExportLedger(Pool));
                     await File.WriteAllTextAsync(Path.Combine(outDir, "ledger.json"), text, cancellationToken).ConfigureAwait(false);
                     var verification = LedgerVerifier.Verify(text);
                     if (!verification.IsValid)
@@ -320,7 +321,7 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
 
             await File.WriteAllTextAsync(Path.Combine(outDir, "VERIFY.md"), VerifyGuide.Text, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is ShareStoreException or KeyCatalogException or ThresholdSigningException or InvalidOperationException
+        catch (Exception e) when (e is ClaimsException or ShareStoreException or KeyCatalogException or ThresholdSigningException or InvalidOperationException
             or IOException or ArgumentException or System.Security.Cryptography.CryptographicException or System.Data.Common.DbException)
         {
             console.Fail(step, e.Message);

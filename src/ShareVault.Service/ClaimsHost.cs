@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using ShareVault.Claims;
+using ShareVault.Claims.Ingest;
 using ShareVault.Claims.Payouts;
 using ShareVault.Claims.Storage;
 

@@ -4,6 +4,7 @@ using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using ShareVault.Claims;
+using ShareVault.Claims.Ingest;
 using ShareVault.Claims.Ledger;
 using ShareVault.Evidence;
 

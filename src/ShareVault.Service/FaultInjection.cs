@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using ShareVault.Claims;
+using ShareVault.Claims.Ingest;
 using ShareVault.Claims.Payouts;
 
 namespace ShareVault.Service;

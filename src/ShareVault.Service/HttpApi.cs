@@ -8,7 +8,9 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using ShareVault.Claims;
+using ShareVault.Claims.Devices;
 using ShareVault.Claims.Ledger;
+using ShareVault.Claims.Rules;
 using ShareVault.Evidence;
 using ShareVault.Hardware;
 
@@ -148,7 +150,7 @@ internal static class HttpApi
         // Ledger.
         app.MapGet("/pools/{id}/ledger", (string id) => Results.Text(new JsonArray([.. engine.LedgerEntries(id).Select(e => (JsonNode)e.ToJson())]).ToJsonString(), "application/json"));
         app.MapGet("/pools/{id}/ledger/checkpoints", (string id) => engine.Checkpoints(id));
-        app.MapGet("/pools/{id}/ledger/export", (string id) => Results.Text(LedgerExport.ToText(LedgerExport.Build(engine, id)), "application/json"));
+        app.MapGet("/pools/{id}/ledger/export", (string id) => Results.Text(LedgerExport.ToText(engine.ExportLedger(id)), "application/json"));
 
         // Devices and evidence.
         app.MapGet("/devices", (string? pool) => engine.ListDevices(pool).Select(DeviceView));

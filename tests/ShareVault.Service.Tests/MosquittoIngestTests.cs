@@ -83,7 +83,7 @@ public sealed class MosquittoIngestTests(PoolKeyFixture key)
         Assert.Single(second.Engine.ListPayouts());
         var entries = first.Engine.LedgerEntries("pool-1");
         Assert.Equal(Enumerable.Range(1, entries.Count).Select(i => (long)i), entries.Select(e => e.Sequence));
-        var verification = LedgerVerifier.Verify(LedgerExport.ToText(LedgerExport.Build(first.Engine, "pool-1")));
+        var verification = LedgerVerifier.Verify(LedgerExport.ToText(first.Engine.ExportLedger("pool-1")));
         Assert.True(verification.IsValid, verification.Detail);
         Assert.Equal(1, verification.Reevaluated);
     }

@@ -7,6 +7,7 @@ using System.Text.RegularExpressions;
 using DeviceAgent.Keys;
 using Microsoft.Data.Sqlite;
 using Npgsql;
+using ShareVault.Claims.Ingest;
 using ShareVault.Claims.Ledger;
 using ShareVault.Claims.TestSupport;
 using ShareVault.TestSupport;

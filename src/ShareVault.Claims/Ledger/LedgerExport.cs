@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using ShareVault.Claims.Replay;
 using ShareVault.Claims.Rules;
 using ShareVault.Evidence;
 using ShareVault.Hardware;
@@ -18,62 +19,6 @@ public static class LedgerExport
     public const string Format = "sharevault-ledger-export/1";
 
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-
-    public static JsonObject Build(ClaimsEngine engine, string poolId)
-    {
-        ArgumentNullException.ThrowIfNull(engine);
-        var pool = engine.GetPool(poolId) ?? throw new KeyNotFoundException($"No pool '{poolId}'");
-        var claims = engine.ListClaims(poolId);
-        var devices = engine.ListDevices(poolId);
-        var evidence = new JsonArray();
-        var included = new HashSet<(string, long)>();
-        foreach (var claim in claims)
-        {
-            // Every record from the episode's first to its last, so a verifier sees that none in between
-            // broke it, and the record before the first, so it can check the first one's chain link too.
-            var first = Math.Max(0, claim.Evidence[0]!["seq"]!.GetValue<long>() - 1);
-            var last = claim.Evidence[^1]!["seq"]!.GetValue<long>();
-
-            // A record that arrived after evaluation moved past its gap was stored but never evaluated;
-            // exported, the verifier would feed it and recompute a different episode. Left out, it is
-            // the gap the service saw.
-            var skipped = engine.Gaps(claim.DeviceId).Where(g => g.SkippedAt is not null).ToList();
-            foreach (var record in engine.Evidence(claim.DeviceId, first, (int)Math.Min(int.MaxValue, last - first + 1)))
-            {
-                if (skipped.Any(g => record.Sequence >= g.From && record.Sequence <= g.To))
-                {
-                    continue;
-                }
-
-                if (included.Add((claim.DeviceId, record.Sequence)))
-                {
-                    evidence.Add(new JsonObject { ["device"] = claim.DeviceId, ["seq"] = record.Sequence, ["cose"] = Base64Url.Encode(record.Cose) });
-                }
-            }
-        }
-
-        return new JsonObject
-        {
-            ["format"] = Format,
-            ["pool"] = new JsonObject { ["id"] = pool.Id, ["name"] = pool.Name, ["currency"] = pool.Currency, ["key"] = pool.KeyName, ["max_payout"] = pool.MaxPayout },
-            ["jwks"] = engine.Signer.Jwks(pool.KeyName),
-            ["policies"] = new JsonArray([.. engine.ListPolicies(poolId).Select(p => (JsonNode)new JsonObject
-            {
-                ["id"] = p.Id, ["member"] = p.MemberId, ["rule"] = p.Rule, ["rule_hash"] = p.RuleHash,
-                ["payout_amount"] = p.PayoutAmount, ["votes_required"] = p.VotesRequired, ["context"] = p.Context.DeepClone(),
-            })]),
-            ["devices"] = new JsonArray([.. devices.Select(d => (JsonNode)new JsonObject
-            {
-                ["id"] = d.Id, ["member"] = d.MemberId, ["public_key"] = PublicKeyPem(d.PublicKey),
-            })]),
-            ["evidence"] = evidence,
-            ["entries"] = new JsonArray([.. engine.LedgerEntries(poolId).Select(e => (JsonNode)e.ToJson())]),
-            ["checkpoints"] = new JsonArray([.. engine.Checkpoints(poolId).Select(c => (JsonNode)new JsonObject
-            {
-                ["seq"] = c.Sequence, ["hash"] = c.Hash, ["time"] = c.Time, ["jws"] = c.Jws,
-            })]),
-        };
-    }
 
     public static string ToText(JsonObject export) => export.ToJsonString(Indented) + "\n";
 
@@ -110,43 +55,50 @@ public static class LedgerVerifier
         {
             return VerifyCore(export);
         }
-        catch (Exception e) when (e is InvalidOperationException or FormatException or NullReferenceException or ArgumentException
-            or KeyNotFoundException or JsonException or CryptographicException or OverflowException)
+        catch (Exception e) when (e is FormatException or JsonException or CryptographicException or ArgumentException or OverflowException)
         {
+            // FormatException: a required field is missing or mistyped (JsonFields names its path);
+            // the rest: a field that is present but not a valid key, PEM, base64url or date.
             return LedgerVerification.Invalid("malformed export: " + e.Message);
         }
     }
 
     private static LedgerVerification VerifyCore(JsonObject export)
     {
-        if (export["format"]?.GetValue<string>() != LedgerExport.Format)
+        if (export["format"] is not JsonValue format || !format.TryGetValue<string>(out var formatText) || formatText != LedgerExport.Format)
         {
             return LedgerVerification.Invalid($"format is not {LedgerExport.Format}");
         }
 
-        var poolId = export["pool"]!["id"]!.GetValue<string>();
-        var currency = export["pool"]!["currency"]!.GetValue<string>();
-        var keys = export["jwks"]!["keys"]!.AsArray().ToDictionary(k => k!["kid"]!.GetValue<string>(), k => RsaPublicKey.FromJwk(k!), StringComparer.Ordinal);
+        var pool = JsonFields.Object(export["pool"], "$.pool");
+        var poolId = JsonFields.String(pool["id"], "$.pool.id");
+        var currency = JsonFields.String(pool["currency"], "$.pool.currency");
+        var keys = new Dictionary<string, RsaPublicKey>(StringComparer.Ordinal);
+        foreach (var (key, path) in JsonFields.Objects(JsonFields.Object(export["jwks"], "$.jwks")["keys"], "$.jwks.keys"))
+        {
+            keys[JsonFields.String(key["kid"], path + ".kid")] = RsaPublicKey.FromJwk(key);
+        }
 
         // 1. The chain.
-        var entries = export["entries"]!.AsArray().Select(e => e!.AsObject()).ToList();
+        var entries = JsonFields.Objects(export["entries"], "$.entries").ToList();
         var previous = LedgerEntry.Genesis;
         for (var i = 0; i < entries.Count; i++)
         {
-            var e = entries[i];
-            var seq = e["seq"]!.GetValue<long>();
+            var (e, path) = entries[i];
+            var seq = JsonFields.Int64(e["seq"], path + ".seq");
             if (seq != i + 1)
             {
                 return LedgerVerification.Invalid($"entry {i + 1} carries sequence {seq}");
             }
 
-            if (e["prev"]!.GetValue<string>() != previous)
+            if (JsonFields.String(e["prev"], path + ".prev") != previous)
             {
                 return LedgerVerification.Invalid($"entry {seq}: prev does not match the hash of entry {seq - 1}");
             }
 
-            var hash = LedgerEntry.ComputeHash(poolId, seq, e["time"]!.GetValue<string>(), e["kind"]!.GetValue<string>(), e["body"]!.AsObject(), previous);
-            if (hash != e["hash"]!.GetValue<string>())
+            var hash = LedgerEntry.ComputeHash(poolId, seq, JsonFields.String(e["time"], path + ".time"), JsonFields.String(e["kind"], path + ".kind"),
+                JsonFields.Object(e["body"], path + ".body"), previous);
+            if (hash != JsonFields.String(e["hash"], path + ".hash"))
             {
                 return LedgerVerification.Invalid($"entry {seq}: hash mismatch (the entry was altered)");
             }
@@ -155,17 +107,18 @@ public static class LedgerVerifier
         }
 
         // 2. Checkpoints.
-        var checkpoints = export["checkpoints"]!.AsArray().Select(c => c!.AsObject()).ToList();
-        foreach (var c in checkpoints)
+        var checkpoints = JsonFields.Objects(export["checkpoints"], "$.checkpoints").ToList();
+        foreach (var (c, path) in checkpoints)
         {
-            var seq = c["seq"]!.GetValue<long>();
-            if (seq < 1 || seq > entries.Count || entries[(int)seq - 1]["hash"]!.GetValue<string>() != c["hash"]!.GetValue<string>())
+            var seq = JsonFields.Int64(c["seq"], path + ".seq");
+            var hash = JsonFields.String(c["hash"], path + ".hash");
+            if (seq < 1 || seq > entries.Count || JsonFields.String(entries[(int)seq - 1].Item["hash"], entries[(int)seq - 1].Path + ".hash") != hash)
             {
                 return LedgerVerification.Invalid($"checkpoint {seq} does not name the entry hash at {seq}");
             }
 
-            var expected = LedgerCheckpoint.Payload(poolId, seq, c["hash"]!.GetValue<string>(), c["time"]!.GetValue<string>());
-            var (ok, detail, signedPayload) = CheckJws(c["jws"]!.GetValue<string>(), keys);
+            var expected = LedgerCheckpoint.Payload(poolId, seq, hash, JsonFields.String(c["time"], path + ".time"));
+            var (ok, detail, signedPayload) = CheckJws(JsonFields.String(c["jws"], path + ".jws"), keys);
             if (!ok)
             {
                 return LedgerVerification.Invalid($"checkpoint {seq}: {detail}");
@@ -178,27 +131,43 @@ public static class LedgerVerifier
         }
 
         // 3. Payouts, with the trigger recomputed from evidence.
-        var policies = export["policies"]!.AsArray().ToDictionary(p => p!["id"]!.GetValue<string>(), p => p!.AsObject(), StringComparer.Ordinal);
-        var devices = export["devices"]!.AsArray().ToDictionary(d => d!["id"]!.GetValue<string>(), d => d!.AsObject(), StringComparer.Ordinal);
-        var evidence = export["evidence"]!.AsArray().ToDictionary(
-            e => (e!["device"]!.GetValue<string>(), e["seq"]!.GetValue<long>()), e => Base64Url.Decode(e!["cose"]!.GetValue<string>()));
-        var opened = new Dictionary<string, JsonObject>(StringComparer.Ordinal);
+        var policies = new Dictionary<string, (JsonObject Policy, string Path)>(StringComparer.Ordinal);
+        foreach (var (p, path) in JsonFields.Objects(export["policies"], "$.policies"))
+        {
+            policies[JsonFields.String(p["id"], path + ".id")] = (p, path);
+        }
+
+        var devices = new Dictionary<string, (JsonObject Device, string Path)>(StringComparer.Ordinal);
+        foreach (var (d, path) in JsonFields.Objects(export["devices"], "$.devices"))
+        {
+            devices[JsonFields.String(d["id"], path + ".id")] = (d, path);
+        }
+
+        var evidence = new Dictionary<(string, long), byte[]>();
+        foreach (var (e, path) in JsonFields.Objects(export["evidence"], "$.evidence"))
+        {
+            evidence[(JsonFields.String(e["device"], path + ".device"), JsonFields.Int64(e["seq"], path + ".seq"))] = Base64Url.Decode(JsonFields.String(e["cose"], path + ".cose"));
+        }
+
+        var opened = new Dictionary<string, (JsonObject Body, string Path)>(StringComparer.Ordinal);
         var approved = new HashSet<string>(StringComparer.Ordinal);
         var paid = new HashSet<string>(StringComparer.Ordinal);
         var reevaluated = 0;
-        foreach (var e in entries)
+        foreach (var (e, path) in entries)
         {
-            var body = e["body"]!.AsObject();
+            var body = (JsonObject)e["body"]!; // checked in step 1
+            var bodyPath = path + ".body";
             switch (e["kind"]!.GetValue<string>())
             {
                 case LedgerEntry.ClaimOpened:
-                    opened[body["claim"]!.GetValue<string>()] = body;
+                    opened[JsonFields.String(body["claim"], bodyPath + ".claim")] = (body, bodyPath);
                     break;
-                case LedgerEntry.Decision when body["decision"]!.GetValue<string>() == "approved":
-                    approved.Add(body["claim"]!.GetValue<string>());
+                // The export carries ClaimStatus.Approved as its fixed text (Lifecycle sits above Ledger, so not the enum).
+                case LedgerEntry.Decision when JsonFields.String(body["decision"], bodyPath + ".decision") == "approved":
+                    approved.Add(JsonFields.String(body["claim"], bodyPath + ".claim"));
                     break;
                 case LedgerEntry.Payout:
-                    var claimId = body["claim"]!.GetValue<string>();
+                    var claimId = JsonFields.String(body["claim"], bodyPath + ".claim");
                     if (!paid.Add(claimId))
                     {
                         return LedgerVerification.Invalid($"claim {claimId} is paid twice");
@@ -209,7 +178,7 @@ public static class LedgerVerifier
                         return LedgerVerification.Invalid($"payout for {claimId} without an opened and approved claim before it");
                     }
 
-                    var problem = CheckPayout(body, claim, poolId, currency, keys, policies, devices, evidence);
+                    var problem = CheckPayout(new PayoutEntry(body, bodyPath, claim.Body, claim.Path), poolId, currency, keys, policies, devices, evidence);
                     if (problem is not null)
                     {
                         return LedgerVerification.Invalid($"payout for {claimId}: {problem}");
@@ -224,60 +193,80 @@ public static class LedgerVerifier
             entries.Count, checkpoints.Count, paid.Count, reevaluated);
     }
 
-    private static string? CheckPayout(JsonObject body, JsonObject claim, string poolId, string currency, Dictionary<string, RsaPublicKey> keys,
-        Dictionary<string, JsonObject> policies, Dictionary<string, JsonObject> devices, Dictionary<(string, long), byte[]> evidence)
+    /// <summary>A payout entry's body and the claim_opened body it pays, with their JSON paths.</summary>
+    private sealed record PayoutEntry(JsonObject Body, string BodyPath, JsonObject Claim, string ClaimPath);
+
+    private static string? CheckPayout(PayoutEntry entry, string poolId, string currency, Dictionary<string, RsaPublicKey> keys,
+        Dictionary<string, (JsonObject Policy, string Path)> policies, Dictionary<string, (JsonObject Device, string Path)> devices, Dictionary<(string, long), byte[]> evidence)
     {
-        var jws = body["jws"]!.GetValue<string>();
-        var (ok, detail, payload) = CheckJws(jws, keys);
+        var (body, bodyPath, claim, claimPath) = entry;
+        var (ok, detail, payload) = CheckJws(JsonFields.String(body["jws"], bodyPath + ".jws"), keys);
         if (!ok)
         {
             return detail;
         }
 
-        var instruction = JsonNode.Parse(payload!)!.AsObject();
+        if (JsonNode.Parse(payload!) is not JsonObject instruction)
+        {
+            return "the signed instruction is not a JSON object";
+        }
+
         if (CanonicalJson.SerializeToString(instruction) != Encoding.UTF8.GetString(payload!))
         {
             return "the signed instruction is not canonical JSON";
         }
 
-        var claimId = claim["claim"]!.GetValue<string>();
-        var policy = policies.GetValueOrDefault(claim["policy"]!.GetValue<string>());
-        if (policy is null)
+        var claimId = JsonFields.String(claim["claim"], claimPath + ".claim");
+        if (!policies.TryGetValue(JsonFields.String(claim["policy"], claimPath + ".policy"), out var listedPolicy))
         {
             return "its policy is not in the export";
         }
 
-        var ruleText = policy["rule"]!.GetValue<string>();
+        var (policy, policyPath) = listedPolicy;
+        var ruleText = JsonFields.String(policy["rule"], policyPath + ".rule");
         var ruleHash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(ruleText)));
-        var claimEvidence = claim["evidence"]!.AsArray().Select(x => (Seq: x!["seq"]!.GetValue<long>(), Hash: x["sha256"]!.GetValue<string>())).ToList();
-        if (instruction["claim"]?.GetValue<string>() != claimId
-            || instruction["pool"]?.GetValue<string>() != poolId
-            || instruction["member"]?.GetValue<string>() != claim["member"]!.GetValue<string>()
-            || instruction["amount"]?.GetValue<long>() != claim["amount"]!.GetValue<long>()
-            || instruction["amount"]?.GetValue<long>() != body["amount"]!.GetValue<long>()
-            || instruction["currency"]?.GetValue<string>() != currency
-            || instruction["rule_hash"]?.GetValue<string>() != ruleHash
-            || policy["rule_hash"]!.GetValue<string>() != ruleHash
-            || !instruction["evidence"]!.AsArray().Select(x => x!.GetValue<string>()).SequenceEqual(claimEvidence.Select(x => x.Hash)))
+        var claimEvidence = JsonFields.Objects(claim["evidence"], claimPath + ".evidence")
+            .Select(x => (Seq: JsonFields.Int64(x.Item["seq"], x.Path + ".seq"), Hash: JsonFields.String(x.Item["sha256"], x.Path + ".sha256"))).ToList();
+        if (claimEvidence.Count == 0)
+        {
+            return "the claim lists no evidence";
+        }
+
+        var signedEvidence = instruction["evidence"] is JsonArray hashes ? hashes.Select(x => x is JsonValue v && v.TryGetValue<string>(out var h) ? h : null).ToList() : null;
+        if (Text(instruction["claim"]) != claimId
+            || Text(instruction["pool"]) != poolId
+            || Text(instruction["member"]) != JsonFields.String(claim["member"], claimPath + ".member")
+            || Number(instruction["amount"]) != JsonFields.Int64(claim["amount"], claimPath + ".amount")
+            || Number(instruction["amount"]) != JsonFields.Int64(body["amount"], bodyPath + ".amount")
+            || Text(instruction["currency"]) != currency
+            || Text(instruction["rule_hash"]) != ruleHash
+            || JsonFields.String(policy["rule_hash"], policyPath + ".rule_hash") != ruleHash
+            || signedEvidence is null
+            || !signedEvidence.SequenceEqual(claimEvidence.Select(x => x.Hash)))
         {
             return "the signed instruction does not match the claim, its policy or the rule hash";
         }
 
-        // Recompute the trigger: verify each COSE record under its device key, then run the rule.
-        var deviceId = claim["device"]!.GetValue<string>();
+        // Recompute the trigger: verify each COSE record under its device key, then replay the
+        // records with the code the service ran (DecisionReplay: chain links, gaps, breaks, feeding).
+        var deviceId = JsonFields.String(claim["device"], claimPath + ".device");
         if (!devices.TryGetValue(deviceId, out var device))
         {
             return $"device {deviceId} is not in the export";
         }
 
-        using var key = ECDsa.Create();
-        key.ImportFromPem(device["public_key"]!.GetValue<string>());
-        var facts = new List<EvidenceFacts>();
-        var listed = claimEvidence.ToDictionary(x => x.Seq, x => x.Hash);
+        if (!TriggerRule.TryParse(ruleText, out var rule, out var reason))
+        {
+            return "the policy rule does not parse: " + reason;
+        }
 
-        // As the service does: a record whose previous hash is not its predecessor's hash is a chain
-        // break and is not evaluated (checked only where the predecessor is present).
-        var lastHash = evidence.TryGetValue((deviceId, claimEvidence[0].Seq - 1), out var before) ? EvidenceRecord.Hash(before) : null;
+        var context = RuleContextJson.Read(JsonFields.Object(policy["context"], policyPath + ".context"));
+        using var key = ECDsa.Create();
+        key.ImportFromPem(JsonFields.String(device.Device["public_key"], device.Path + ".public_key"));
+        var listed = claimEvidence.ToDictionary(x => x.Seq, x => x.Hash);
+        var before = evidence.TryGetValue((deviceId, claimEvidence[0].Seq - 1), out var predecessor) ? EvidenceRecord.Hash(predecessor) : null;
+        var replay = new DecisionReplay(before, [TriggerFeed.All(new TriggerEvaluator(rule!, context))]);
+        TriggerFiring? first = null;
         for (var seq = claimEvidence[0].Seq; seq <= claimEvidence[^1].Seq; seq++)
         {
             if (!evidence.TryGetValue((deviceId, seq), out var cose))
@@ -287,8 +276,8 @@ public static class LedgerVerifier
                     return $"evidence {deviceId}#{seq} is missing from the export";
                 }
 
-                lastHash = null;
-                continue; // a gap the service recorded and moved past
+                replay.Gap(); // a gap the service recorded and moved past
+                continue;
             }
 
             var verification = EvidenceVerifier.Verify(cose, id => id == deviceId ? key : null);
@@ -302,35 +291,24 @@ public static class LedgerVerifier
                 return $"evidence {deviceId}#{seq} hash differs from the claim";
             }
 
-            var chained = lastHash is null || CryptographicOperations.FixedTimeEquals(verification.Record.PreviousHash.Span, lastHash);
-            lastHash = verification.Hash;
-            if (!chained)
+            var facts = new EvidenceFacts(deviceId, seq, verification.Hash, verification.Record.Readings);
+            if (replay.Next(facts, verification.Record.PreviousHash.ToArray(), (_, firing) => first ??= firing) == ReplayStep.ChainBreak && listed.ContainsKey(seq))
             {
-                if (listed.ContainsKey(seq))
-                {
-                    return $"evidence {deviceId}#{seq} breaks the device's hash chain but is listed in the claim";
-                }
-
-                continue;
+                return $"evidence {deviceId}#{seq} breaks the device's hash chain but is listed in the claim";
             }
-
-            facts.Add(new EvidenceFacts(deviceId, seq, verification.Hash, verification.Record.Readings));
         }
 
-        if (!TriggerRule.TryParse(ruleText, out var rule, out var reason))
-        {
-            return "the policy rule does not parse: " + reason;
-        }
-
-        var context = RuleContextJson.Read(policy["context"]!.AsObject());
-        var firings = TriggerEvaluator.Evaluate(rule!, context, facts);
-        if (firings.Count == 0 || !firings[0].Records.Select(r => r.Sequence).SequenceEqual(claimEvidence.Select(x => x.Seq)))
+        if (first is null || !first.Records.Select(r => r.Sequence).SequenceEqual(claimEvidence.Select(x => x.Seq)))
         {
             return $"re-evaluating '{rule!.Text}' over the claim's evidence does not fire";
         }
 
         return null;
     }
+
+    private static string? Text(JsonNode? node) => node is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
+
+    private static long? Number(JsonNode? node) => node is JsonValue v && v.TryGetValue<long>(out var n) ? n : null;
 
     private static (bool Ok, string Detail, byte[]? Payload) CheckJws(string text, Dictionary<string, RsaPublicKey> keys)
     {

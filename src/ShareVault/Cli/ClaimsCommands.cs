@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using ShareVault.Claims;
 using ShareVault.Claims.Ledger;
 using ShareVault.Claims.Payouts;
+using ShareVault.Claims.Pools;
 using ShareVault.Claims.Rules;
 using ShareVault.Claims.Storage;
 using ShareVault.Custody.Keys;
@@ -251,7 +252,7 @@ internal static class ClaimsCommands
             string text = string.Empty;
             await WithEngineAsync(result, e =>
             {
-                text = LedgerExport.ToText(LedgerExport.Build(e, result.GetValue(poolId)!));
+                text = LedgerExport.ToText(e.ExportLedger(result.GetValue(poolId)!));
                 return Task.CompletedTask;
             }).ConfigureAwait(false);
             await File.WriteAllTextAsync(result.GetValue(output)!.FullName, text, ct).ConfigureAwait(false);

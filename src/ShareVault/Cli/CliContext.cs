@@ -1,4 +1,5 @@
 using System.CommandLine;
+using ShareVault.Claims;
 using ShareVault.Custody.Keys;
 using ShareVault.Custody.Threshold;
 using ShareVault.Hardware;
@@ -26,7 +27,7 @@ public static class CliContext
         {
             return await action().ConfigureAwait(false);
         }
-        catch (Exception e) when (e is ShareVault.Claims.ClaimsException or ShareStoreException or KeyCatalogException or ThresholdSigningException
+        catch (Exception e) when (e is ClaimsException or ShareStoreException or KeyCatalogException or ThresholdSigningException
             or ArgumentException or KeyNotFoundException or System.Data.Common.DbException or IOException or UnauthorizedAccessException or FormatException or InvalidOperationException
             or System.Security.Cryptography.CryptographicException or System.Net.Sockets.SocketException)
         {

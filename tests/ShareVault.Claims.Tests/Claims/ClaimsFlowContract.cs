@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
+using ShareVault.Claims.Ingest;
 using ShareVault.Claims.Rules;
 using ShareVault.Claims.Storage;
 using ShareVault.Claims.TestSupport;
@@ -127,9 +128,9 @@ public abstract class ClaimsFlowContract(PoolKeyFixture key)
         var claim = Assert.Single(engine.ListClaims());
         Assert.Equal("opened", claim.Status);
         Assert.Equal(0, await engine.ProcessPayoutsAsync(default));
-        await Assert.ThrowsAsync<InvalidOperationException>(() => engine.VoteAsync(claim.Id, "alice", true, default));
+        Assert.Equal(ClaimsError.Conflict, (await Assert.ThrowsAsync<ClaimsException>(() => engine.VoteAsync(claim.Id, "alice", true, default))).Error);
         Assert.Equal("opened", await engine.VoteAsync(claim.Id, "bob", true, default));
-        await Assert.ThrowsAsync<InvalidOperationException>(() => engine.VoteAsync(claim.Id, "bob", true, default));
+        Assert.Equal(ClaimsError.AlreadyExists, (await Assert.ThrowsAsync<ClaimsException>(() => engine.VoteAsync(claim.Id, "bob", true, default))).Error);
         Assert.Equal("approved", await engine.VoteAsync(claim.Id, "carol", true, default));
         Assert.Equal(1, await engine.ProcessPayoutsAsync(default));
     }

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using Microsoft.Data.Sqlite;
+using ShareVault.Claims.Ingest;
 using ShareVault.Claims.Storage;
 using ShareVault.Claims.Tests.Claims;
 using ShareVault.Claims.TestSupport;

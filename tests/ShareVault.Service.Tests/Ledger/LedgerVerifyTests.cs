@@ -21,7 +21,7 @@ public sealed class LedgerVerifyTests(PoolKeyFixture key)
         await ingest.ProcessBatchAsync([.. records.Select(r => new IncomingEvidence(ShareVault.Evidence.EvidenceTopics.Evidence(device.Id), r, device.Id))], default);
         Assert.Equal(1, await engine.ProcessPayoutsAsync(default));
         Assert.NotNull(await engine.CheckpointAsync("pool-1", force: true, default));
-        return LedgerExport.ToText(LedgerExport.Build(engine, "pool-1"));
+        return LedgerExport.ToText(engine.ExportLedger("pool-1"));
     }
 
     [Fact]
@@ -83,7 +83,7 @@ public sealed class LedgerVerifyTests(PoolKeyFixture key)
         // …and then it arrives: stored, never evaluated. The export must still show the decision the service made.
         await ingest.ProcessBatchAsync([Message(records[6])], default);
         Assert.NotNull(engine.EvidenceRecord(device.Id, 6));
-        var verification = LedgerVerifier.Verify(LedgerExport.ToText(LedgerExport.Build(engine, "pool-1")));
+        var verification = LedgerVerifier.Verify(LedgerExport.ToText(engine.ExportLedger("pool-1")));
         Assert.True(verification.IsValid, verification.Detail);
         Assert.Equal(1, verification.Reevaluated);
     }

@@ -1,0 +1,168 @@
+using System.Data.Common;
+using System.Security.Cryptography;
+using System.Text.Json.Nodes;
+using ShareVault.Claims.Ledger;
+using ShareVault.Claims.Storage;
+
+namespace ShareVault.Claims.Devices;
+
+/// <summary>
+/// The <c>devices</c> table and this process's cache of enrolled keys. Every record's signature is
+/// checked under its device's key, so the key is answered from memory; a device enrolled by another
+/// process (the CLI, another instance) is found with one row read.
+/// </summary>
+internal sealed class DeviceDirectory
+{
+    private static readonly TimeSpan UnknownDeviceRecheck = TimeSpan.FromSeconds(1);
+
+    private readonly ClaimsDatabase _db;
+    private readonly LedgerBook _ledger;
+    private readonly TimeProvider _time;
+    private readonly Dictionary<string, DeviceInfo> _known = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, DateTimeOffset> _unknown = new(StringComparer.Ordinal);
+
+    public DeviceDirectory(ClaimsDatabase db, LedgerBook ledger, TimeProvider time)
+    {
+        _db = db;
+        _ledger = ledger;
+        _time = time;
+        Reload();
+    }
+
+    /// <summary>Binds a device (its P-256 key, SubjectPublicKeyInfo DER) to a member, with its <c>device_enrolled</c> entry.</summary>
+    public void Insert(DbTransaction tx, string poolId, string memberId, string deviceId, byte[] publicKeySpki, string now)
+    {
+        if (Sql.Exists(tx, "SELECT 1 FROM devices WHERE id=@id", ("@id", deviceId)))
+        {
+            throw new ClaimsException(ClaimsError.AlreadyExists, $"Device '{deviceId}' is already enrolled");
+        }
+
+        Sql.Exec(tx, "INSERT INTO devices(id,pool_id,member_id,public_key,enrolled_at) VALUES (@id,@p,@m,@k,@t)",
+            ("@id", deviceId), ("@p", poolId), ("@m", memberId), ("@k", publicKeySpki), ("@t", now));
+        _ledger.Append(tx, poolId, LedgerEntry.DeviceEnrolled, new JsonObject
+        {
+            ["device"] = deviceId,
+            ["member"] = memberId,
+            ["key_sha256"] = Convert.ToHexStringLower(SHA256.HashData(publicKeySpki)),
+        });
+    }
+
+    /// <summary>Caches the enrolled devices' keys.</summary>
+    public void Reload()
+    {
+        var rows = List(null);
+        lock (_known)
+        {
+            foreach (var row in rows)
+            {
+                _known.TryAdd(row.Id, new DeviceInfo(row.Id, row.PoolId, row.MemberId, row.PublicKey));
+                _unknown.Remove(row.Id);
+            }
+        }
+    }
+
+    /// <summary>The enrolled key of a device, or null when the device is unknown.</summary>
+    public DeviceInfo? Find(string deviceId)
+    {
+        var now = _time.GetUtcNow();
+        lock (_known)
+        {
+            if (_known.TryGetValue(deviceId, out var d))
+            {
+                return d;
+            }
+
+            // Asked about very recently and not enrolled then: answer from memory, so a stream of
+            // records from an unknown device costs one lookup a second, not one per record.
+            if (_unknown.TryGetValue(deviceId, out var askedAt) && now - askedAt < UnknownDeviceRecheck)
+            {
+                return null;
+            }
+        }
+
+        DeviceRow? row;
+        using (var c = _db.OpenReader())
+        {
+            row = Rows(c, null, ("id", deviceId)).SingleOrDefault();
+        }
+
+        lock (_known)
+        {
+            if (row is null)
+            {
+                if (_unknown.Count > 10_000)
+                {
+                    _unknown.Clear(); // bounded: ids come from untrusted input
+                }
+
+                _unknown[deviceId] = now;
+                return null;
+            }
+
+            _unknown.Remove(deviceId);
+            return Remember(row);
+        }
+    }
+
+    /// <summary>An enrolled device inside a write transaction (enrolled by another process since this one cached, too).</summary>
+    public DeviceInfo Enrolled(DbTransaction tx, string deviceId)
+    {
+        lock (_known)
+        {
+            if (_known.TryGetValue(deviceId, out var d))
+            {
+                return d;
+            }
+        }
+
+        var row = Rows(tx.Connection!, tx, ("id", deviceId)).SingleOrDefault() ?? throw new ClaimsException(ClaimsError.NotFound, $"Device '{deviceId}' is not enrolled");
+        lock (_known)
+        {
+            return Remember(row);
+        }
+    }
+
+    public IReadOnlyList<DeviceRow> List(string? poolId)
+    {
+        using var c = _db.OpenReader();
+        return Rows(c, null, ("pool_id", poolId));
+    }
+
+    /// <summary>Devices with stored records beyond their evaluated prefix (waiting at a gap).</summary>
+    public IReadOnlyList<string> WaitingAtGap()
+    {
+        using var c = _db.OpenReader();
+        return Sql.Query(c, null, "SELECT id FROM devices WHERE max_seq > evaluated_seq ORDER BY id", r => r.GetString(0));
+    }
+
+    public static EvaluationCursor Cursor(DbTransaction tx, string deviceId)
+    {
+        using var command = ClaimsDatabase.Command(tx.Connection!, tx, "SELECT evaluated_seq, max_seq, state_version, last_hash FROM devices WHERE id=@d", ("@d", deviceId));
+        using var reader = command.ExecuteReader();
+        return reader.Read()
+            ? new EvaluationCursor(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.IsDBNull(3) ? null : (byte[])reader[3])
+            : throw new ClaimsException(ClaimsError.NotFound, $"Device '{deviceId}' is no longer enrolled");
+    }
+
+    public static void SaveCursor(DbTransaction tx, string deviceId, EvaluationCursor cursor) =>
+        Sql.Exec(tx, "UPDATE devices SET evaluated_seq=@e, max_seq=@m, last_hash=@h, state_version=@v WHERE id=@d",
+            ("@e", cursor.EvaluatedSequence), ("@m", cursor.MaxSequence), ("@h", cursor.LastHash), ("@v", cursor.Version), ("@d", deviceId));
+
+    /// <summary>
+    /// Bumping a device's state version tells every service instance (this one, or one in another
+    /// process) to reload that device's evaluators before it evaluates again.
+    /// </summary>
+    public static void InvalidateEvaluation(DbTransaction tx, string poolId, string memberId) =>
+        Sql.Exec(tx, "UPDATE devices SET state_version=state_version+1 WHERE pool_id=@p AND member_id=@m", ("@p", poolId), ("@m", memberId));
+
+    private DeviceInfo Remember(DeviceRow row) =>
+        _known.TryGetValue(row.Id, out var known) ? known : _known[row.Id] = new DeviceInfo(row.Id, row.PoolId, row.MemberId, row.PublicKey);
+
+    /// <summary>Device rows matching the filters that have a value (<see cref="ClaimsDatabase.Where"/>).</summary>
+    private static List<DeviceRow> Rows(DbConnection c, DbTransaction? tx, params (string Column, object? Value)[] filters)
+    {
+        var (where, parameters) = ClaimsDatabase.Where(filters);
+        return Sql.Query(c, tx, $"SELECT id,pool_id,member_id,public_key,enrolled_at,evaluated_seq,max_seq FROM devices{where} ORDER BY id",
+            r => new DeviceRow(r.GetString(0), r.GetString(1), r.GetString(2), (byte[])r[3], r.GetString(4), r.GetInt64(5), r.GetInt64(6)), parameters);
+    }
+}

@@ -1,0 +1,128 @@
+using System.Data.Common;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Nodes;
+using ShareVault.Claims.Ledger;
+using ShareVault.Claims.Pools;
+using ShareVault.Claims.Rules;
+using ShareVault.Claims.Storage;
+
+namespace ShareVault.Claims.Lifecycle;
+
+/// <summary>
+/// The <c>claims</c> and <c>votes</c> tables: a claim opens when a trigger fires, is decided by the
+/// rule or by votes, and is marked paid; each step has its ledger entry in the same transaction.
+/// </summary>
+internal sealed class ClaimBook(ClaimsDatabase db, LedgerBook ledger, TimeProvider time)
+{
+    /// <summary>One claim per policy, device and episode start: the id is a hash of the three.</summary>
+    public static string ClaimId(string policyId, string deviceId, long startSeq) =>
+        "clm-" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{policyId}\n{deviceId}\n{startSeq}")))[..24];
+
+    /// <summary>Opens the claim of a firing (capped at the pool's maximum payout), once per episode.</summary>
+    public void Open(DbTransaction tx, PolicyRow policy, string deviceId, TriggerFiring firing)
+    {
+        var startSeq = firing.Records[0].Sequence;
+        var id = ClaimId(policy.Id, deviceId, startSeq);
+        var amount = Math.Min(policy.PayoutAmount, PoolTables.MaxPayout(tx, policy.PoolId));
+        var evidence = new JsonArray([.. firing.Records.Select(r => (JsonNode)new JsonObject { ["seq"] = r.Sequence, ["sha256"] = Convert.ToHexStringLower(r.Hash) })]);
+        var inserted = Sql.Exec(tx, "INSERT INTO claims(id,pool_id,member_id,policy_id,device_id,start_seq,status,amount,rule_hash,evidence,opened_at) VALUES (@id,@p,@m,@pol,@d,@s,@st,@a,@h,@e,@t) ON CONFLICT DO NOTHING",
+            ("@id", id), ("@p", policy.PoolId), ("@m", policy.MemberId), ("@pol", policy.Id), ("@d", deviceId), ("@s", startSeq), ("@st", ClaimStatus.Opened.ToText()),
+            ("@a", amount), ("@h", policy.Rule.HashHex), ("@e", evidence.ToJsonString()), ("@t", Now()));
+        if (inserted == 0)
+        {
+            return; // this episode already opened its claim: nothing opens twice
+        }
+
+        ledger.Append(tx, policy.PoolId, LedgerEntry.ClaimOpened, new JsonObject
+        {
+            ["claim"] = id,
+            ["policy"] = policy.Id,
+            ["member"] = policy.MemberId,
+            ["device"] = deviceId,
+            ["rule"] = policy.Rule.Text,
+            ["rule_hash"] = policy.Rule.HashHex,
+            ["amount"] = amount,
+            ["from"] = LedgerEntry.FormatTime(firing.From),
+            ["until"] = LedgerEntry.FormatTime(firing.Until),
+            ["evidence"] = evidence,
+        });
+        if (policy.VotesRequired == 0)
+        {
+            Decide(tx, policy.PoolId, id, ClaimStatus.Approved, DecidedBy.Rule, "the policy approves its trigger automatically");
+        }
+    }
+
+    /// <summary>
+    /// A member's vote on an open claim; the claimant cannot vote. Decides the claim once approvals
+    /// or rejections reach the policy's votes_required. Returns the claim's status after the vote.
+    /// </summary>
+    public ClaimStatus Vote(DbTransaction tx, string claimId, string memberId, bool approve)
+    {
+        string poolId, claimant, policyId;
+        ClaimStatus status;
+        using (var command = ClaimsDatabase.Command(tx.Connection!, tx, "SELECT pool_id, member_id, status, policy_id FROM claims WHERE id=@id", ("@id", claimId)))
+        using (var reader = command.ExecuteReader())
+        {
+            if (!reader.Read())
+            {
+                throw new ClaimsException(ClaimsError.NotFound, $"No claim '{claimId}'");
+            }
+
+            (poolId, claimant, status, policyId) = (reader.GetString(0), reader.GetString(1), ClaimStatusText.Parse(reader.GetString(2)), reader.GetString(3));
+        }
+
+        var required = PolicyTable.VotesRequired(tx, policyId);
+        PoolTables.RequireMember(tx, poolId, memberId);
+        if (memberId == claimant)
+        {
+            throw new ClaimsException(ClaimsError.Conflict, "A member cannot vote on their own claim");
+        }
+
+        if (status != ClaimStatus.Opened)
+        {
+            throw new ClaimsException(ClaimsError.Conflict, $"Claim '{claimId}' is {status.ToText()}; votes are closed");
+        }
+
+        if (Sql.Exec(tx, "INSERT INTO votes(claim_id,member_id,approve,cast_at) VALUES (@c,@m,@a,@t) ON CONFLICT DO NOTHING", ("@c", claimId), ("@m", memberId), ("@a", approve ? 1 : 0), ("@t", Now())) == 0)
+        {
+            throw new ClaimsException(ClaimsError.AlreadyExists, $"Member '{memberId}' has already voted on claim '{claimId}'");
+        }
+
+        var approvals = Sql.Int64(tx.Connection!, tx, "SELECT COUNT(*) FROM votes WHERE claim_id=@c AND approve=1", ("@c", claimId));
+        var rejections = Sql.Int64(tx.Connection!, tx, "SELECT COUNT(*) FROM votes WHERE claim_id=@c AND approve=0", ("@c", claimId));
+        if (approvals >= required)
+        {
+            Decide(tx, poolId, claimId, status = ClaimStatus.Approved, DecidedBy.Votes, $"{approvals} member(s) approved");
+        }
+        else if (rejections >= required)
+        {
+            Decide(tx, poolId, claimId, status = ClaimStatus.Declined, DecidedBy.Votes, $"{rejections} member(s) declined");
+        }
+
+        return status;
+    }
+
+    /// <summary>An approved claim becomes paid (in the transaction that records its payout).</summary>
+    public static void MarkPaid(DbTransaction tx, string claimId) =>
+        Sql.Exec(tx, "UPDATE claims SET status=@paid WHERE id=@c AND status=@approved",
+            ("@paid", ClaimStatus.Paid.ToText()), ("@c", claimId), ("@approved", ClaimStatus.Approved.ToText()));
+
+    public IReadOnlyList<ClaimInfo> List(string? poolId, ClaimStatus? status)
+    {
+        using var c = db.OpenReader();
+        var (where, parameters) = ClaimsDatabase.Where(("pool_id", poolId), ("status", status?.ToText()));
+        return Sql.Query(c, null, $"SELECT id,pool_id,member_id,policy_id,device_id,start_seq,status,amount,rule_hash,evidence,opened_at,decided_at,reason FROM claims{where} ORDER BY opened_at, id",
+            r => new ClaimInfo(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetInt64(5), r.GetString(6), r.GetInt64(7), r.GetString(8),
+                JsonNode.Parse(r.GetString(9))!.AsArray(), r.GetString(10), r.IsDBNull(11) ? null : r.GetString(11), r.IsDBNull(12) ? null : r.GetString(12)),
+            parameters);
+    }
+
+    private string Now() => LedgerEntry.FormatTime(time.GetUtcNow());
+
+    private void Decide(DbTransaction tx, string poolId, string claimId, ClaimStatus decision, DecidedBy by, string reason)
+    {
+        Sql.Exec(tx, "UPDATE claims SET status=@s, decided_at=@t, reason=@r WHERE id=@id", ("@s", decision.ToText()), ("@t", Now()), ("@r", reason), ("@id", claimId));
+        ledger.Append(tx, poolId, LedgerEntry.Decision, new JsonObject { ["claim"] = claimId, ["decision"] = decision.ToText(), ["by"] = by.ToText(), ["reason"] = reason });
+    }
+}

@@ -1,0 +1,68 @@
+using System.Data.Common;
+using System.Text.Json.Nodes;
+using ShareVault.Claims.Ledger;
+using ShareVault.Claims.Rules;
+using ShareVault.Claims.Storage;
+
+namespace ShareVault.Claims.Pools;
+
+/// <summary>The <c>policies</c> table; each rule is parsed once per process (a policy never changes once issued).</summary>
+internal sealed class PolicyTable(ClaimsDatabase db, LedgerBook ledger)
+{
+    private readonly Dictionary<string, PolicyRow> _parsed = new(StringComparer.Ordinal);
+
+    /// <summary>Inserts the policy with its <c>policy_issued</c> entry (rule canonical text and SHA-256, context).</summary>
+    public void Insert(DbTransaction tx, PolicyRow policy, string now)
+    {
+        PoolTables.RequireMember(tx, policy.PoolId, policy.MemberId);
+        if (Sql.Exists(tx, "SELECT 1 FROM policies WHERE id=@id", ("@id", policy.Id)))
+        {
+            throw new ClaimsException(ClaimsError.AlreadyExists, $"Policy '{policy.Id}' already exists");
+        }
+
+        var contextJson = RuleContextJson.Write(policy.Context);
+        Sql.Exec(tx, "INSERT INTO policies(id,pool_id,member_id,rule_text,rule_hash,payout_amount,votes_required,context,created_at) VALUES (@id,@p,@m,@r,@h,@a,@v,@c,@t)",
+            ("@id", policy.Id), ("@p", policy.PoolId), ("@m", policy.MemberId), ("@r", policy.Rule.Text), ("@h", policy.Rule.HashHex), ("@a", policy.PayoutAmount),
+            ("@v", policy.VotesRequired), ("@c", contextJson.ToJsonString()), ("@t", now));
+        ledger.Append(tx, policy.PoolId, LedgerEntry.PolicyIssued, new JsonObject
+        {
+            ["policy"] = policy.Id,
+            ["member"] = policy.MemberId,
+            ["rule"] = policy.Rule.Text,
+            ["rule_hash"] = policy.Rule.HashHex,
+            ["payout_amount"] = policy.PayoutAmount,
+            ["votes_required"] = policy.VotesRequired,
+            ["context"] = contextJson,
+        });
+    }
+
+    /// <summary>The pool member's policies, parsed.</summary>
+    public List<PolicyRow> ForMember(DbTransaction tx, string poolId, string memberId) =>
+        Sql.Query(tx.Connection!, tx, "SELECT id, rule_text, payout_amount, votes_required, context FROM policies WHERE pool_id=@p AND member_id=@m ORDER BY id", r =>
+        {
+            var id = r.GetString(0);
+            lock (_parsed)
+            {
+                if (!_parsed.TryGetValue(id, out var policy))
+                {
+                    _parsed[id] = policy = new PolicyRow(id, poolId, memberId, TriggerRule.Parse(r.GetString(1)), r.GetInt64(2), (int)r.GetInt64(3),
+                        RuleContextJson.Read(JsonNode.Parse(r.GetString(4))!.AsObject()));
+                }
+
+                return policy;
+            }
+        }, ("@p", poolId), ("@m", memberId));
+
+    /// <summary>Votes a policy's claims need (0: approved by the rule alone).</summary>
+    public static long VotesRequired(DbTransaction tx, string policyId) =>
+        Sql.Int64(tx.Connection!, tx, "SELECT votes_required FROM policies WHERE id=@id", ("@id", policyId));
+
+    public IReadOnlyList<PolicyInfo> List(string? poolId)
+    {
+        using var c = db.OpenReader();
+        var (where, parameters) = ClaimsDatabase.Where(("pool_id", poolId));
+        return Sql.Query(c, null, $"SELECT id,pool_id,member_id,rule_text,rule_hash,payout_amount,votes_required,context FROM policies{where} ORDER BY id",
+            r => new PolicyInfo(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetInt64(5), (int)r.GetInt64(6), JsonNode.Parse(r.GetString(7))!.AsObject()),
+            parameters);
+    }
+}
