@@ -18,13 +18,8 @@ public static class AgentHost
             throw new FormatException("pollSeconds must be > 0");
         }
 
-        var sinkDirectory = DirectorySink.ParseSpec(config.Sink);
-        if (sinkDirectory is null && config.Sink != "mqtt")
-        {
-            throw new FormatException($"sink '{config.Sink}' is neither 'mqtt' nor 'dir:PATH'");
-        }
-
-        if (sinkDirectory is null && config.Broker is null)
+        var sinkDirectory = config.Sink.Directory;
+        if (config.Sink.Kind == AgentSinkKind.Mqtt && config.Broker is null)
         {
             throw new FormatException("sink 'mqtt' needs a broker section");
         }

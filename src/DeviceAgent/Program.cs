@@ -22,7 +22,7 @@ static Command RunCommand()
         var loaded = AgentConfig.Load(result.GetValue(config)!);
         if (result.GetValue(sink) is { } overrideSink)
         {
-            loaded = loaded with { Sink = overrideSink };
+            loaded = loaded with { Sink = AgentSink.Parse(overrideSink) };
         }
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

@@ -8,11 +8,8 @@ namespace ShareVault.Hardware;
 /// (RFC 7512) or <c>tpm:object=NAME?tcti=…</c>. The custodian's name is the token label (PKCS#11)
 /// or the object name (TPM). The URI holds no secret, only where to find it (pin-source).
 /// </summary>
-public sealed record CustodianAddress(string Name, string Uri, string ObjectLabel, string Kind)
+public sealed record CustodianAddress(string Name, string Uri, string ObjectLabel, CustodianKind Kind)
 {
-    public const string Pkcs11Kind = "pkcs11";
-    public const string TpmKind = "tpm";
-
     /// <summary>Parses a custodian URI; <paramref name="keyName"/> labels the key when the URI names no object.</summary>
     public static CustodianAddress Parse(string uri, string keyName)
     {
@@ -21,13 +18,13 @@ public sealed record CustodianAddress(string Name, string Uri, string ObjectLabe
         {
             var parsed = Pkcs11Uri.Parse(uri);
             var label = parsed.ObjectLabel ?? keyName;
-            return new CustodianAddress(parsed.Token!, parsed.WithObject(label), label, Pkcs11Kind);
+            return new CustodianAddress(parsed.Token!, parsed.WithObject(label), label, CustodianKind.Pkcs11);
         }
 
         if (uri.StartsWith("tpm:", StringComparison.OrdinalIgnoreCase))
         {
             var name = TpmObjectName(uri);
-            return new CustodianAddress(name, uri, keyName, TpmKind);
+            return new CustodianAddress(name, uri, keyName, CustodianKind.Tpm);
         }
 
         throw new ShareStoreException(ShareStoreError.BadUri, "A custodian URI starts with 'pkcs11:' or 'tpm:'");
@@ -49,5 +46,5 @@ public sealed record CustodianAddress(string Name, string Uri, string ObjectLabe
         throw new ShareStoreException(ShareStoreError.BadUri, "A TPM custodian URI must name its object (tpm:object=NAME?tcti=…)");
     }
 
-    public override string ToString() => $"{Name} ({Kind})";
+    public override string ToString() => $"{Name} ({Kind.ToText()})";
 }

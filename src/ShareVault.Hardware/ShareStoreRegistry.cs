@@ -49,16 +49,16 @@ public sealed class ShareStoreRegistry : IDisposable
 
     private IShareStore Open(CustodianAddress address) => address.Kind switch
     {
-        CustodianAddress.Pkcs11Kind => Pkcs11ShareStore.Open(Pkcs11Uri.Parse(address.Uri)),
+        CustodianKind.Pkcs11 => Pkcs11ShareStore.Open(Pkcs11Uri.Parse(address.Uri)),
         // TPM key blobs live under the data folder (DATA_DIR/tpm/OBJECT/); see docs/tpm.md.
-        CustodianAddress.TpmKind => TpmShareStore.Open(TpmUri.Parse(address.Uri), _dataDir),
+        CustodianKind.Tpm => TpmShareStore.Open(TpmUri.Parse(address.Uri), _dataDir),
         _ => throw new ShareStoreException(ShareStoreError.BadUri, $"Unknown custodian kind '{address.Kind}'"),
     };
 
     // One store per token (or TPM), whatever object the URI names.
     private static string StoreKey(CustodianAddress address)
     {
-        if (address.Kind == CustodianAddress.Pkcs11Kind)
+        if (address.Kind == CustodianKind.Pkcs11)
         {
             var uri = Pkcs11Uri.Parse(address.Uri);
             return $"pkcs11|{uri.ModulePath}|{uri.Token}";

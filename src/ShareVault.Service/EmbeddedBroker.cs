@@ -150,14 +150,14 @@ public sealed class EmbeddedBroker : IAsyncDisposable
         var device = args.SessionItems[DeviceItem] as string;
         var topic = args.ApplicationMessage.Topic;
         var parsed = EvidenceTopics.TryParse(topic, out var topicDevice, out var kind);
-        if (device is not null && parsed && topicDevice == device && kind == "evidence")
+        if (device is not null && parsed && topicDevice == device && kind == EvidenceTopicKind.Evidence)
         {
             args.ProcessPublish = false; // consumed here; the PUBACK says only that the broker has it — the receipt says it is stored
             await _ingest.SubmitAsync(new IncomingEvidence(topic, System.Buffers.BuffersExtensions.ToArray(args.ApplicationMessage.Payload), device), args.CancellationToken).ConfigureAwait(false);
             return;
         }
 
-        if (device is not null && parsed && topicDevice == device && kind == "status")
+        if (device is not null && parsed && topicDevice == device && kind == EvidenceTopicKind.Status)
         {
             return;
         }
@@ -165,7 +165,7 @@ public sealed class EmbeddedBroker : IAsyncDisposable
         args.ProcessPublish = false;
         args.Response.ReasonCode = MqttPubAckReasonCode.NotAuthorized;
         Interlocked.Increment(ref _ingest.Metrics.RefusedByBrokerCount);
-        if (parsed && kind == "evidence")
+        if (parsed && kind == EvidenceTopicKind.Evidence)
         {
             // Recorded (and counted) as TopicMismatch, with a receipt to the publisher only.
             await _ingest.SubmitAsync(new IncomingEvidence(topic, System.Buffers.BuffersExtensions.ToArray(args.ApplicationMessage.Payload), device ?? "?"), args.CancellationToken).ConfigureAwait(false);

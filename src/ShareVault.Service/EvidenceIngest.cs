@@ -469,7 +469,7 @@ public sealed class EvidenceIngest : IAsyncDisposable
     private Check Verify(IncomingEvidence message, DateTimeOffset now)
     {
         var bytes = message.Payload.Span;
-        if (!EvidenceTopics.TryParse(message.Topic, out var topicDevice, out var kind) || kind != "evidence")
+        if (!EvidenceTopics.TryParse(message.Topic, out var topicDevice, out var kind) || kind != EvidenceTopicKind.Evidence)
         {
             return Check.Rejected(WrongTopic, $"'{Truncate(message.Topic)}' is not a device evidence topic", null, null, null, bytes);
         }

@@ -56,7 +56,7 @@ public sealed class ShoupCliTests : IDisposable
 
         var record = new KeyCatalog(dataDir).Load(name);
         var recordText = await File.ReadAllTextAsync(Path.Combine(dataDir, "keys", name + ".json"));
-        Assert.Equal(KeyRecord.ShoupRsa, record.Scheme);
+        Assert.Equal(KeyScheme.ShoupRsa, record.Scheme);
         // Only public parts are kept: N, e, n, v and per custodian its index and vᵢ.
         var shoupKeys = JsonNode.Parse(recordText)!["shoup"]!.AsObject().Select(p => p.Key).Order(StringComparer.Ordinal);
         Assert.Equal(["exponent", "modulus", "players", "verificationBase"], shoupKeys);

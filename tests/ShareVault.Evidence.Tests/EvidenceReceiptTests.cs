@@ -51,7 +51,9 @@ public sealed class EvidenceReceiptTests
         Assert.Equal("sharevault/v1/devices/pi-1/receipts", EvidenceTopics.Receipts("pi-1"));
         Assert.Equal("$share/claims/sharevault/v1/devices/+/evidence", EvidenceTopics.SharedEvidence("claims"));
         Assert.True(EvidenceTopics.TryParse("sharevault/v1/devices/pi-1/evidence", out var id, out var kind));
-        Assert.Equal(("pi-1", "evidence"), (id, kind));
+        Assert.Equal(("pi-1", EvidenceTopicKind.Evidence), (id, kind));
+        Assert.True(EvidenceTopics.TryParse(EvidenceTopics.For("pi-1", EvidenceTopicKind.Receipts), out _, out var receipts));
+        Assert.Equal(EvidenceTopicKind.Receipts, receipts);
         Assert.False(EvidenceTopics.TryParse("sharevault/v1/devices/pi-1/other", out _, out _));
         Assert.False(EvidenceTopics.TryParse("sharevault/v1/devices/pi-1/evidence/x", out _, out _));
         Assert.Throws<ArgumentException>(() => EvidenceTopics.Evidence("a/#"));

@@ -30,7 +30,7 @@ public sealed record AgentConfig
     public double PollSeconds { get; init; } = 60;
 
     /// <summary><c>mqtt</c> (needs <see cref="Broker"/>) or <c>dir:PATH</c>.</summary>
-    public string Sink { get; init; } = "mqtt";
+    public AgentSink Sink { get; init; } = AgentSink.Mqtt;
 
     public BrokerConfig? Broker { get; init; }
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using DeviceAgent.Storage;
+using ShareVault.Hardware;
 
 namespace DeviceAgent.Delivery;
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using ShareVault.Evidence;
+using ShareVault.Hardware;
 
 namespace DeviceAgent.Storage;
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using ShareVault.Evidence;
+using ShareVault.Hardware;
 
 namespace DeviceAgent.Storage;
 

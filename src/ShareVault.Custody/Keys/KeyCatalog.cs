@@ -1,12 +1,13 @@
 using System.Text.Json;
 using ShareVault.Evidence;
+using ShareVault.Hardware;
 
 namespace ShareVault.Custody.Keys;
 
 /// <summary>A key-catalog problem the user can act on (unknown key, name taken, damaged file).</summary>
 public sealed class KeyCatalogException(string message, Exception? inner = null) : Exception(message, inner);
 
-/// <summary>Key records as JSON files under <c>DATA_DIR/keys/NAME.json</c>, written atomically.</summary>
+/// <summary>Key records as JSON files under <c>DATA_DIR/keys/NAME.json</c>, written atomically and fsynced.</summary>
 public sealed class KeyCatalog
 {
     internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
@@ -44,11 +45,9 @@ public sealed class KeyCatalog
     public void Save(KeyRecord record)
     {
         ArgumentNullException.ThrowIfNull(record);
-        Directory.CreateDirectory(KeysDir);
         var path = PathOf(record.Name);
-        var temp = path + ".tmp";
-        File.WriteAllText(temp, JsonSerializer.Serialize(record, Json));
-        File.Move(temp, path, overwrite: true);
+        DurableFile.CreateDirectory(KeysDir);
+        DurableFile.WriteAtomic(path, JsonSerializer.SerializeToUtf8Bytes(record, Json));
     }
 
     public IReadOnlyList<string> Names() => Directory.Exists(KeysDir)

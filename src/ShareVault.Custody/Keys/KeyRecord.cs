@@ -8,12 +8,9 @@ namespace ShareVault.Custody.Keys;
 /// </summary>
 public sealed class KeyRecord
 {
-    public const string ProductRsa = "product-rsa";
-    public const string ShoupRsa = "shoup-rsa";
-
     public required string Name { get; init; }
 
-    public required string Scheme { get; init; }
+    public required KeyScheme Scheme { get; init; }
 
     public required int Threshold { get; init; }
 
@@ -43,7 +40,7 @@ public sealed class CustodianRecord
 
     public required string ObjectLabel { get; init; }
 
-    public required string Kind { get; init; }
+    public required ShareVault.Hardware.CustodianKind Kind { get; init; }
 
     /// <summary>Product RSA: the custodian's own RSA public key (base64url n and e).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]

@@ -16,8 +16,8 @@ public static class KeyPublication
         ArgumentNullException.ThrowIfNull(key);
         return key.Scheme switch
         {
-            KeyRecord.ProductRsa => [.. key.Quorums.Select(q => (q.Kid, ProductRsaKey.CompositeKey(key, q)))],
-            KeyRecord.ShoupRsa when key.Shoup is { } s =>
+            KeyScheme.ProductRsa => [.. key.Quorums.Select(q => (q.Kid, ProductRsaKey.CompositeKey(key, q)))],
+            KeyScheme.ShoupRsa when key.Shoup is { } s =>
                 [(key.Name, RsaPublicKey.FromBytes(Base64Url.Decode(s.Modulus), Base64Url.Decode(s.Exponent)))],
             _ => throw new KeyCatalogException($"Key '{key.Name}' has an unknown scheme '{key.Scheme}'"),
         };

@@ -36,8 +36,8 @@ public sealed class ThresholdSigner(ShareStoreRegistry stores, TimeSpan partialT
         ArgumentNullException.ThrowIfNull(key);
         return key.Scheme switch
         {
-            KeyRecord.ProductRsa => _productRsa.SignAsync(key, messageForKid, kid, cancellationToken),
-            KeyRecord.ShoupRsa => _shoup.SignAsync(key, messageForKid, kid, cancellationToken),
+            KeyScheme.ProductRsa => _productRsa.SignAsync(key, messageForKid, kid, cancellationToken),
+            KeyScheme.ShoupRsa => _shoup.SignAsync(key, messageForKid, kid, cancellationToken),
             _ => throw new KeyCatalogException($"Key '{key.Name}' uses scheme '{key.Scheme}', which this build cannot sign with"),
         };
     }

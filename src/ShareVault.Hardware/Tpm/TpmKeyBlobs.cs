@@ -3,7 +3,8 @@ namespace ShareVault.Hardware.Tpm;
 /// <summary>
 /// Where a TPM object's blobs live: <c>DATA_DIR/tpm/OBJECT/LABEL.pub</c> (TPM2B_PUBLIC) and
 /// <c>LABEL.priv</c> (TPM2B_PRIVATE, encrypted and integrity-protected by the storage primary:
-/// useless outside the TPM that made it, Part 1 §22.4). Blobs are written atomically.
+/// useless outside the TPM that made it, Part 1 §22.4). Blobs are written atomically and fsynced
+/// (<see cref="DurableFile"/>): a key whose blobs vanished in a power cut is a key lost.
 /// </summary>
 internal sealed class TpmKeyBlobs
 {
@@ -32,9 +33,9 @@ internal sealed class TpmKeyBlobs
 
     public void Write(string label, byte[] privateBlob, byte[] publicBlob)
     {
-        Directory.CreateDirectory(Folder);
-        WriteAtomically(PrivatePath(label), privateBlob);
-        WriteAtomically(PublicPath(label), publicBlob);
+        DurableFile.CreateDirectory(Folder);
+        DurableFile.WriteAtomic(PrivatePath(label), privateBlob);
+        DurableFile.WriteAtomic(PublicPath(label), publicBlob);
     }
 
     public void Delete(string label)
@@ -57,12 +58,5 @@ internal sealed class TpmKeyBlobs
     {
         TpmUri.ValidateName(label, "key label");
         return Path.Combine(Folder, label + ".priv");
-    }
-
-    private static void WriteAtomically(string path, byte[] bytes)
-    {
-        var temp = path + ".tmp";
-        File.WriteAllBytes(temp, bytes);
-        File.Move(temp, path, overwrite: true);
     }
 }

@@ -24,8 +24,8 @@ internal static class KeyCommands
     private static Command Create()
     {
         var name = new Option<string>("--name") { Description = "Key name (also the object label in each custodian's token)", Required = true };
-        var scheme = new Option<string>("--scheme") { Description = "Threshold scheme", DefaultValueFactory = _ => KeyRecord.ProductRsa };
-        scheme.AcceptOnlyFromAmong(KeyRecord.ProductRsa, KeyRecord.ShoupRsa);
+        var scheme = new Option<string>("--scheme") { Description = "Threshold scheme", DefaultValueFactory = _ => KeySchemeText.ProductRsa };
+        scheme.AcceptOnlyFromAmong(KeySchemeText.ProductRsa, KeySchemeText.ShoupRsa);
         var threshold = new Option<int>("--threshold") { Description = "Custodians needed to sign (t of n)", Required = true };
         var bits = new Option<int>("--bits") { Description = "RSA size: of each custodian key (product-rsa) or of the one key (shoup-rsa); 2048 or 3072", DefaultValueFactory = _ => 2048 };
         bits.AcceptOnlyFromAmong("2048", "3072");
@@ -46,11 +46,11 @@ internal static class KeyCommands
             using var stores = new ShareStoreRegistry(dataDir);
             var chosen = result.GetValue(scheme)!;
             var report = new SynchronousProgress(line => Console.Error.WriteLine("  " + line));
-            if (chosen == KeyRecord.ShoupRsa)
+            if (chosen == KeySchemeText.ShoupRsa)
             {
                 var shoup = new ShoupCeremony(stores, catalog, TimeProvider.System).Create(
                     result.GetValue(name)!, result.GetValue(threshold), result.GetValue(bits), result.GetValue(custodians)!, report, cancellationToken);
-                Console.WriteLine($"created {shoup.Scheme} key '{shoup.Name}': {shoup.Threshold} of {shoup.Custodians.Count}, one public key");
+                Console.WriteLine($"created {shoup.Scheme.ToText()} key '{shoup.Name}': {shoup.Threshold} of {shoup.Custodians.Count}, one public key");
                 foreach (var (kid, publicKey) in KeyPublication.PublicKeys(shoup))
                 {
                     Console.WriteLine($"  {kid}  RSA-{publicKey.BitLength}");
@@ -61,7 +61,7 @@ internal static class KeyCommands
 
             var record = new ProductRsaCeremony(stores, catalog, TimeProvider.System).Create(
                 result.GetValue(name)!, result.GetValue(threshold), result.GetValue(bits), result.GetValue(custodians)!, report);
-            Console.WriteLine($"created {record.Scheme} key '{record.Name}': {record.Threshold} of {record.Custodians.Count}, {record.Quorums.Count} quorum key(s)");
+            Console.WriteLine($"created {record.Scheme.ToText()} key '{record.Name}': {record.Threshold} of {record.Custodians.Count}, {record.Quorums.Count} quorum key(s)");
             foreach (var quorum in record.Quorums)
             {
                 Console.WriteLine($"  {quorum.Kid}  RSA-{ProductRsaKey.CompositeKey(record, quorum).BitLength}");
@@ -100,7 +100,7 @@ internal static class KeyCommands
             foreach (var keyName in catalog.Names())
             {
                 var record = catalog.Load(keyName);
-                Console.WriteLine($"{record.Name}\t{record.Scheme}\t{record.Threshold}-of-{record.Custodians.Count}\t{string.Join(',', record.Custodians.Select(c => c.Name))}");
+                Console.WriteLine($"{record.Name}\t{record.Scheme.ToText()}\t{record.Threshold}-of-{record.Custodians.Count}\t{string.Join(',', record.Custodians.Select(c => c.Name))}");
             }
 
             return CliContext.Ok;

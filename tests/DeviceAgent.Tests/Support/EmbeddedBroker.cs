@@ -92,7 +92,7 @@ internal sealed class EmbeddedBroker : IAsyncDisposable
             Retained[message.Topic] = message.Payload.ToArray();
         }
 
-        if (!EvidenceTopics.TryParse(message.Topic, out var deviceId, out var kind) || kind != "evidence")
+        if (!EvidenceTopics.TryParse(message.Topic, out var deviceId, out var kind) || kind != EvidenceTopicKind.Evidence)
         {
             return Task.CompletedTask;
         }

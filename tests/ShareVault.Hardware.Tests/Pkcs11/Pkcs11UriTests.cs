@@ -46,6 +46,6 @@ public sealed class Pkcs11UriTests
 
         Assert.Equal("custody-b", address.Name);
         Assert.Equal("pool-9", address.ObjectLabel);
-        Assert.Equal(CustodianAddress.Pkcs11Kind, address.Kind);
+        Assert.Equal(CustodianKind.Pkcs11, address.Kind);
     }
 }

@@ -111,7 +111,7 @@ public sealed class TpmShareStoreTests(Swtpm swtpm, TempDataDir data) : IClassFi
         var label = UniqueLabel();
         var address = CustodianAddress.Parse(swtpm.Uri("custody-r"), label);
         Assert.Equal("custody-r", address.Name);
-        Assert.Equal(CustodianAddress.TpmKind, address.Kind);
+        Assert.Equal(CustodianKind.Tpm, address.Kind);
         var store = registry.Get(address);
         var key = store.GenerateRsaKey(address.ObjectLabel, 2048);
         Assert.True(File.Exists(Path.Combine(data.Path, "tpm", "custody-r", label + ".priv")));

@@ -59,7 +59,7 @@ public sealed class ProductRsaCeremony(ShareStoreRegistry stores, KeyCatalog cat
         var record = new KeyRecord
         {
             Name = name,
-            Scheme = KeyRecord.ProductRsa,
+            Scheme = KeyScheme.ProductRsa,
             Threshold = threshold,
             Bits = bits,
             CreatedAt = time.GetUtcNow(),

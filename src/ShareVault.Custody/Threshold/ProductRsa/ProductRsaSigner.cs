@@ -25,9 +25,9 @@ internal sealed class ProductRsaSigner(ShareStoreRegistry stores, TimeSpan parti
     {
         ArgumentNullException.ThrowIfNull(messageForKid);
         ArgumentNullException.ThrowIfNull(key);
-        if (key.Scheme != KeyRecord.ProductRsa)
+        if (key.Scheme != KeyScheme.ProductRsa)
         {
-            throw new ArgumentException($"Key '{key.Name}' is a {key.Scheme} key, not {KeyRecord.ProductRsa}", nameof(key));
+            throw new ArgumentException($"Key '{key.Name}' is a {key.Scheme.ToText()} key, not {KeySchemeText.ProductRsa}", nameof(key));
         }
 
         IReadOnlyList<QuorumRecord> candidates = quorumKid is null

@@ -108,7 +108,7 @@ public sealed class ShoupCeremony(Func<CustodianAddress, IShareStore> open, KeyC
         var record = new KeyRecord
         {
             Name = name,
-            Scheme = KeyRecord.ShoupRsa,
+            Scheme = KeyScheme.ShoupRsa,
             Threshold = threshold,
             Bits = bits,
             CreatedAt = time.GetUtcNow(),

@@ -28,9 +28,9 @@ internal sealed class ShoupKey
     public static ShoupKey From(KeyRecord record)
     {
         ArgumentNullException.ThrowIfNull(record);
-        if (record.Scheme != KeyRecord.ShoupRsa || record.Shoup is not { } shoup)
+        if (record.Scheme != KeyScheme.ShoupRsa || record.Shoup is not { } shoup)
         {
-            throw new KeyCatalogException($"Key '{record.Name}' is not a {KeyRecord.ShoupRsa} key with public parameters");
+            throw new KeyCatalogException($"Key '{record.Name}' is not a {KeySchemeText.ShoupRsa} key with public parameters");
         }
 
         if (record.Custodians.Any(c => c.ShareIndex is null || c.VerificationValue is null))

@@ -1,21 +1,24 @@
 using System.ComponentModel;
 using System.Runtime.InteropServices;
 
-namespace DeviceAgent.Storage;
+namespace ShareVault.Hardware;
 
 /// <summary>
 /// Crash-safe file writes: write a temporary file, fsync it, rename it over the target (atomic on
 /// POSIX, rename(2)), then fsync the directory so the rename itself survives a power cut
 /// (fsync(2): "calling fsync() on the file does not ensure that the entry in the directory ... has
-/// also reached disk").
+/// also reached disk"). Key records, TPM key blobs and the agent's outbox and sequence state all
+/// go through here, so a power cut leaves either the old file or the new one, never a torn or
+/// vanished one.
 /// </summary>
-internal static partial class DurableFile
+public static partial class DurableFile
 {
     private const int ORdOnly = 0;
     private const int ODirectory = 0x10000; // Linux generic value (asm-generic/fcntl.h); arm64 and x64 share it.
 
     public static void WriteAtomic(string path, ReadOnlySpan<byte> content)
     {
+        ArgumentException.ThrowIfNullOrEmpty(path);
         var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
         var temp = Path.Combine(directory, "." + Path.GetFileName(path) + ".tmp");
         try
@@ -23,7 +26,7 @@ internal static partial class DurableFile
             using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 0))
             {
                 stream.Write(content);
-                stream.Flush(flushToDisk: true);
+                stream.Flush(flushToDisk: true); // fsync(2) of the temporary file before it is renamed
             }
 
             File.Move(temp, path, overwrite: true);
@@ -39,9 +42,36 @@ internal static partial class DurableFile
         SyncDirectory(directory);
     }
 
+    /// <summary>
+    /// Creates <paramref name="directory"/> (and missing parents) so the new entries survive a power
+    /// cut: each directory created is fsynced into its parent.
+    /// </summary>
+    public static void CreateDirectory(string directory)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        var full = Path.GetFullPath(directory);
+        if (Directory.Exists(full))
+        {
+            return;
+        }
+
+        var parent = Path.GetDirectoryName(full);
+        if (parent is not null)
+        {
+            CreateDirectory(parent);
+        }
+
+        Directory.CreateDirectory(full);
+        if (parent is not null)
+        {
+            SyncDirectory(parent);
+        }
+    }
+
     /// <summary>fsync(2) on a directory, making creations, renames and deletions in it durable.</summary>
     public static void SyncDirectory(string directory)
     {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
         if (!OperatingSystem.IsLinux())
         {
             return;
