@@ -98,24 +98,26 @@ public sealed class ProductRsaSigningTests : IDisposable
     [Fact]
     public async Task A_tampered_partial_is_detected_and_its_custodian_named()
     {
-        var key = Create(2, "custody-a", "custody-b", "custody-c");
-        // Someone replaces custody-b's key inside the token with another key under the same label:
+        // Tokens of this test alone: it rewrites a token (a key replaced) while other classes of this
+        // process sign on theirs, and SoftHSM 2.6 rewrites token files unlocked (see SoftHsm.Labels).
+        var key = Create(2, "tamper-a", "tamper-b", "tamper-c");
+        // Someone replaces tamper-b's key inside the token with another key under the same label:
         // the token now answers with a partial that is not EM^d_b mod n_b.
-        var address = CustodianAddress.Parse(key.Custodian("custody-b").Uri, key.Name);
+        var address = CustodianAddress.Parse(key.Custodian("tamper-b").Uri, key.Name);
         var store = _stores.Get(address);
         store.DeleteKey(key.Name);
         store.GenerateRsaKey(key.Name, 2048);
 
         var signer = new ThresholdSigner(_stores);
         var pinned = await Assert.ThrowsAsync<ThresholdSigningException>(() =>
-            signer.SignRawAsync(key, [1], $"{key.Name}/custody-a+custody-b", CancellationToken.None));
+            signer.SignRawAsync(key, [1], $"{key.Name}/tamper-a+tamper-b", CancellationToken.None));
         var fallback = await signer.SignRawAsync(key, [1], null, CancellationToken.None);
 
         var failure = Assert.Single(pinned.Failures);
-        Assert.Equal("custody-b", failure.Custodian);
+        Assert.Equal("tamper-b", failure.Custodian);
         Assert.True(failure.Reason == CustodianFailureReason.WrongPartial, $"expected WrongPartial, got {failure}");
-        Assert.Contains("custody-b", pinned.Message, StringComparison.Ordinal);
-        Assert.Equal($"{key.Name}/custody-a+custody-c", fallback.Kid);
+        Assert.Contains("tamper-b", pinned.Message, StringComparison.Ordinal);
+        Assert.Equal($"{key.Name}/tamper-a+tamper-c", fallback.Kid);
     }
 
     [Fact]
