@@ -35,7 +35,7 @@ public sealed class MosquittoIngestTests(PoolKeyFixture key)
         Assert.Single(host.Engine.ListClaims());
     }
 
-    /// <summary>DESIGN.md §6 beyond one machine: claim workers split the stream (MQTT 5 shared subscription) over one PostgreSQL database.</summary>
+    /// <summary>Beyond one machine (docs/architecture.md, "Where things run"): claim workers split the stream (MQTT 5 shared subscription) over one PostgreSQL database.</summary>
     [Fact]
     public async Task Two_service_instances_on_postgresql_split_a_shared_subscription_and_decide_as_one()
     {
@@ -88,7 +88,7 @@ public sealed class MosquittoIngestTests(PoolKeyFixture key)
         Assert.Equal(1, verification.Reevaluated);
     }
 
-    /// <summary>A mosquitto on loopback with TLS, certificate login (use_identity_as_username) and a per-device ACL, as DESIGN.md §6 sets it up.</summary>
+    /// <summary>A mosquitto on loopback with TLS, certificate login (use_identity_as_username) and a per-device ACL, as docs/architecture.md ("Where things run") sets it up.</summary>
     private sealed class MosquittoSite : IAsyncDisposable
     {
         private readonly ECDsa _caKey;

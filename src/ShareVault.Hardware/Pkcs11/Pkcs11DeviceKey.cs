@@ -97,7 +97,7 @@ public sealed class Pkcs11DeviceKey : IDeviceSigningKey
             }
             finally
             {
-                // Pkcs11Interop may let the GC free templates while the module reads them (DESIGN.md §3).
+                // Pkcs11Interop may let the GC free templates while the module reads them (seen under load; docs/architecture.md, "Hardware facts").
                 GC.KeepAlive(publicTemplate);
                 GC.KeepAlive(privateTemplate);
                 mechanism.Dispose();

@@ -29,7 +29,7 @@ public sealed class ShoupCeremony(Func<CustodianAddress, IShareStore> open, KeyC
     /// <summary>Δ = n! and the Lagrange numerators grow with n; custody groups are small.</summary>
     public const int MaxCustodians = 20;
 
-    /// <summary>The DH generator written into the PKCS#8 share; SoftHSM computes z^x mod p regardless of it (DESIGN.md §2).</summary>
+    /// <summary>The DH generator written into the PKCS#8 share; SoftHSM computes z^x mod p regardless of it (docs/shoup.md).</summary>
     public static readonly BigInteger ShareGenerator = 2;
 
     public ShoupCeremony(ShareStoreRegistry stores, KeyCatalog catalog, TimeProvider time)
