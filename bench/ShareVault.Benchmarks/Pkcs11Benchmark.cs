@@ -6,6 +6,7 @@ using ShareVault.Custody.Keys;
 using ShareVault.Custody.Signing;
 using ShareVault.Custody.Threshold.ProductRsa;
 using ShareVault.Hardware;
+using ShareVault.Hardware.Custodians;
 using ShareVault.Hardware.Pkcs11;
 using ShareVault.TestSupport;
 

@@ -8,6 +8,7 @@ using ShareVault.Custody.Keys;
 using ShareVault.Custody.Signing;
 using ShareVault.Custody.Threshold.Shoup;
 using ShareVault.Hardware;
+using ShareVault.Hardware.Custodians;
 using ShareVault.TestSupport;
 
 namespace ShareVault.Benchmarks;

@@ -10,6 +10,7 @@ using ShareVault.Custody.Threshold;
 using ShareVault.Custody.Threshold.ProductRsa;
 using ShareVault.Evidence;
 using ShareVault.Hardware;
+using ShareVault.Hardware.Custodians;
 using ShareVault.Hardware.Tpm;
 using ShareVault.Service;
 using Simulators;

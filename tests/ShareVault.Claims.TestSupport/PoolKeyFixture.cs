@@ -3,6 +3,7 @@ using ShareVault.Custody.Keys;
 using ShareVault.Custody.Signing;
 using ShareVault.Custody.Threshold.ProductRsa;
 using ShareVault.Hardware;
+using ShareVault.Hardware.Custodians;
 using ShareVault.Service;
 using ShareVault.TestSupport;
 

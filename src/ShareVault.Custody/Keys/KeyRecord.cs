@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using ShareVault.Hardware.Custodians;
 
 namespace ShareVault.Custody.Keys;
 
@@ -40,7 +41,7 @@ public sealed class CustodianRecord
 
     public required string ObjectLabel { get; init; }
 
-    public required ShareVault.Hardware.CustodianKind Kind { get; init; }
+    public required ShareVault.Hardware.Custodians.CustodianKind Kind { get; init; }
 
     /// <summary>Product RSA: the custodian's own RSA public key (base64url n and e).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]

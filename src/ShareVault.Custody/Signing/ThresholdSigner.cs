@@ -4,6 +4,7 @@ using ShareVault.Custody.Threshold;
 using ShareVault.Custody.Threshold.ProductRsa;
 using ShareVault.Custody.Threshold.Shoup;
 using ShareVault.Hardware;
+using ShareVault.Hardware.Custodians;
 
 namespace ShareVault.Custody.Signing;
 

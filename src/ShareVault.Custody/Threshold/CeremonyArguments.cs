@@ -1,6 +1,7 @@
 using ShareVault.Custody.Keys;
 using ShareVault.Evidence;
 using ShareVault.Hardware;
+using ShareVault.Hardware.Custodians;
 
 
 namespace ShareVault.Custody.Threshold;

@@ -10,6 +10,7 @@ using ShareVault.Claims.Storage;
 using ShareVault.Custody.Keys;
 using ShareVault.Custody.Signing;
 using ShareVault.Hardware;
+using ShareVault.Hardware.Custodians;
 using ShareVault.Service;
 
 namespace ShareVault.Cli;

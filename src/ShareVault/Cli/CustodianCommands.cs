@@ -1,5 +1,6 @@
 using System.CommandLine;
 using ShareVault.Hardware;
+using ShareVault.Hardware.Custodians;
 
 namespace ShareVault.Cli;
 

@@ -6,6 +6,7 @@ using ShareVault.Custody.Threshold;
 using ShareVault.Custody.Threshold.ProductRsa;
 using ShareVault.Custody.Threshold.Shoup;
 using ShareVault.Hardware;
+using ShareVault.Hardware.Custodians;
 
 namespace ShareVault.Cli;
 

@@ -5,6 +5,7 @@ using ShareVault.Custody.Publication;
 using ShareVault.Custody.Signing;
 using ShareVault.Custody.Threshold;
 using ShareVault.Hardware;
+using ShareVault.Hardware.Custodians;
 
 namespace ShareVault.Cli;
 

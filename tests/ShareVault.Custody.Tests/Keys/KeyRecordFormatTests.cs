@@ -1,6 +1,7 @@
 using System.Text.Json;
 using ShareVault.Custody.Keys;
 using ShareVault.Hardware;
+using ShareVault.Hardware.Custodians;
 
 namespace ShareVault.Custody.Tests.Keys;
 

@@ -1,3 +1,4 @@
+using ShareVault.Hardware.Custodians;
 using ShareVault.Hardware.Pkcs11;
 
 

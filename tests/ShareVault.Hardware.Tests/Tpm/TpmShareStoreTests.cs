@@ -1,4 +1,5 @@
 using System.Numerics;
+using ShareVault.Hardware.Custodians;
 using ShareVault.Hardware.Tpm;
 using ShareVault.TestSupport;
 

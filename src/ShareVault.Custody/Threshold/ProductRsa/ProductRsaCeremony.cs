@@ -1,5 +1,6 @@
 using ShareVault.Custody.Keys;
 using ShareVault.Hardware;
+using ShareVault.Hardware.Custodians;
 
 
 namespace ShareVault.Custody.Threshold.ProductRsa;

@@ -3,6 +3,7 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using ShareVault.Custody.Keys;
 using ShareVault.Hardware;
+using ShareVault.Hardware.Custodians;
 
 namespace ShareVault.Custody.Threshold.ProductRsa;
 
@@ -101,6 +102,14 @@ internal sealed class ProductRsaSigner(ShareStoreRegistry stores, TimeSpan parti
                 ShareStoreError.DeviceUnreachable or ShareStoreError.TokenNotFound or ShareStoreError.ModuleNotFound => CustodianFailureReason.Unreachable,
                 _ => CustodianFailureReason.Refused,
             };
+            if (reason == CustodianFailureReason.Refused && HoldsOtherKey(address, memberKey))
+            {
+                // A key replaced under the same label: the input (reduced mod the recorded modulus) may
+                // exceed the new modulus, which the hardware refuses instead of answering wrongly.
+                return (default, new CustodianFailure(member.Name, CustodianFailureReason.WrongPartial,
+                    "the hardware holds another key under the recorded label (" + e.Message + ")"));
+            }
+
             return (default, new CustodianFailure(member.Name, reason, e.Message));
         }
 
@@ -111,5 +120,18 @@ internal sealed class ProductRsaSigner(ShareStoreRegistry stores, TimeSpan parti
         }
 
         return (value, null);
+    }
+
+    private bool HoldsOtherKey(CustodianAddress address, RsaPublicKey recorded)
+    {
+        try
+        {
+            var held = stores.Get(address).GetRsaPublicKey(address.ObjectLabel);
+            return !held.Equals(recorded);
+        }
+        catch (ShareStoreException)
+        {
+            return false; // cannot tell: the refusal stands as reported
+        }
     }
 }

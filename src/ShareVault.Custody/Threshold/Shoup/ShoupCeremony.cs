@@ -2,6 +2,7 @@ using System.Numerics;
 using System.Security.Cryptography;
 using ShareVault.Custody.Keys;
 using ShareVault.Hardware;
+using ShareVault.Hardware.Custodians;
 
 namespace ShareVault.Custody.Threshold.Shoup;
 

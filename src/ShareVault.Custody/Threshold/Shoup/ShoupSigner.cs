@@ -1,6 +1,7 @@
 using System.Numerics;
 using ShareVault.Custody.Keys;
 using ShareVault.Hardware;
+using ShareVault.Hardware.Custodians;
 
 namespace ShareVault.Custody.Threshold.Shoup;
 

@@ -6,6 +6,7 @@ using ShareVault.Custody.Signing;
 using ShareVault.Custody.Threshold;
 using ShareVault.Custody.Threshold.ProductRsa;
 using ShareVault.Hardware;
+using ShareVault.Hardware.Custodians;
 using ShareVault.TestSupport;
 
 namespace ShareVault.Custody.Tests.Threshold.ProductRsa;
@@ -102,7 +103,8 @@ public sealed class ProductRsaSigningTests : IDisposable
         // process sign on theirs, and SoftHSM 2.6 rewrites token files unlocked (see SoftHsm.Labels).
         var key = Create(2, "tamper-a", "tamper-b", "tamper-c");
         // Someone replaces tamper-b's key inside the token with another key under the same label:
-        // the token now answers with a partial that is not EM^d_b mod n_b.
+        // the token now answers with a partial that is not EM^d_b mod n_b, or, when the input exceeds
+        // the new modulus (about half the time), refuses with CKR_GENERAL_ERROR. Both are a wrong partial.
         var address = CustodianAddress.Parse(key.Custodian("tamper-b").Uri, key.Name);
         var store = _stores.Get(address);
         store.DeleteKey(key.Name);

@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using ShareVault.Custody.Keys;
 using ShareVault.Custody.Threshold.Shoup;
 using ShareVault.Hardware;
+using ShareVault.Hardware.Custodians;
 using ShareVault.TestSupport;
 
 namespace ShareVault.Custody.Tests.Threshold.Shoup;

@@ -4,6 +4,7 @@ using ShareVault.Custody.Keys;
 using ShareVault.Custody.Publication;
 using ShareVault.Custody.Threshold.Shoup;
 using ShareVault.Hardware;
+using ShareVault.Hardware.Custodians;
 using ShareVault.TestSupport;
 
 namespace ShareVault.Custody.Tests.Threshold.Shoup;

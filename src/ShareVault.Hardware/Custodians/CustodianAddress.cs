@@ -1,7 +1,7 @@
 using ShareVault.Hardware.Pkcs11;
 
 
-namespace ShareVault.Hardware;
+namespace ShareVault.Hardware.Custodians;
 
 /// <summary>
 /// Where a custodian's key lives, parsed from its URI: <c>pkcs11:token=NAME;object=LABEL?…</c>

@@ -1,6 +1,6 @@
 using System.Text.Json.Serialization;
 
-namespace ShareVault.Hardware;
+namespace ShareVault.Hardware.Custodians;
 
 /// <summary>Which hardware holds a custodian's key; stored in key records as <c>"pkcs11"</c> or <c>"tpm"</c>.</summary>
 [JsonConverter(typeof(CustodianKindJsonConverter))]

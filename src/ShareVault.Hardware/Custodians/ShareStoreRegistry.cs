@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using ShareVault.Hardware.Pkcs11;
 using ShareVault.Hardware.Tpm;
 
-namespace ShareVault.Hardware;
+namespace ShareVault.Hardware.Custodians;
 
 /// <summary>
 /// Opens each custodian's store once and keeps it (sessions, logins and key handles are reused
