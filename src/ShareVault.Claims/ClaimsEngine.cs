@@ -10,6 +10,7 @@ using ShareVault.Claims.Payouts;
 using ShareVault.Claims.Pools;
 using ShareVault.Claims.Rules;
 using ShareVault.Claims.Storage;
+using ShareVault.Evidence;
 
 namespace ShareVault.Claims;
 
@@ -24,6 +25,12 @@ public sealed record ClaimsOptions
 
     /// <summary>A missing sequence number is waited for this long before evaluation moves past it (a permanent gap).</summary>
     public TimeSpan GapTimeout { get; init; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>
+    /// The record-time rules applied when a record is stored (window around its arrival, no step back
+    /// behind the device's previous record); <c>ledger verify</c> takes the same bounds.
+    /// </summary>
+    public EvidenceTimeLimits EvidenceTime { get; init; } = EvidenceTimeLimits.Default;
 }
 
 /// <summary>
@@ -53,6 +60,7 @@ public sealed class ClaimsEngine : IDisposable
     private readonly PayoutIssuer _payoutIssuer;
     private readonly DeviceEvaluation _evaluation;
     private readonly LedgerExportBuilder _export;
+    private readonly EvidenceTimeLimits _evidenceTime;
 
     public ClaimsEngine(ClaimsDatabase db, IPoolSigner signer, TimeProvider time, ClaimsOptions? options = null)
     {
@@ -60,6 +68,7 @@ public sealed class ClaimsEngine : IDisposable
         _signer = signer ?? throw new ArgumentNullException(nameof(signer));
         _time = time ?? throw new ArgumentNullException(nameof(time));
         options ??= new ClaimsOptions();
+        _evidenceTime = (options.EvidenceTime ?? throw new ArgumentException("ClaimsOptions.EvidenceTime is required", nameof(options))).Validate();
         _gate = new WriteGate(db);
         _ledger = new LedgerBook(db, time, options.CheckpointEvery, options.CheckpointInterval);
         _pools = new PoolTables(db, _ledger);
@@ -219,11 +228,15 @@ public sealed class ClaimsEngine : IDisposable
         {
             var now = _time.GetUtcNow();
             var stamp = LedgerEntry.FormatTime(now);
-            var outcomes = _evidence.Insert(tx, records, stamp);
+            var refusals = EvidenceTimeline.Check(tx, records, now, _evidenceTime);
+            var accepted = records.Where((_, i) => refusals[i] is null).ToList();
+            var inserted = _evidence.Insert(tx, accepted, stamp);
+            var outcomes = new StoreOutcome[records.Count];
             var stored = new Dictionary<string, Dictionary<long, VerifiedRecord>>(StringComparer.Ordinal);
-            for (var i = 0; i < records.Count; i++)
+            for (int i = 0, a = 0; i < records.Count; i++)
             {
                 var r = records[i];
+                outcomes[i] = refusals[i]?.Outcome ?? inserted[a++];
                 if (outcomes[i] == StoreOutcome.Stored)
                 {
                     if (!stored.TryGetValue(r.DeviceId, out var byDevice))
@@ -233,10 +246,10 @@ public sealed class ClaimsEngine : IDisposable
 
                     byDevice[r.Sequence] = r;
                 }
-                else if (outcomes[i] == StoreOutcome.Conflict)
+                else if (RejectionRow.ReasonOf(outcomes[i]) is { } reason)
                 {
-                    RejectionTable.Insert(tx, new RejectionRow(stamp, r.DeviceId, ShareVault.Evidence.EvidenceTopics.Evidence(r.DeviceId), r.Sequence,
-                        RejectionRow.SequenceReused, "another record is already stored under this sequence number", r.Cose.Length));
+                    var detail = refusals[i]?.Detail ?? "another record is already stored under this sequence number";
+                    RejectionTable.Insert(tx, new RejectionRow(stamp, r.DeviceId, EvidenceTopics.Evidence(r.DeviceId), r.Sequence, reason, detail, r.Cose.Length));
                 }
             }
 

@@ -15,12 +15,6 @@ public sealed record IngestOptions
 {
     public EvidenceLimits Limits { get; init; } = EvidenceLimits.Default;
 
-    /// <summary>Records older than this (device time) are refused: an outbox should never hold them that long.</summary>
-    public TimeSpan MaxAge { get; init; } = TimeSpan.FromDays(7);
-
-    /// <summary>Records from further in the future than this are refused (device clock skew allowance).</summary>
-    public TimeSpan MaxFutureSkew { get; init; } = TimeSpan.FromMinutes(5);
-
     /// <summary>Per-device sustained rate (records/s) and burst; beyond it records get no receipt and are retried by the agent.</summary>
     public double RatePerSecond { get; init; } = 200;
 
@@ -49,8 +43,9 @@ public sealed record IncomingEvidence(string Topic, ReadOnlyMemory<byte> Payload
 }
 
 /// <summary>
-/// Verifies evidence (signature under the enrolled key, device/topic match, size, time window, rate),
-/// stores accepted records with their rejections in one SQLite transaction per batch, and only then
+/// Verifies evidence (signature under the enrolled key, device/topic match, size, rate),
+/// stores accepted records with their rejections in one transaction per batch (where the engine
+/// refuses records whose time it cannot accept, <see cref="ClaimsOptions.EvidenceTime"/>), and only then
 /// publishes each receipt. Rejections carry a reason name (an <see cref="EvidenceRejection"/> name or
 /// one of the service reasons below) that is counted (<see cref="Metrics"/>) and stored (table
 /// <c>rejections</c>, HTTP <c>/evidence/rejections</c>).
@@ -75,7 +70,8 @@ public sealed class EvidenceIngest : IAsyncDisposable
 {
     public const string WrongTopic = "WrongTopic";
     public const string TopicMismatch = "TopicMismatch";
-    public const string TimeOutOfWindow = "TimeOutOfWindow";
+    /// <summary>Refused by the store for its time (<see cref="ClaimsOptions.EvidenceTime"/>); kept here beside the other reasons.</summary>
+    public const string TimeOutOfWindow = RejectionRow.TimeOutOfWindow;
     public const string RateLimited = "RateLimited";
 
     /// <summary>
@@ -451,8 +447,9 @@ public sealed class EvidenceIngest : IAsyncDisposable
                     Interlocked.Increment(ref Metrics.DuplicateCount);
                     return new EvidenceReceipt(record.DeviceId, record.Sequence, Convert.ToHexStringLower(record.Hash), ReceiptStatus.Duplicate);
                 default:
-                    Metrics.CountRejection(RejectionRow.SequenceReused);
-                    return new EvidenceReceipt(record.DeviceId, record.Sequence, Convert.ToHexStringLower(record.Hash), ReceiptStatus.Rejected, RejectionRow.SequenceReused);
+                    var reason = RejectionRow.ReasonOf(outcome!.Value)!;
+                    Metrics.CountRejection(reason);
+                    return new EvidenceReceipt(record.DeviceId, record.Sequence, Convert.ToHexStringLower(record.Hash), ReceiptStatus.Rejected, reason);
             }
         }
 
@@ -498,11 +495,8 @@ public sealed class EvidenceIngest : IAsyncDisposable
             return Check.Rejected(TopicMismatch, $"record signed by '{record.DeviceId}' arrived on the topic of '{topicDevice}'", record.DeviceId, record.Sequence, topicDevice, bytes, verification.Hash);
         }
 
-        if (record.Time < now - _options.MaxAge || record.Time > now + _options.MaxFutureSkew)
-        {
-            return Check.Rejected(TimeOutOfWindow, $"record time {record.Time:O} is outside [{now - _options.MaxAge:O}, {now + _options.MaxFutureSkew:O}]", record.DeviceId, record.Sequence, topicDevice, bytes, verification.Hash);
-        }
-
+        // The record's time (around its arrival, after the device's previous record) is checked by the
+        // store, in the transaction that sees the device's stored neighbours (ClaimsOptions.EvidenceTime).
         return new Check(new VerifiedRecord(record.DeviceId, record.Sequence, record.Time, verification.Hash, bytes.ToArray(), record.Readings, record.IsChainStart, record.PreviousHash.ToArray()), null, null, record.DeviceId, record.Sequence, topicDevice, verification.Hash);
     }
 

@@ -290,7 +290,7 @@ public sealed class IngestPipelineTests
     }
 
     /// <summary>A claims engine on its own SQLite file, enrolled devices, and an ingest whose receipts are checked as they are published.</summary>
-    private sealed class Rig : IAsyncDisposable
+    internal sealed class Rig : IAsyncDisposable
     {
         private readonly string _folder;
         private readonly ClaimsDatabase _db;
@@ -318,11 +318,11 @@ public sealed class IngestPipelineTests
         /// <summary>Guarantees seen broken while receipts were published or Done completed.</summary>
         public IReadOnlyList<string> Violations => [.. _violations];
 
-        public static async Task<Rig> CreateAsync(int devices, IngestOptions options, TimeProvider? time = null)
+        public static async Task<Rig> CreateAsync(int devices, IngestOptions options, TimeProvider? time = null, ClaimsOptions? claims = null)
         {
             var folder = Path.Combine(Path.GetTempPath(), "sv-pipeline-" + Guid.NewGuid().ToString("N")[..10]);
             var db = new ClaimsDatabase(Path.Combine(folder, "claims.db"));
-            var engine = new ClaimsEngine(db, new UnusedSigner(), time ?? TimeProvider.System);
+            var engine = new ClaimsEngine(db, new UnusedSigner(), time ?? TimeProvider.System, claims);
             var rig = new Rig(folder, db, engine, [.. Enumerable.Range(0, devices).Select(i => new SimulatedDevice($"pi-{i}"))]);
             await engine.CreatePoolAsync("pool-1", "Pipeline", "EUR", "unused", 1000, default);
             await engine.AddMemberAsync("pool-1", "alice", "Alice", default);
@@ -390,7 +390,7 @@ public sealed class IngestPipelineTests
     }
 
     /// <summary>These tests open no claim that gets paid, so nothing is signed.</summary>
-    private sealed class UnusedSigner : IPoolSigner
+    internal sealed class UnusedSigner : IPoolSigner
     {
         public bool Exists(string keyName) => true;
 

@@ -48,17 +48,21 @@ internal sealed class EvidenceTable(ClaimsDatabase db)
     /// <summary>The stored record at <paramref name="seq"/> and the previous hash it names, or nulls when none is stored.</summary>
     public static (EvidenceFacts? Facts, byte[]? Previous) Facts(DbTransaction tx, string deviceId, long seq)
     {
-        using var command = ClaimsDatabase.Command(tx.Connection!, tx, "SELECT hash, readings, prev FROM evidence WHERE device_id=@d AND seq=@s", ("@d", deviceId), ("@s", seq));
+        using var command = ClaimsDatabase.Command(tx.Connection!, tx, "SELECT hash, readings, prev, time FROM evidence WHERE device_id=@d AND seq=@s", ("@d", deviceId), ("@s", seq));
         using var reader = command.ExecuteReader();
         return reader.Read()
-            ? (new EvidenceFacts(deviceId, seq, (byte[])reader[0], ReadingsJson.Read(reader.GetString(1))), reader.IsDBNull(2) ? null : (byte[])reader[2])
+            ? (new EvidenceFacts(deviceId, seq, ParseTime(reader.GetString(3)), (byte[])reader[0], ReadingsJson.Read(reader.GetString(1))), reader.IsDBNull(2) ? null : (byte[])reader[2])
             : (null, null);
     }
 
     /// <summary>The stored records up to <paramref name="evaluatedSequence"/>, in order (to rebuild an evaluator).</summary>
     public static List<EvidenceFacts> FactsThrough(DbTransaction tx, string deviceId, long evaluatedSequence) =>
-        Sql.Query(tx.Connection!, tx, "SELECT seq, hash, readings FROM evidence WHERE device_id=@d AND seq<=@s ORDER BY seq",
-            r => new EvidenceFacts(deviceId, r.GetInt64(0), (byte[])r[1], ReadingsJson.Read(r.GetString(2))), ("@d", deviceId), ("@s", evaluatedSequence));
+        Sql.Query(tx.Connection!, tx, "SELECT seq, hash, readings, time FROM evidence WHERE device_id=@d AND seq<=@s ORDER BY seq",
+            r => new EvidenceFacts(deviceId, r.GetInt64(0), ParseTime(r.GetString(3)), (byte[])r[1], ReadingsJson.Read(r.GetString(2))), ("@d", deviceId), ("@s", evaluatedSequence));
+
+    /// <summary>A stored record time (<see cref="LedgerEntry.FormatTime"/>: UTC, milliseconds, the wire precision).</summary>
+    public static DateTimeOffset ParseTime(string stored) =>
+        DateTimeOffset.Parse(stored, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal);
 
     /// <summary>The first stored record after a missing <paramref name="seq"/> and when it was received, or null.</summary>
     public static (long Sequence, string ReceivedAt)? FirstAfter(DbTransaction tx, string deviceId, long seq) =>

@@ -11,7 +11,7 @@ namespace ShareVault.Claims.Ingest;
 /// </summary>
 public sealed record VerifiedRecord(string DeviceId, long Sequence, DateTimeOffset Time, byte[] Hash, byte[] Cose, IReadOnlyList<Reading> Readings, bool ChainStart = false, byte[]? PreviousHash = null)
 {
-    public EvidenceFacts Facts => new(DeviceId, Sequence, Hash, Readings);
+    public EvidenceFacts Facts => new(DeviceId, Sequence, Time, Hash, Readings);
 }
 
 /// <summary>What happened to one record of a batch.</summary>
@@ -25,12 +25,33 @@ public enum StoreOutcome
 
     /// <summary>Another record already holds this sequence number: rejected as <c>sequence_reused</c>.</summary>
     Conflict,
+
+    /// <summary>Not stored: the record's time is too far from its arrival (<see cref="RejectionRow.TimeOutOfWindow"/>).</summary>
+    TimeOutOfWindow,
+
+    /// <summary>Not stored: timed before a neighbouring record of its device (<see cref="RejectionRow.RecordTimeBeforePrevious"/>).</summary>
+    TimeBeforePrevious,
 }
 
 /// <summary>A refused record: when, which device (as claimed, when readable), topic, sequence, reason name, detail and size.</summary>
 public sealed record RejectionRow(string ReceivedAt, string? DeviceId, string Topic, long? Sequence, string Reason, string Detail, int Size)
 {
     public const string SequenceReused = "SequenceReused";
+
+    /// <summary>The record's time lies outside [arrival − max age, arrival + max lead] (<see cref="ShareVault.Evidence.EvidenceTimeLimits"/>).</summary>
+    public const string TimeOutOfWindow = "TimeOutOfWindow";
+
+    /// <summary>The record is timed further before its device's previous record (or after its next one) than the allowed step back.</summary>
+    public const string RecordTimeBeforePrevious = "RecordTimeBeforePrevious";
+
+    /// <summary>The rejection reason of a store outcome that refused the record, or null when it was stored (or is a duplicate).</summary>
+    public static string? ReasonOf(StoreOutcome outcome) => outcome switch
+    {
+        StoreOutcome.Conflict => SequenceReused,
+        StoreOutcome.TimeOutOfWindow => TimeOutOfWindow,
+        StoreOutcome.TimeBeforePrevious => RecordTimeBeforePrevious,
+        _ => null,
+    };
 }
 
 /// <summary>Record <paramref name="Sequence"/> of a device named <paramref name="Found"/> as its predecessor's hash, not <paramref name="Expected"/>.</summary>

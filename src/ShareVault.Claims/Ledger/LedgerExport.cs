@@ -25,6 +25,19 @@ public static class LedgerExport
     public static string PublicKeyPem(byte[] spki) => PemEncoding.WriteString("PUBLIC KEY", spki);
 }
 
+/// <summary>What <see cref="LedgerVerifier"/> holds an export to, beyond its own bytes.</summary>
+public sealed record LedgerVerifyOptions
+{
+    public static LedgerVerifyOptions Default { get; } = new();
+
+    /// <summary>
+    /// The record-time bounds the service stored evidence under (<c>ClaimsOptions.EvidenceTime</c>): each
+    /// record of a recomputed claim lies in the window around its arrival, and none is timed further
+    /// back than the allowed step before the record before it.
+    /// </summary>
+    public EvidenceTimeLimits EvidenceTime { get; init; } = EvidenceTimeLimits.Default;
+}
+
 /// <summary>What <see cref="LedgerVerifier"/> found: valid, or the first problem, plus what it checked.</summary>
 public sealed record LedgerVerification(bool IsValid, string Detail, int Entries, int Checkpoints, int Payouts, int Reevaluated)
 {
@@ -39,8 +52,11 @@ public sealed record LedgerVerification(bool IsValid, string Detail, int Entries
 /// </summary>
 public static class LedgerVerifier
 {
-    public static LedgerVerification Verify(string text)
+    public static LedgerVerification Verify(string text, LedgerVerifyOptions? options = null)
     {
+        ArgumentNullException.ThrowIfNull(text);
+        options ??= LedgerVerifyOptions.Default;
+        options.EvidenceTime.Validate();
         JsonObject export;
         try
         {
@@ -53,7 +69,7 @@ public static class LedgerVerifier
 
         try
         {
-            return VerifyCore(export);
+            return VerifyCore(export, options);
         }
         catch (Exception e) when (e is FormatException or JsonException or CryptographicException or ArgumentException or OverflowException)
         {
@@ -63,7 +79,7 @@ public static class LedgerVerifier
         }
     }
 
-    private static LedgerVerification VerifyCore(JsonObject export)
+    private static LedgerVerification VerifyCore(JsonObject export, LedgerVerifyOptions options)
     {
         if (export["format"] is not JsonValue format || !format.TryGetValue<string>(out var formatText) || formatText != LedgerExport.Format)
         {
@@ -149,7 +165,7 @@ public static class LedgerVerifier
             evidence[(JsonFields.String(e["device"], path + ".device"), JsonFields.Int64(e["seq"], path + ".seq"))] = Base64Url.Decode(JsonFields.String(e["cose"], path + ".cose"));
         }
 
-        var opened = new Dictionary<string, (JsonObject Body, string Path)>(StringComparer.Ordinal);
+        var opened = new Dictionary<string, (JsonObject Body, string Path, string Time)>(StringComparer.Ordinal);
         var approved = new HashSet<string>(StringComparer.Ordinal);
         var paid = new HashSet<string>(StringComparer.Ordinal);
         var reevaluated = 0;
@@ -160,7 +176,7 @@ public static class LedgerVerifier
             switch (e["kind"]!.GetValue<string>())
             {
                 case LedgerEntry.ClaimOpened:
-                    opened[JsonFields.String(body["claim"], bodyPath + ".claim")] = (body, bodyPath);
+                    opened[JsonFields.String(body["claim"], bodyPath + ".claim")] = (body, bodyPath, JsonFields.String(e["time"], path + ".time"));
                     break;
                 // The export carries ClaimStatus.Approved as its fixed text (Lifecycle sits above Ledger, so not the enum).
                 case LedgerEntry.Decision when JsonFields.String(body["decision"], bodyPath + ".decision") == "approved":
@@ -178,7 +194,7 @@ public static class LedgerVerifier
                         return LedgerVerification.Invalid($"payout for {claimId} without an opened and approved claim before it");
                     }
 
-                    var problem = CheckPayout(new PayoutEntry(body, bodyPath, claim.Body, claim.Path), poolId, currency, keys, policies, devices, evidence);
+                    var problem = CheckPayout(new PayoutEntry(body, bodyPath, claim.Body, claim.Path, claim.Time), poolId, currency, keys, policies, devices, evidence, options);
                     if (problem is not null)
                     {
                         return LedgerVerification.Invalid($"payout for {claimId}: {problem}");
@@ -193,13 +209,14 @@ public static class LedgerVerifier
             entries.Count, checkpoints.Count, paid.Count, reevaluated);
     }
 
-    /// <summary>A payout entry's body and the claim_opened body it pays, with their JSON paths.</summary>
-    private sealed record PayoutEntry(JsonObject Body, string BodyPath, JsonObject Claim, string ClaimPath);
+    /// <summary>A payout entry's body and the claim_opened body it pays, with their JSON paths, and the claim_opened entry's time.</summary>
+    private sealed record PayoutEntry(JsonObject Body, string BodyPath, JsonObject Claim, string ClaimPath, string ClaimTime);
 
     private static string? CheckPayout(PayoutEntry entry, string poolId, string currency, Dictionary<string, RsaPublicKey> keys,
-        Dictionary<string, (JsonObject Policy, string Path)> policies, Dictionary<string, (JsonObject Device, string Path)> devices, Dictionary<(string, long), byte[]> evidence)
+        Dictionary<string, (JsonObject Policy, string Path)> policies, Dictionary<string, (JsonObject Device, string Path)> devices, Dictionary<(string, long), byte[]> evidence,
+        LedgerVerifyOptions options)
     {
-        var (body, bodyPath, claim, claimPath) = entry;
+        var (body, bodyPath, claim, claimPath, claimTime) = entry;
         var (ok, detail, payload) = CheckJws(JsonFields.String(body["jws"], bodyPath + ".jws"), keys);
         if (!ok)
         {
@@ -226,7 +243,8 @@ public static class LedgerVerifier
         var ruleText = JsonFields.String(policy["rule"], policyPath + ".rule");
         var ruleHash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(ruleText)));
         var claimEvidence = JsonFields.Objects(claim["evidence"], claimPath + ".evidence")
-            .Select(x => (Seq: JsonFields.Int64(x.Item["seq"], x.Path + ".seq"), Hash: JsonFields.String(x.Item["sha256"], x.Path + ".sha256"))).ToList();
+            .Select(x => (Seq: JsonFields.Int64(x.Item["seq"], x.Path + ".seq"), Hash: JsonFields.String(x.Item["sha256"], x.Path + ".sha256"),
+                ReceivedAt: JsonFields.String(x.Item["received_at"], x.Path + ".received_at"), ReceivedPath: x.Path + ".received_at")).ToList();
         if (claimEvidence.Count == 0)
         {
             return "the claim lists no evidence";
@@ -264,7 +282,31 @@ public static class LedgerVerifier
         using var key = ECDsa.Create();
         key.ImportFromPem(JsonFields.String(device.Device["public_key"], device.Path + ".public_key"));
         var listed = claimEvidence.ToDictionary(x => x.Seq, x => x.Hash);
+        var arrivals = new Dictionary<long, DateTimeOffset>();
+        if (!TryTime(claimTime, out var opened))
+        {
+            return $"{claimPath}: the claim_opened entry's time '{claimTime}' is not a ledger time";
+        }
+
+        foreach (var x in claimEvidence)
+        {
+            if (!TryTime(x.ReceivedAt, out var arrival))
+            {
+                return $"{x.ReceivedPath}: '{x.ReceivedAt}' is not a ledger time (yyyy-MM-ddTHH:mm:ss.fffZ)";
+            }
+
+            if (arrival > opened)
+            {
+                return $"evidence {deviceId}#{x.Seq} is said to arrive at {x.ReceivedAt}, after the claim it opened ({claimTime})";
+            }
+
+            arrivals[x.Seq] = arrival;
+        }
+
         var before = evidence.TryGetValue((deviceId, claimEvidence[0].Seq - 1), out var predecessor) ? EvidenceRecord.Hash(predecessor) : null;
+        (long Seq, DateTimeOffset Time)? previousTime = predecessor is not null && EvidenceVerifier.Verify(predecessor, id => id == deviceId ? key : null) is { IsValid: true } p
+            ? (p.Record!.Sequence, p.Record.Time)
+            : null;
         var replay = new DecisionReplay(before, [TriggerFeed.All(new TriggerEvaluator(rule!, context))]);
         TriggerFiring? first = null;
         for (var seq = claimEvidence[0].Seq; seq <= claimEvidence[^1].Seq; seq++)
@@ -291,7 +333,20 @@ public static class LedgerVerifier
                 return $"evidence {deviceId}#{seq} hash differs from the claim";
             }
 
-            var facts = new EvidenceFacts(deviceId, seq, verification.Hash, verification.Record.Readings);
+            // The time rules ingest applied (EvidenceTimeLimits): an export whose evidence breaks them does not verify.
+            var time = verification.Record.Time;
+            if (previousTime is { } prior && !options.EvidenceTime.Follows(time, prior.Time))
+            {
+                return $"evidence {deviceId}#{seq} is timed {(prior.Time - time).TotalSeconds.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)} s before #{prior.Seq}, more than the {options.EvidenceTime.MaxStepBack.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)} s a clock may step back";
+            }
+
+            previousTime = (seq, time);
+            if (arrivals.TryGetValue(seq, out var arrived) && !options.EvidenceTime.FitsArrival(time, arrived))
+            {
+                return $"evidence {deviceId}#{seq}: {options.EvidenceTime.DescribeArrival(time, arrived)}";
+            }
+
+            var facts = new EvidenceFacts(deviceId, seq, time, verification.Hash, verification.Record.Readings);
             if (replay.Next(facts, verification.Record.PreviousHash.ToArray(), (_, firing) => first ??= firing) == ReplayStep.ChainBreak && listed.ContainsKey(seq))
             {
                 return $"evidence {deviceId}#{seq} breaks the device's hash chain but is listed in the claim";
@@ -305,6 +360,11 @@ public static class LedgerVerifier
 
         return null;
     }
+
+    /// <summary>A ledger time as <see cref="LedgerEntry.FormatTime"/> writes it, and only that spelling.</summary>
+    private static bool TryTime(string text, out DateTimeOffset time) =>
+        DateTimeOffset.TryParseExact(text, "yyyy-MM-dd'T'HH:mm:ss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture,
+            System.Globalization.DateTimeStyles.AssumeUniversal | System.Globalization.DateTimeStyles.AdjustToUniversal, out time);
 
     private static string? Text(JsonNode? node) => node is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
 

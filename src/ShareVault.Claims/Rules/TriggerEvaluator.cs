@@ -4,8 +4,11 @@ using ShareVault.Evidence;
 
 namespace ShareVault.Claims.Rules;
 
-/// <summary>One verified evidence record as the evaluator sees it: who, which sequence number, its hash and readings.</summary>
-public sealed record EvidenceFacts(string DeviceId, long Sequence, byte[] Hash, IReadOnlyList<Reading> Readings);
+/// <summary>
+/// One verified evidence record as the evaluator sees it: who, which sequence number, when it was
+/// made (its record time, what durations are measured with), its hash and readings.
+/// </summary>
+public sealed record EvidenceFacts(string DeviceId, long Sequence, DateTimeOffset Time, byte[] Hash, IReadOnlyList<Reading> Readings);
 
 /// <summary>A place (WGS 84 degrees) that <c>distance_from(NAME)</c> measures from.</summary>
 public sealed record Place(double Latitude, double Longitude);
@@ -25,9 +28,13 @@ internal sealed record TriggerFiring(DateTimeOffset From, DateTimeOffset Until, 
 /// <summary>
 /// Evaluates one rule over one device's records, fed in sequence order, one record at a time.
 /// An episode starts with the first matching reading and ends with the first reading of the same
-/// quantity that does not match (or lies outside the window, or goes back in time); it fires once,
-/// when its matching readings span at least the rule's duration. Records without the quantity are
-/// neutral. Decisions are a pure function of the record sequence, so anyone can recompute them.
+/// quantity that does not match (or lies outside the window, or whose record goes back in time); it
+/// fires once, when the records holding its matching readings span at least the rule's duration.
+/// Durations are measured between record times, never between the readings of one record: a record
+/// speaks for the moment it was made (its readings lie within a minute of it,
+/// <see cref="EvidenceLimits.MaxReadingAge"/>), so one record alone can only meet a rule without a
+/// duration. Records without the quantity are neutral. Decisions are a pure function of the record
+/// sequence, so anyone can recompute them.
 /// </summary>
 internal sealed class TriggerEvaluator
 {
@@ -116,7 +123,7 @@ internal sealed class TriggerEvaluator
             foreach (var item in json["episode"]!.AsArray())
             {
                 var pair = item!.AsArray();
-                evaluator._episode.Add(new EvidenceFacts(deviceId, pair[0]!.GetValue<long>(), Convert.FromHexString(pair[1]!.GetValue<string>()), []));
+                evaluator._episode.Add(new EvidenceFacts(deviceId, pair[0]!.GetValue<long>(), default, Convert.FromHexString(pair[1]!.GetValue<string>()), [])); // what a claim lists: sequence and hash
             }
         }
 
@@ -141,7 +148,7 @@ internal sealed class TriggerEvaluator
         {
             var matches = value is { } v && _rule.Matches(v)
                 && (_window is null || (time >= _window.Start && time < _window.End))
-                && (!_active || time >= _last);
+                && (!_active || record.Time >= _last);
             if (!matches)
             {
                 _active = false;
@@ -153,10 +160,10 @@ internal sealed class TriggerEvaluator
             if (!_active)
             {
                 _active = true;
-                _start = time;
+                _start = record.Time;
             }
 
-            _last = time;
+            _last = record.Time;
             if (_episode.Count == 0 || _episode[^1].Sequence != record.Sequence)
             {
                 _episode.Add(record);

@@ -9,6 +9,7 @@ using ShareVault.Claims.Rules;
 using ShareVault.Claims.Storage;
 using ShareVault.Custody.Keys;
 using ShareVault.Custody.Signing;
+using ShareVault.Evidence;
 using ShareVault.Hardware;
 using ShareVault.Hardware.Custodians;
 using ShareVault.Service;
@@ -36,9 +37,10 @@ internal static class ClaimsCommands
         var brokerKey = new Option<string?>("--broker-key") { Description = "PEM client key for the external broker" };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Sign a ledger checkpoint after this many entries", DefaultValueFactory = _ => 64 };
         var checkpointMinutes = new Option<int>("--checkpoint-minutes") { Description = "…or after this many minutes", DefaultValueFactory = _ => 10 };
+        var time = new EvidenceTimeOptions();
         var command = new Command("serve", "Run the claims service: embedded MQTT broker, SQLite, HTTP API, payouts signed by the pool's threshold key")
         {
-            mqttTls, mqttPlain, mqttBind, http, broker, brokerCa, brokerCert, brokerKey, checkpointEvery, checkpointMinutes,
+            mqttTls, mqttPlain, mqttBind, http, broker, brokerCa, brokerCert, brokerKey, checkpointEvery, checkpointMinutes, time.MaxAge, time.MaxLead, time.MaxStepBack,
         };
         command.SetAction((result, cancellationToken) => CliContext.RunAsync(async () =>
         {
@@ -63,7 +65,12 @@ internal static class ClaimsCommands
                     CertFile = result.GetValue(brokerCert),
                     KeyFile = result.GetValue(brokerKey),
                 },
-                Claims = new ClaimsOptions { CheckpointEvery = result.GetValue(checkpointEvery), CheckpointInterval = TimeSpan.FromMinutes(result.GetValue(checkpointMinutes)) },
+                Claims = new ClaimsOptions
+                {
+                    CheckpointEvery = result.GetValue(checkpointEvery),
+                    CheckpointInterval = TimeSpan.FromMinutes(result.GetValue(checkpointMinutes)),
+                    EvidenceTime = time.Read(result),
+                },
                 AfterStoreBeforeReceipts = faults?.AfterStoreBeforeReceipts(),
             };
             // Logs go to stderr (stdout stays the service's one-line announcements, which scripts read).
@@ -262,11 +269,15 @@ internal static class ClaimsCommands
         }));
 
         var input = new Option<FileInfo>("--in") { Required = true, Description = "Export file to verify" };
-        var verify = new Command("verify", "Verify an export offline: hash chain, checkpoints, payout signatures, triggers recomputed from evidence (exit 0 only if valid)") { input };
+        var time = new EvidenceTimeOptions();
+        var verify = new Command("verify", "Verify an export offline: hash chain, checkpoints, payout signatures, triggers recomputed from evidence (exit 0 only if valid)")
+        {
+            input, time.MaxAge, time.MaxLead, time.MaxStepBack,
+        };
         verify.SetAction((result, ct) => CliContext.RunAsync(async () =>
         {
             var text = await File.ReadAllTextAsync(result.GetValue(input)!.FullName, ct).ConfigureAwait(false);
-            var verification = LedgerVerifier.Verify(text);
+            var verification = LedgerVerifier.Verify(text, new LedgerVerifyOptions { EvidenceTime = time.Read(result) });
             (verification.IsValid ? Console.Out : Console.Error).WriteLine(verification.IsValid ? "valid: " + verification.Detail : "sharevault: invalid ledger: " + verification.Detail);
             return verification.IsValid ? CliContext.Ok : CliContext.Failed;
         }));
@@ -288,5 +299,41 @@ internal static class ClaimsCommands
         using var db = ClaimsDatabase.Open(DatabasePath(result));
         using var engine = new ClaimsEngine(db, new ThresholdPoolSigner(new KeyCatalog(dataDir), new ThresholdSigner(stores)), TimeProvider.System);
         await work(engine).ConfigureAwait(false);
+    }
+}
+
+/// <summary>
+/// The record-time bounds (<see cref="EvidenceTimeLimits"/>) as options of <c>serve</c> and <c>ledger verify</c>,
+/// so an export is verified under the bounds its service ran with.
+/// </summary>
+internal sealed class EvidenceTimeOptions
+{
+    public Option<double> MaxAge { get; } = new("--max-record-age-hours")
+    {
+        Description = "Refuse a record timed more than this many hours before its arrival",
+        DefaultValueFactory = _ => EvidenceTimeLimits.Default.MaxAge.TotalHours,
+    };
+
+    public Option<double> MaxLead { get; } = new("--max-record-lead-seconds")
+    {
+        Description = "Refuse a record timed more than this many seconds after its arrival",
+        DefaultValueFactory = _ => EvidenceTimeLimits.Default.MaxLead.TotalSeconds,
+    };
+
+    public Option<double> MaxStepBack { get; } = new("--max-clock-step-back-seconds")
+    {
+        Description = "Refuse a record timed more than this many seconds before its device's previous record",
+        DefaultValueFactory = _ => EvidenceTimeLimits.Default.MaxStepBack.TotalSeconds,
+    };
+
+    public EvidenceTimeLimits Read(ParseResult result)
+    {
+        var (age, lead, back) = (result.GetValue(MaxAge), result.GetValue(MaxLead), result.GetValue(MaxStepBack));
+        if (!(age >= 0 && lead >= 0 && back >= 0 && double.IsFinite(age + lead + back)))
+        {
+            throw new ArgumentException("The record-time bounds are finite numbers of hours or seconds, zero or more");
+        }
+
+        return new EvidenceTimeLimits { MaxAge = TimeSpan.FromHours(age), MaxLead = TimeSpan.FromSeconds(lead), MaxStepBack = TimeSpan.FromSeconds(back) };
     }
 }

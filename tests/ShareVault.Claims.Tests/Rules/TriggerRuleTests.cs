@@ -114,6 +114,22 @@ public sealed class TriggerRuleTests
     }
 
     [Fact]
+    public void A_duration_is_measured_between_records_so_readings_of_one_record_never_meet_it()
+    {
+        // Both readings lie within the minute before their record (what the evidence format allows),
+        // 59 s apart: measured between readings, "for 30s" would be met by this one record.
+        var rule = TriggerRule.Parse("water_leak == 1 for 30s");
+        var one = new EvidenceFacts("dev-1", 1, T0.AddMinutes(1), System.Security.Cryptography.SHA256.HashData("one"u8),
+            [new Reading("water_leak", null, 1, T0), new Reading("water_leak", null, 1, T0.AddSeconds(59))]);
+        Assert.Empty(TriggerEvaluator.Evaluate(rule, RuleContext.Empty, [one]));
+
+        var next = Facts(2, new Reading("water_leak", null, 1, T0.AddSeconds(90)));
+        var firing = Assert.Single(TriggerEvaluator.Evaluate(rule, RuleContext.Empty, [one, next]));
+        Assert.Equal((T0.AddMinutes(1), T0.AddSeconds(90)), (firing.From, firing.Until));
+        Assert.Equal([1L, 2L], firing.Records.Select(r => r.Sequence));
+    }
+
+    [Fact]
     public void Time_going_backwards_breaks_an_episode()
     {
         var rule = TriggerRule.Parse("water_leak == 1 for 10m");
@@ -129,14 +145,15 @@ public sealed class TriggerRuleTests
     internal static List<EvidenceFacts> Series(string name, double[] values, TimeSpan step) =>
         [.. values.Select((v, i) => Facts(i, new Reading(name, null, v, T0 + (step * i))))];
 
+    /// <summary>A record made when its latest reading was taken (the agent reads, then records).</summary>
     internal static EvidenceFacts Facts(long seq, params Reading[] readings) =>
-        new("dev-1", seq, System.Security.Cryptography.SHA256.HashData(BitConverter.GetBytes(seq)), readings);
+        new("dev-1", seq, readings.Length > 0 ? readings.Max(r => r.Time) : T0, System.Security.Cryptography.SHA256.HashData(BitConverter.GetBytes(seq)), readings);
 
     [Fact]
     public void An_evaluator_saved_and_restored_at_every_record_fires_exactly_as_one_that_ran_through()
     {
         var rule = TriggerRule.Parse("water_leak == 1 for 10m");
-        var records = Enumerable.Range(0, 30).Select(i => new EvidenceFacts("dev-1", i, System.Security.Cryptography.SHA256.HashData(BitConverter.GetBytes(i)),
+        var records = Enumerable.Range(0, 30).Select(i => new EvidenceFacts("dev-1", i, T0.AddMinutes(i), System.Security.Cryptography.SHA256.HashData(BitConverter.GetBytes(i)),
             [new Reading("water_leak", null, i is >= 3 and < 9 or >= 12 ? 1 : 0, T0.AddMinutes(i))])).ToList();
         var expected = TriggerEvaluator.Evaluate(rule, RuleContext.Empty, records);
 
