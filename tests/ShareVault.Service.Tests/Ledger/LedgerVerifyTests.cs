@@ -4,24 +4,62 @@ using ShareVault.Claims;
 using ShareVault.Claims.Ledger;
 using ShareVault.Claims.Storage;
 using ShareVault.Claims.TestSupport;
+using ShareVault.Evidence;
 
 namespace ShareVault.Service.Tests.Ledger;
 
 [Collection(PoolKeyGroup.Name)]
 public sealed class LedgerVerifyTests(PoolKeyFixture key)
 {
-    private async Task<string> ExportAfterAFloodAsync()
+    private Task<string> ExportAfterAFloodAsync() =>
+        ExportAfterAFloodAsync(new ClaimsOptions { CheckpointEvery = 8 }, device => device.Leak(DateTimeOffset.UtcNow.AddMinutes(-30), wetMinutes: 12));
+
+    /// <summary>A pool whose one device's records (<paramref name="records"/>) open and pay one claim, exported after a checkpoint.</summary>
+    private async Task<string> ExportAfterAFloodAsync(ClaimsOptions options, Func<SimulatedDevice, List<byte[]>> records)
     {
         using var db = new ClaimsDatabase(key.NewDatabasePath());
-        using var engine = new ClaimsEngine(db, key.Signer(), TimeProvider.System, new ClaimsOptions { CheckpointEvery = 8 });
+        using var engine = new ClaimsEngine(db, key.Signer(), TimeProvider.System, options);
         await using var device = new SimulatedDevice("pi-ledger-1");
         await IngestOverMqttTests.SetUpPoolAsync(engine, key.KeyName, device);
         await using var ingest = new EvidenceIngest(engine, (_, _, _) => Task.CompletedTask, TimeProvider.System);
-        var records = device.Leak(DateTimeOffset.UtcNow.AddMinutes(-30), wetMinutes: 12);
-        await ingest.ProcessBatchAsync([.. records.Select(r => new IncomingEvidence(ShareVault.Evidence.EvidenceTopics.Evidence(device.Id), r, device.Id))], default);
+        await ingest.ProcessBatchAsync([.. records(device).Select(r => new IncomingEvidence(ShareVault.Evidence.EvidenceTopics.Evidence(device.Id), r, device.Id))], default);
         Assert.Equal(1, await engine.ProcessPayoutsAsync(default));
         Assert.NotNull(await engine.CheckpointAsync("pool-1", force: true, default));
         return LedgerExport.ToText(engine.ExportLedger("pool-1"));
+    }
+
+    [Fact]
+    public async Task An_export_whose_claim_evidence_steps_back_behind_its_predecessor_does_not_verify()
+    {
+        // A service run with a lax step back (an hour) stored a leak timed five minutes before the dry
+        // record preceding it; under the default two seconds the export does not verify.
+        var lax = new EvidenceTimeLimits { MaxStepBack = TimeSpan.FromHours(1) };
+        var text = await ExportAfterAFloodAsync(new ClaimsOptions { EvidenceTime = lax }, device =>
+        {
+            var start = DateTimeOffset.UtcNow.AddMinutes(-30);
+            var dry = device.Next(start, new Reading("water_leak", null, 0, start));
+            return [dry, .. Enumerable.Range(0, 12).Select(i => device.Next(start.AddMinutes(i - 5), new Reading("water_leak", null, 1, start.AddMinutes(i - 5))))];
+        });
+
+        var verification = LedgerVerifier.Verify(text);
+
+        Assert.False(verification.IsValid);
+        Assert.Contains("evidence pi-ledger-1#1 is timed 300 s before #0, more than the 2 s a clock may step back", verification.Detail, StringComparison.Ordinal);
+        Assert.True(LedgerVerifier.Verify(text, new LedgerVerifyOptions { EvidenceTime = lax }).IsValid);
+    }
+
+    [Fact]
+    public async Task An_export_whose_claim_evidence_was_made_long_before_its_arrival_does_not_verify()
+    {
+        // A service that accepted records 30 days old paid from a leak of eight days ago.
+        var lax = new EvidenceTimeLimits { MaxAge = TimeSpan.FromDays(30) };
+        var text = await ExportAfterAFloodAsync(new ClaimsOptions { EvidenceTime = lax }, device => device.Leak(DateTimeOffset.UtcNow.AddDays(-8), wetMinutes: 12));
+
+        var verification = LedgerVerifier.Verify(text);
+
+        Assert.False(verification.IsValid);
+        Assert.Matches(@"evidence pi-ledger-1#2: record time \S+ is outside \[\S+, \S+\] around its arrival", verification.Detail);
+        Assert.True(LedgerVerifier.Verify(text, new LedgerVerifyOptions { EvidenceTime = lax }).IsValid);
     }
 
     [Fact]
