@@ -35,6 +35,8 @@ public sealed class SoftHsm
         "ceremony-a", "ceremony-b",
         // The tampered-partial test's alone: it replaces a key while other classes sign on theirs.
         "tamper-a", "tamper-b", "tamper-c",
+        // The dispose-race test's alone: it keeps a session signing while its store is forgotten.
+        "dispose-race",
         // Never logged in by any other test: login state is per process and token, so a wrong PIN
         // is only detectable on a token nobody in this process has opened.
         "wrong-pin-probe",

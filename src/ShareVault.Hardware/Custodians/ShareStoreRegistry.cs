@@ -37,7 +37,12 @@ public sealed class ShareStoreRegistry : IDisposable
         }
     }
 
-    /// <summary>Drops a custodian's open store (after it failed), so the next use reopens it.</summary>
+    /// <summary>
+    /// Drops a custodian's open store (after it failed or timed out), so the next use reopens it. The
+    /// store stops taking calls now and releases its sessions or TPM connection when the calls still
+    /// in flight (an abandoned partial still inside <c>C_Sign</c> or the TCTI) have returned; this does
+    /// not wait for them.
+    /// </summary>
     public void Forget(CustodianAddress address)
     {
         ArgumentNullException.ThrowIfNull(address);

@@ -21,7 +21,7 @@ public sealed partial class Pkcs11ShareStore : IShareStore
     private readonly ConcurrentBag<ISession> _all = [];
     private readonly ConcurrentDictionary<string, IObjectHandle> _privateKeys = new(StringComparer.Ordinal);
     private readonly IMechanism _rawRsa;
-    private bool _disposed;
+    private readonly CallsInFlight _calls;
 
     private Pkcs11ShareStore(Pkcs11Module module, ISlot slot, string tokenLabel)
     {
@@ -29,6 +29,7 @@ public sealed partial class Pkcs11ShareStore : IShareStore
         _slot = slot;
         CustodianName = tokenLabel;
         _rawRsa = module.Factories.MechanismFactory.Create(CKM.CKM_RSA_X_509);
+        _calls = new CallsInFlight(tokenLabel, Release);
     }
 
     public string CustodianName { get; }
@@ -147,20 +148,23 @@ public sealed partial class Pkcs11ShareStore : IShareStore
     public byte[] RsaRawPrivate(string objectLabel, ReadOnlySpan<byte> input)
     {
         var data = input.ToArray();
-        return WithSession(session =>
+        return WithSession(session => RawPrivate(session, objectLabel, data));
+    }
+
+    /// <summary><c>C_Sign(CKM_RSA_X_509)</c> on a session <see cref="WithSession"/> lent (the call in flight a dispose must wait for).</summary>
+    internal byte[] RawPrivate(ISession session, string objectLabel, byte[] data)
+    {
+        var key = PrivateKeyHandle(session, objectLabel);
+        try
         {
-            var key = PrivateKeyHandle(session, objectLabel);
-            try
-            {
-                return session.Sign(_rawRsa, key, data);
-            }
-            catch (Pkcs11Exception e) when (e.RV is CKR.CKR_OBJECT_HANDLE_INVALID or CKR.CKR_KEY_HANDLE_INVALID)
-            {
-                // The key was deleted or replaced since we cached its handle: look it up again once.
-                _privateKeys.TryRemove(objectLabel, out _);
-                return session.Sign(_rawRsa, PrivateKeyHandle(session, objectLabel), data);
-            }
-        });
+            return session.Sign(_rawRsa, key, data);
+        }
+        catch (Pkcs11Exception e) when (e.RV is CKR.CKR_OBJECT_HANDLE_INVALID or CKR.CKR_KEY_HANDLE_INVALID)
+        {
+            // The key was deleted or replaced since we cached its handle: look it up again once.
+            _privateKeys.TryRemove(objectLabel, out _);
+            return session.Sign(_rawRsa, PrivateKeyHandle(session, objectLabel), data);
+        }
     }
 
     public void DeleteKey(string objectLabel) => WithSession(session =>
@@ -218,11 +222,17 @@ public sealed partial class Pkcs11ShareStore : IShareStore
 
     /// <summary>
     /// Runs <paramref name="action"/> on a pooled, logged-in session; PKCS#11 errors become
-    /// <see cref="ShareStoreException"/> with their CKR code.
+    /// <see cref="ShareStoreException"/> with their CKR code. Every call into the module goes through
+    /// here, so <see cref="Dispose"/> never closes a session or frees the mechanism under one
+    /// (<see cref="CallsInFlight"/>).
     /// </summary>
-    internal T WithSession<T>(Func<ISession, T> action)
+    internal T WithSession<T>(Func<ISession, T> action) => _calls.Run(() => WithSessionCore(action));
+
+    /// <summary>Calls in flight now (tests).</summary>
+    internal int CallsInFlight => _calls.Count;
+
+    private T WithSessionCore<T>(Func<ISession, T> action)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
         if (!_idle.TryTake(out var session))
         {
             session = Translate(OpenSession);
@@ -240,7 +250,7 @@ public sealed partial class Pkcs11ShareStore : IShareStore
         }
         finally
         {
-            if (healthy && !_disposed)
+            if (healthy && !_calls.IsClosed)
             {
                 _idle.Add(session);
             }
@@ -343,14 +353,11 @@ public sealed partial class Pkcs11ShareStore : IShareStore
         }
     }
 
-    public void Dispose()
-    {
-        if (_disposed)
-        {
-            return;
-        }
+    /// <summary>Refuses new calls; the sessions and the mechanism are released once no call is in flight.</summary>
+    public void Dispose() => _calls.Close();
 
-        _disposed = true;
+    private void Release()
+    {
         foreach (var session in _all)
         {
             try

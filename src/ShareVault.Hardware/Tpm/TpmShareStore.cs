@@ -23,7 +23,7 @@ public sealed class TpmShareStore : IShareStore
     private readonly TpmKeyBlobs _blobs;
     private readonly byte[] _auth;
     private readonly TimeSpan _timeout;
-    private bool _disposed;
+    private readonly CallsInFlight _calls;
 
     private TpmShareStore(TpmUri uri, TpmConnection tpm, string dataDir, byte[] auth)
     {
@@ -32,6 +32,7 @@ public sealed class TpmShareStore : IShareStore
         _blobs = new TpmKeyBlobs(dataDir, uri.ObjectName);
         _auth = auth;
         _timeout = uri.CommandTimeout;
+        _calls = new CallsInFlight(uri.ObjectName, Release);
     }
 
     public string CustodianName { get; }
@@ -71,9 +72,31 @@ public sealed class TpmShareStore : IShareStore
         return auth;
     }
 
-    public RsaPublicKey GenerateRsaKey(string objectLabel, int bits)
+    public RsaPublicKey GenerateRsaKey(string objectLabel, int bits) => _calls.Run(() => GenerateRsaKeyCore(objectLabel, bits));
+
+    public RsaPublicKey GetRsaPublicKey(string objectLabel) => _calls.Run(() => GetRsaPublicKeyCore(objectLabel));
+
+    public byte[] RsaRawPrivate(string objectLabel, ReadOnlySpan<byte> input)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
+        var data = input.ToArray();
+        return _calls.Run(() => RsaRawPrivateCore(objectLabel, data));
+    }
+
+    public void DeleteKey(string objectLabel) => _calls.Run(() =>
+    {
+        ArgumentException.ThrowIfNullOrEmpty(objectLabel);
+        // Nothing of the key persists inside the TPM: without its blobs it is gone.
+        _blobs.Delete(objectLabel);
+        return 0;
+    });
+
+    public IReadOnlyList<StoredObject> ListObjects() => _calls.Run(ListObjectsCore);
+
+    /// <summary>Calls in flight now (tests).</summary>
+    internal int CallsInFlight => _calls.Count;
+
+    private RsaPublicKey GenerateRsaKeyCore(string objectLabel, int bits)
+    {
         ArgumentException.ThrowIfNullOrEmpty(objectLabel);
         if (bits is not (2048 or 3072))
         {
@@ -92,17 +115,15 @@ public sealed class TpmShareStore : IShareStore
         return ToRsaPublic(publicBlob, objectLabel);
     }
 
-    public RsaPublicKey GetRsaPublicKey(string objectLabel)
+    private RsaPublicKey GetRsaPublicKeyCore(string objectLabel)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentException.ThrowIfNullOrEmpty(objectLabel);
         var publicBlob = _blobs.TryReadPublic(objectLabel) ?? throw KeyNotFound(objectLabel);
         return ToRsaPublic(publicBlob, objectLabel);
     }
 
-    public byte[] RsaRawPrivate(string objectLabel, ReadOnlySpan<byte> input)
+    private byte[] RsaRawPrivateCore(string objectLabel, byte[] input)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentException.ThrowIfNullOrEmpty(objectLabel);
         var (privateBlob, publicBlob) = _blobs.TryRead(objectLabel) ?? throw KeyNotFound(objectLabel);
         var publicKey = ToRsaPublic(publicBlob, objectLabel);
@@ -111,7 +132,7 @@ public sealed class TpmShareStore : IShareStore
             throw new ArgumentException($"Input must be exactly the modulus length ({publicKey.ByteLength} bytes), not {input.Length}", nameof(input));
         }
 
-        var data = input.ToArray();
+        var data = input;
         var result = _tpm.Run("TPM2_RSA_Decrypt", tpm => tpm.WithPrimary((primary, session) =>
         {
             var key = tpm.Load(primary, session, privateBlob, publicBlob);
@@ -130,17 +151,8 @@ public sealed class TpmShareStore : IShareStore
         return result.Length == publicKey.ByteLength ? result : BigEndian.ToBytes(BigEndian.ToInteger(result), publicKey.ByteLength);
     }
 
-    public void DeleteKey(string objectLabel)
+    private IReadOnlyList<StoredObject> ListObjectsCore()
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        ArgumentException.ThrowIfNullOrEmpty(objectLabel);
-        // Nothing of the key persists inside the TPM: without its blobs it is gone.
-        _blobs.Delete(objectLabel);
-    }
-
-    public IReadOnlyList<StoredObject> ListObjects()
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
         var result = new List<StoredObject>();
         foreach (var label in _blobs.Labels())
         {
@@ -187,14 +199,14 @@ public sealed class TpmShareStore : IShareStore
     private ShareStoreException KeyNotFound(string label) =>
         new(ShareStoreError.KeyNotFound, $"TPM custodian '{CustodianName}' holds no key labelled '{label}'");
 
-    public void Dispose()
-    {
-        if (_disposed)
-        {
-            return;
-        }
+    /// <summary>
+    /// Refuses new calls; the TPM connection is released and the auth value wiped once no call is in
+    /// flight (a call blocked in the TCTI still reads the auth value when the TPM answers).
+    /// </summary>
+    public void Dispose() => _calls.Close();
 
-        _disposed = true;
+    private void Release()
+    {
         _tpm.Dispose();
         CryptographicOperations.ZeroMemory(_auth);
     }
