@@ -73,7 +73,10 @@ public sealed class AdminKey
 
                     return new AdminKey((byte[])spki.Clone(), "ES256", Thumbprint(new JsonObject
                     {
-                        ["crv"] = "P-256", ["kty"] = "EC", ["x"] = Base64Url.Encode(p.Q.X), ["y"] = Base64Url.Encode(p.Q.Y),
+                        ["crv"] = "P-256",
+                        ["kty"] = "EC",
+                        ["x"] = Base64Url.Encode(p.Q.X),
+                        ["y"] = Base64Url.Encode(p.Q.Y),
                     }));
                 }
                 catch (CryptographicException)
@@ -92,7 +95,9 @@ public sealed class AdminKey
             var r = rsa.ExportParameters(false);
             return new AdminKey((byte[])spki.Clone(), "RS256", Thumbprint(new JsonObject
             {
-                ["e"] = Base64Url.Encode(r.Exponent), ["kty"] = "RSA", ["n"] = Base64Url.Encode(r.Modulus),
+                ["e"] = Base64Url.Encode(r.Exponent),
+                ["kty"] = "RSA",
+                ["n"] = Base64Url.Encode(r.Modulus),
             }));
         }
         catch (CryptographicException e)
