@@ -70,9 +70,10 @@ public sealed class ClaimsEngine : IDisposable
         _findings = new ChainFindings(db);
         _claims = new ClaimBook(db, _ledger, time);
         _payouts = new PayoutTable(db);
-        _payoutIssuer = new PayoutIssuer(_gate, signer, _ledger, time);
+        var claimEvidence = new ClaimEvidence(_evidence, _findings);
+        _payoutIssuer = new PayoutIssuer(_gate, signer, _ledger, claimEvidence, _devices, time);
         _evaluation = new DeviceEvaluation(_devices, _policies, _claims, options.GapTimeout);
-        _export = new LedgerExportBuilder(_policies, _devices, _evidence, _findings, _claims, _ledger, signer);
+        _export = new LedgerExportBuilder(_policies, _devices, claimEvidence, _claims, _ledger, signer);
     }
 
     public ClaimsDatabase Database => _db;
@@ -351,7 +352,10 @@ public sealed class ClaimsEngine : IDisposable
 
             var time = Now();
             var payload = LedgerCheckpoint.Payload(poolId, head.Seq, head.Hash, time);
-            var (jws, _) = await _signer.SignAsync(pool.KeyName, payload, cancellationToken).ConfigureAwait(false);
+            // Up to the checkpointed head only: a node's replica must end exactly where the checkpoint points.
+            var justification = new JsonObject { ["pool"] = poolId, ["purpose"] = PoolSigningRequest.CheckpointPurpose };
+            var request = new PoolSigningRequest(pool.KeyName, poolId, PoolSigningRequest.CheckpointPurpose, payload, justification, after => _ledger.EntriesAfter(poolId, after, head.Seq));
+            var (jws, _) = await _signer.SignAsync(request, cancellationToken).ConfigureAwait(false);
             var checkpoint = new LedgerCheckpoint(poolId, head.Seq, head.Hash, time, jws);
             await _gate.RunAsync(tx => LedgerBook.InsertCheckpoint(tx, checkpoint), cancellationToken).ConfigureAwait(false);
             return checkpoint;
