@@ -529,7 +529,7 @@ internal sealed class IngestBenchmark : IBenchmark
 
         public JsonObject Jwks(string keyName) => new() { ["keys"] = new JsonArray() };
 
-        public Task<(string Jws, string Kid)> SignAsync(string keyName, byte[] payload, CancellationToken cancellationToken) =>
+        public Task<(string Jws, string Kid)> SignAsync(PoolSigningRequest request, CancellationToken cancellationToken) =>
             throw new InvalidOperationException("The ingest benchmark signs nothing");
     }
 }

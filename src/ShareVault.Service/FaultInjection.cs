@@ -104,10 +104,10 @@ public sealed class FaultInjection
 
     private sealed class KillingSigner(IPoolSigner inner, FaultInjection faults) : IPoolSigner
     {
-        public async Task<(string Jws, string Kid)> SignAsync(string keyName, byte[] payload, CancellationToken cancellationToken)
+        public async Task<(string Jws, string Kid)> SignAsync(PoolSigningRequest request, CancellationToken cancellationToken)
         {
-            var signed = await inner.SignAsync(keyName, payload, cancellationToken).ConfigureAwait(false);
-            if (IsPayout(payload, out var claim) && Interlocked.Increment(ref faults._payouts) == faults.KillAfterPayoutSigned)
+            var signed = await inner.SignAsync(request, cancellationToken).ConfigureAwait(false);
+            if (IsPayout(request.Payload, out var claim) && Interlocked.Increment(ref faults._payouts) == faults.KillAfterPayoutSigned)
             {
                 faults.Kill($"after signing payout {faults.KillAfterPayoutSigned} (claim {claim}), before its payout row commits");
             }

@@ -6,13 +6,18 @@ using ShareVault.Custody.Signing;
 
 namespace ShareVault.Service;
 
-/// <summary>The real signer: the key catalog in the data folder and the threshold signer (every partial inside a custodian's hardware).</summary>
+/// <summary>
+/// The real signer: the key catalog in the data folder and the threshold signer (every partial inside
+/// a custodian's hardware). The request's justification and ledger are for custody nodes; until the
+/// Custody-side signing context exists, local custodians sign the payload alone.
+/// </summary>
 public sealed class ThresholdPoolSigner(KeyCatalog catalog, ThresholdSigner signer) : IPoolSigner
 {
-    public async Task<(string Jws, string Kid)> SignAsync(string keyName, byte[] payload, CancellationToken cancellationToken)
+    public async Task<(string Jws, string Kid)> SignAsync(PoolSigningRequest request, CancellationToken cancellationToken)
     {
-        var record = catalog.Load(keyName);
-        var (jws, signature) = await signer.SignJwsAsync(record, payload, null, cancellationToken).ConfigureAwait(false);
+        ArgumentNullException.ThrowIfNull(request);
+        var record = catalog.Load(request.KeyName);
+        var (jws, signature) = await signer.SignJwsAsync(record, request.Payload, null, cancellationToken).ConfigureAwait(false);
         return (jws, signature.Kid);
     }
 

@@ -8,7 +8,7 @@ public sealed class SignerWithHook(IPoolSigner inner) : IPoolSigner
 {
     public Func<Task>? BeforeSigning { get; set; }
 
-    public async Task<(string Jws, string Kid)> SignAsync(string keyName, byte[] payload, CancellationToken cancellationToken)
+    public async Task<(string Jws, string Kid)> SignAsync(PoolSigningRequest request, CancellationToken cancellationToken)
     {
         if (BeforeSigning is { } hook)
         {
@@ -16,7 +16,7 @@ public sealed class SignerWithHook(IPoolSigner inner) : IPoolSigner
             await hook();
         }
 
-        return await inner.SignAsync(keyName, payload, cancellationToken);
+        return await inner.SignAsync(request, cancellationToken);
     }
 
     public JsonObject Jwks(string keyName) => inner.Jwks(keyName);

@@ -396,7 +396,7 @@ public sealed class IngestPipelineTests
 
         public JsonObject Jwks(string keyName) => new() { ["keys"] = new JsonArray() };
 
-        public Task<(string Jws, string Kid)> SignAsync(string keyName, byte[] payload, CancellationToken cancellationToken) =>
+        public Task<(string Jws, string Kid)> SignAsync(PoolSigningRequest request, CancellationToken cancellationToken) =>
             throw new InvalidOperationException("nothing is signed in the pipeline tests");
     }
 }

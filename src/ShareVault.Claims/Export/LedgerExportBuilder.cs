@@ -13,7 +13,7 @@ namespace ShareVault.Claims.Export;
 /// Builds a <see cref="LedgerExport.Format"/> document from the stores: the pool, its JWKS,
 /// policies, devices, the evidence every claim relies on, the entries and the checkpoints.
 /// </summary>
-internal sealed class LedgerExportBuilder(PolicyTable policies, DeviceDirectory devices, EvidenceTable evidence, ChainFindings findings, ClaimBook claims, LedgerBook ledger, IPoolSigner signer)
+internal sealed class LedgerExportBuilder(PolicyTable policies, DeviceDirectory devices, ClaimEvidence claimEvidence, ClaimBook claims, LedgerBook ledger, IPoolSigner signer)
 {
     public JsonObject Build(PoolInfo pool)
     {
@@ -21,22 +21,8 @@ internal sealed class LedgerExportBuilder(PolicyTable policies, DeviceDirectory 
         var included = new HashSet<(string, long)>();
         foreach (var claim in claims.List(pool.Id, null))
         {
-            // Every record from the episode's first to its last, so a verifier sees that none in between
-            // broke it, and the record before the first, so it can check the first one's chain link too.
-            var first = Math.Max(0, claim.Evidence[0]!["seq"]!.GetValue<long>() - 1);
-            var last = claim.Evidence[^1]!["seq"]!.GetValue<long>();
-
-            // A record that arrived after evaluation moved past its gap was stored but never evaluated;
-            // exported, the verifier would feed it and recompute a different episode. Left out, it is
-            // the gap the service saw.
-            var skipped = findings.Gaps(claim.DeviceId).Where(g => g.SkippedAt is not null).ToList();
-            foreach (var record in evidence.List(claim.DeviceId, first, (int)Math.Min(int.MaxValue, last - first + 1)))
+            foreach (var record in claimEvidence.Records(claim.DeviceId, claim.Evidence[0]!["seq"]!.GetValue<long>(), claim.Evidence[^1]!["seq"]!.GetValue<long>()))
             {
-                if (skipped.Any(g => record.Sequence >= g.From && record.Sequence <= g.To))
-                {
-                    continue;
-                }
-
                 if (included.Add((claim.DeviceId, record.Sequence)))
                 {
                     records.Add(new JsonObject { ["device"] = claim.DeviceId, ["seq"] = record.Sequence, ["cose"] = Base64Url.Encode(record.Cose) });

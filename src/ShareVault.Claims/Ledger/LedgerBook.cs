@@ -26,6 +26,16 @@ internal sealed class LedgerBook(ClaimsDatabase db, TimeProvider time, int check
         return Head(c, null, poolId);
     }
 
+    /// <summary>The pool's entries with <paramref name="after"/> &lt; seq ≤ <paramref name="upTo"/>, as JSON (what a custody node's replica needs).</summary>
+    public JsonArray EntriesAfter(string poolId, long after, long upTo = long.MaxValue)
+    {
+        using var c = db.OpenReader();
+        var entries = Sql.Query(c, null, "SELECT seq,time,kind,body,prev,hash FROM ledger WHERE pool_id=@p AND seq>@a AND seq<=@u ORDER BY seq",
+            r => new LedgerEntry(poolId, r.GetInt64(0), r.GetString(1), r.GetString(2), JsonNode.Parse(r.GetString(3))!.AsObject(), r.GetString(4), r.GetString(5)),
+            ("@p", poolId), ("@a", after), ("@u", upTo));
+        return new JsonArray([.. entries.Select(e => (JsonNode)e.ToJson())]);
+    }
+
     public IReadOnlyList<LedgerEntry> Entries(string poolId)
     {
         using var c = db.OpenReader();

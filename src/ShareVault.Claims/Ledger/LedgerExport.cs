@@ -266,14 +266,14 @@ public static class LedgerVerifier
         }
 
         // Recompute the trigger: verify each COSE record under its device key, then replay the
-        // records with the code the service ran (DecisionReplay: chain links, gaps, breaks, feeding).
+        // records with the code the service ran (PayoutReplay, which a custody node's guard runs too).
         var deviceId = JsonFields.String(claim["device"], claimPath + ".device");
         if (!devices.TryGetValue(deviceId, out var device))
         {
             return $"device {deviceId} is not in the export";
         }
 
-        if (!TriggerRule.TryParse(ruleText, out var rule, out var reason))
+        if (!TriggerRule.TryParse(ruleText, out _, out var reason))
         {
             return "the policy rule does not parse: " + reason;
         }
@@ -281,7 +281,6 @@ public static class LedgerVerifier
         var context = RuleContextJson.Read(JsonFields.Object(policy["context"], policyPath + ".context"));
         using var key = ECDsa.Create();
         key.ImportFromPem(JsonFields.String(device.Device["public_key"], device.Path + ".public_key"));
-        var listed = claimEvidence.ToDictionary(x => x.Seq, x => x.Hash);
         var arrivals = new Dictionary<long, DateTimeOffset>();
         if (!TryTime(claimTime, out var opened))
         {
@@ -303,62 +302,9 @@ public static class LedgerVerifier
             arrivals[x.Seq] = arrival;
         }
 
-        var before = evidence.TryGetValue((deviceId, claimEvidence[0].Seq - 1), out var predecessor) ? EvidenceRecord.Hash(predecessor) : null;
-        (long Seq, DateTimeOffset Time)? previousTime = predecessor is not null && EvidenceVerifier.Verify(predecessor, id => id == deviceId ? key : null) is { IsValid: true } p
-            ? (p.Record!.Sequence, p.Record.Time)
-            : null;
-        var replay = new DecisionReplay(before, [TriggerFeed.All(new TriggerEvaluator(rule!, context))]);
-        TriggerFiring? first = null;
-        for (var seq = claimEvidence[0].Seq; seq <= claimEvidence[^1].Seq; seq++)
-        {
-            if (!evidence.TryGetValue((deviceId, seq), out var cose))
-            {
-                if (listed.ContainsKey(seq))
-                {
-                    return $"evidence {deviceId}#{seq} is missing from the export";
-                }
-
-                replay.Gap(); // a gap the service recorded and moved past
-                continue;
-            }
-
-            var verification = EvidenceVerifier.Verify(cose, id => id == deviceId ? key : null);
-            if (!verification.IsValid || verification.Record!.Sequence != seq)
-            {
-                return $"evidence {deviceId}#{seq} does not verify ({verification.Reason}: {verification.Detail})";
-            }
-
-            if (listed.TryGetValue(seq, out var hash) && Convert.ToHexStringLower(verification.Hash) != hash)
-            {
-                return $"evidence {deviceId}#{seq} hash differs from the claim";
-            }
-
-            // The time rules ingest applied (EvidenceTimeLimits): an export whose evidence breaks them does not verify.
-            var time = verification.Record.Time;
-            if (previousTime is { } prior && !options.EvidenceTime.Follows(time, prior.Time))
-            {
-                return $"evidence {deviceId}#{seq} is timed {(prior.Time - time).TotalSeconds.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)} s before #{prior.Seq}, more than the {options.EvidenceTime.MaxStepBack.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)} s a clock may step back";
-            }
-
-            previousTime = (seq, time);
-            if (arrivals.TryGetValue(seq, out var arrived) && !options.EvidenceTime.FitsArrival(time, arrived))
-            {
-                return $"evidence {deviceId}#{seq}: {options.EvidenceTime.DescribeArrival(time, arrived)}";
-            }
-
-            var facts = new EvidenceFacts(deviceId, seq, time, verification.Hash, verification.Record.Readings);
-            if (replay.Next(facts, verification.Record.PreviousHash.ToArray(), (_, firing) => first ??= firing) == ReplayStep.ChainBreak && listed.ContainsKey(seq))
-            {
-                return $"evidence {deviceId}#{seq} breaks the device's hash chain but is listed in the claim";
-            }
-        }
-
-        if (first is null || !first.Records.Select(r => r.Sequence).SequenceEqual(claimEvidence.Select(x => x.Seq)))
-        {
-            return $"re-evaluating '{rule!.Text}' over the claim's evidence does not fire";
-        }
-
-        return null;
+        var replayed = PayoutReplay.Check(deviceId, key, ruleText, context, [.. claimEvidence.Select(x => (x.Seq, x.Hash))],
+            seq => evidence.TryGetValue((deviceId, seq), out var cose) ? cose : null, "the export", options.EvidenceTime, arrivals);
+        return replayed.Fired ? null : replayed.Detail;
     }
 
     /// <summary>A ledger time as <see cref="LedgerEntry.FormatTime"/> writes it, and only that spelling.</summary>

@@ -1,4 +1,6 @@
+using System.Text;
 using System.Text.Json.Nodes;
+using ShareVault.Claims.Ledger;
 using ShareVault.Claims.Lifecycle;
 
 namespace ShareVault.Claims.Payouts;
@@ -29,5 +31,28 @@ public static class PayoutInstruction
             ["rule_hash"] = claim.RuleHash,
             ["evidence"] = new JsonArray([.. claim.Evidence.Select(e => (JsonNode)JsonValue.Create(e!["sha256"]!.GetValue<string>())!)]),
         };
+    }
+
+    /// <summary>
+    /// Reads signed bytes as a payout instruction: a JSON object of <see cref="Type"/> in RFC 8785
+    /// canonical form (so the bytes mean exactly one instruction); null for anything else. Untrusted
+    /// input: never throws.
+    /// </summary>
+    public static JsonObject? TryRead(byte[] payload)
+    {
+        ArgumentNullException.ThrowIfNull(payload);
+        try
+        {
+            if (JsonNode.Parse(payload) is not JsonObject json || json["type"] is not JsonValue type || !type.TryGetValue<string>(out var text) || text != Type)
+            {
+                return null;
+            }
+
+            return CanonicalJson.SerializeToString(json) == Encoding.UTF8.GetString(payload) ? json : null;
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or ArgumentException or InvalidOperationException)
+        {
+            return null;
+        }
     }
 }
