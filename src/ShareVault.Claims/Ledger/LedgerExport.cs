@@ -36,19 +36,33 @@ public sealed record LedgerVerifyOptions
     /// back than the allowed step before the record before it.
     /// </summary>
     public EvidenceTimeLimits EvidenceTime { get; init; } = EvidenceTimeLimits.Default;
+
+    /// <summary>
+    /// Accept entries after the last checkpoint (reported in the result as unsigned). Off by default:
+    /// the hash chain alone can be recomputed by anyone, so only a threshold signature vouches for an entry.
+    /// </summary>
+    public bool AcceptUnsignedTail { get; init; }
 }
 
 /// <summary>What <see cref="LedgerVerifier"/> found: valid, or the first problem, plus what it checked.</summary>
 public sealed record LedgerVerification(bool IsValid, string Detail, int Entries, int Checkpoints, int Payouts, int Reevaluated)
 {
+    /// <summary>Entries after the last checkpoint (accepted only with <see cref="LedgerVerifyOptions.AcceptUnsignedTail"/>).</summary>
+    public int UnsignedEntries { get; init; }
+
     public static LedgerVerification Invalid(string detail) => new(false, detail, 0, 0, 0, 0);
 }
 
 /// <summary>
-/// Verifies an export offline: recomputes the hash chain; checks every checkpoint's JWS against the
-/// export's JWKS and that it names the entry hash at its sequence; checks every payout's JWS, that
-/// its instruction matches the claim and decision entries, and re-evaluates the claim's trigger from
-/// the evidence COSE records (each verified under its device key) and the policy's rule text.
+/// Verifies an export offline and vouches for every byte it accepts: recomputes the hash chain and
+/// folds it into the registry it implies (<see cref="PoolRegistry"/>); requires the pool, the JWKS
+/// (against <c>jwks_sha256</c>), the policies and the devices to be exactly what the entries say, and
+/// each evidence record to verify under its device key and belong to a claim; checks every
+/// checkpoint's JWS against the JWKS and that it names the entry hash at its sequence, and that the
+/// last one signs the head (else the tail is unsigned: invalid unless
+/// <see cref="LedgerVerifyOptions.AcceptUnsignedTail"/>); checks every payout's JWS, that its
+/// instruction matches the claim and decision entries, and re-evaluates the claim's trigger from the
+/// evidence (<see cref="PayoutReplay"/>). A malformed export gets a reason naming the JSON path.
 /// </summary>
 public static class LedgerVerifier
 {
@@ -71,7 +85,7 @@ public static class LedgerVerifier
         {
             return VerifyCore(export, options);
         }
-        catch (Exception e) when (e is FormatException or JsonException or CryptographicException or ArgumentException or OverflowException)
+        catch (Exception e) when (e is FormatException or JsonException or CryptographicException or ArgumentException or OverflowException or InvalidOperationException)
         {
             // FormatException: a required field is missing or mistyped (JsonFields names its path);
             // the rest: a field that is present but not a valid key, PEM, base64url or date.
@@ -79,56 +93,170 @@ public static class LedgerVerifier
         }
     }
 
+    private static readonly string[] ExportMembers = ["format", "pool", "jwks", "policies", "devices", "evidence", "entries", "checkpoints"];
+    private static readonly string[] EntryMembers = ["seq", "time", "kind", "body", "prev", "hash"];
+    private static readonly string[] PoolMembers = ["id", "name", "currency", "key", "max_payout"];
+    private static readonly string[] PolicyMembers = ["id", "member", "rule", "rule_hash", "payout_amount", "votes_required", "context"];
+    private static readonly string[] DeviceMembers = ["id", "member", "public_key"];
+    private static readonly string[] EvidenceMembers = ["device", "seq", "cose"];
+    private static readonly string[] CheckpointMembers = ["seq", "hash", "time", "jws"];
+
+    /// <summary>
+    /// Every byte the verifier accepts is vouched for: the entries by their hash chain and the last
+    /// checkpoint's threshold signature; the summary sections (pool, JWKS, policies, devices) by
+    /// matching exactly what the chained entries imply (<see cref="PoolRegistry"/>, the fold a custody
+    /// node runs too); each evidence record by its device's signature and by belonging to a claim.
+    /// No member beyond the format's is accepted anywhere outside entry bodies (which the hash covers).
+    /// </summary>
     private static LedgerVerification VerifyCore(JsonObject export, LedgerVerifyOptions options)
     {
         if (export["format"] is not JsonValue format || !format.TryGetValue<string>(out var formatText) || formatText != LedgerExport.Format)
         {
-            return LedgerVerification.Invalid($"format is not {LedgerExport.Format}");
+            return LedgerVerification.Invalid($"$.format is not {LedgerExport.Format}");
+        }
+
+        if (Unexpected(export, "$", ExportMembers) is { } extra)
+        {
+            return LedgerVerification.Invalid(extra);
         }
 
         var pool = JsonFields.Object(export["pool"], "$.pool");
-        var poolId = JsonFields.String(pool["id"], "$.pool.id");
+        var poolId = JsonFields.String(pool["id"], "$.pool.id"); // part of every entry hash: a wrong one breaks the chain
+
+        // 1. The chain, folded into the registry it implies.
+        var registry = new PoolRegistry(poolId);
+        var entries = new List<(LedgerEntry Entry, string Path)>();
+        foreach (var (e, path) in JsonFields.Objects(export["entries"], "$.entries"))
+        {
+            if (Unexpected(e, path, EntryMembers) is { } member)
+            {
+                return LedgerVerification.Invalid(member);
+            }
+
+            if (!PoolRegistry.TryRead(poolId, e, out var entry, out var problem))
+            {
+                return LedgerVerification.Invalid($"{path}: {problem.Replace("$.", path + ".", StringComparison.Ordinal)}");
+            }
+
+            var step = registry.Apply(entry!);
+            if (!step.Applied)
+            {
+                return LedgerVerification.Invalid($"{path}: {step.Detail} ({step.Refusal})");
+            }
+
+            entries.Add((entry!, path));
+        }
+
+        if (registry.Pool is not { } created)
+        {
+            return LedgerVerification.Invalid("$.entries: there is no pool_created entry");
+        }
+
+        // 2. The summary sections, each exactly what the chain says.
+        if (Unexpected(pool, "$.pool", PoolMembers) is { } poolMember)
+        {
+            return LedgerVerification.Invalid(poolMember);
+        }
+
         var currency = JsonFields.String(pool["currency"], "$.pool.currency");
+        foreach (var (field, listed, chained) in new[]
+        {
+            ("name", JsonFields.String(pool["name"], "$.pool.name"), created.Name),
+            ("currency", currency, created.Currency),
+            ("key", JsonFields.String(pool["key"], "$.pool.key"), created.KeyName),
+            ("max_payout", JsonFields.Int64(pool["max_payout"], "$.pool.max_payout").ToString(System.Globalization.CultureInfo.InvariantCulture), created.MaxPayout.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+        })
+        {
+            if (!string.Equals(listed, chained, StringComparison.Ordinal))
+            {
+                return LedgerVerification.Invalid($"$.pool.{field} differs from the pool_created entry");
+            }
+        }
+
+        var jwks = JsonFields.Object(export["jwks"], "$.jwks");
+        if (Convert.ToHexStringLower(SHA256.HashData(CanonicalJson.Serialize(jwks))) != created.JwksSha256)
+        {
+            return LedgerVerification.Invalid("$.jwks: its SHA-256 (RFC 8785 canonical JSON) differs from the pool_created entry's jwks_sha256");
+        }
+
         var keys = new Dictionary<string, RsaPublicKey>(StringComparer.Ordinal);
-        foreach (var (key, path) in JsonFields.Objects(JsonFields.Object(export["jwks"], "$.jwks")["keys"], "$.jwks.keys"))
+        foreach (var (key, path) in JsonFields.Objects(jwks["keys"], "$.jwks.keys"))
         {
             keys[JsonFields.String(key["kid"], path + ".kid")] = RsaPublicKey.FromJwk(key);
         }
 
-        // 1. The chain.
-        var entries = JsonFields.Objects(export["entries"], "$.entries").ToList();
-        var previous = LedgerEntry.Genesis;
-        for (var i = 0; i < entries.Count; i++)
+        var policies = new Dictionary<string, (JsonObject Policy, string Path)>(StringComparer.Ordinal);
+        foreach (var (p, path) in JsonFields.Objects(export["policies"], "$.policies"))
         {
-            var (e, path) = entries[i];
-            var seq = JsonFields.Int64(e["seq"], path + ".seq");
-            if (seq != i + 1)
+            if (CheckPolicy(p, path, registry) is { } problem)
             {
-                return LedgerVerification.Invalid($"entry {i + 1} carries sequence {seq}");
+                return LedgerVerification.Invalid(problem);
             }
 
-            if (JsonFields.String(e["prev"], path + ".prev") != previous)
+            if (!policies.TryAdd(JsonFields.String(p["id"], path + ".id"), (p, path)))
             {
-                return LedgerVerification.Invalid($"entry {seq}: prev does not match the hash of entry {seq - 1}");
+                return LedgerVerification.Invalid($"{path}: policy '{p["id"]}' is listed twice");
             }
-
-            var hash = LedgerEntry.ComputeHash(poolId, seq, JsonFields.String(e["time"], path + ".time"), JsonFields.String(e["kind"], path + ".kind"),
-                JsonFields.Object(e["body"], path + ".body"), previous);
-            if (hash != JsonFields.String(e["hash"], path + ".hash"))
-            {
-                return LedgerVerification.Invalid($"entry {seq}: hash mismatch (the entry was altered)");
-            }
-
-            previous = hash;
         }
 
-        // 2. Checkpoints.
+        if (registry.Policies.Keys.FirstOrDefault(id => !policies.ContainsKey(id)) is { } unlistedPolicy)
+        {
+            return LedgerVerification.Invalid($"$.policies: policy '{unlistedPolicy}' is issued in the ledger but not listed");
+        }
+
+        var devices = new Dictionary<string, (JsonObject Device, string Path)>(StringComparer.Ordinal);
+        foreach (var (d, path) in JsonFields.Objects(export["devices"], "$.devices"))
+        {
+            if (CheckDevice(d, path, registry) is { } problem)
+            {
+                return LedgerVerification.Invalid(problem);
+            }
+
+            if (!devices.TryAdd(JsonFields.String(d["id"], path + ".id"), (d, path)))
+            {
+                return LedgerVerification.Invalid($"{path}: device '{d["id"]}' is listed twice");
+            }
+        }
+
+        if (registry.Devices.Keys.FirstOrDefault(id => !devices.ContainsKey(id)) is { } unlistedDevice)
+        {
+            return LedgerVerification.Invalid($"$.devices: device '{unlistedDevice}' is enrolled in the ledger but not listed");
+        }
+
+        var evidence = new Dictionary<(string, long), byte[]>();
+        foreach (var (e, path) in JsonFields.Objects(export["evidence"], "$.evidence"))
+        {
+            var (problem, id, cose) = CheckEvidence(e, path, registry, devices);
+            if (problem is not null)
+            {
+                return LedgerVerification.Invalid(problem);
+            }
+
+            if (!evidence.TryAdd(id, cose!))
+            {
+                return LedgerVerification.Invalid($"{path}: evidence {id.Item1}#{id.Item2} is listed twice");
+            }
+        }
+
+        // 3. Checkpoints: in order, each signed by the pool key over the entry hash at its sequence; the
+        // last one must sign the head, or what follows it is an unsigned tail anyone could have appended.
         var checkpoints = JsonFields.Objects(export["checkpoints"], "$.checkpoints").ToList();
+        long signedThrough = 0;
         foreach (var (c, path) in checkpoints)
         {
+            if (Unexpected(c, path, CheckpointMembers) is { } member)
+            {
+                return LedgerVerification.Invalid(member);
+            }
+
             var seq = JsonFields.Int64(c["seq"], path + ".seq");
             var hash = JsonFields.String(c["hash"], path + ".hash");
-            if (seq < 1 || seq > entries.Count || JsonFields.String(entries[(int)seq - 1].Item["hash"], entries[(int)seq - 1].Path + ".hash") != hash)
+            if (seq <= signedThrough)
+            {
+                return LedgerVerification.Invalid($"{path}.seq: checkpoint {seq} does not follow the one at {signedThrough}");
+            }
+
+            if (seq > entries.Count || entries[(int)seq - 1].Entry.Hash != hash)
             {
                 return LedgerVerification.Invalid($"checkpoint {seq} does not name the entry hash at {seq}");
             }
@@ -144,39 +272,33 @@ public static class LedgerVerifier
             {
                 return LedgerVerification.Invalid($"checkpoint {seq}: the signed payload differs from the checkpoint fields");
             }
+
+            signedThrough = seq;
         }
 
-        // 3. Payouts, with the trigger recomputed from evidence.
-        var policies = new Dictionary<string, (JsonObject Policy, string Path)>(StringComparer.Ordinal);
-        foreach (var (p, path) in JsonFields.Objects(export["policies"], "$.policies"))
+        string? unsignedTail = null;
+        if (signedThrough < entries.Count)
         {
-            policies[JsonFields.String(p["id"], path + ".id")] = (p, path);
+            unsignedTail = $"entries {signedThrough + 1}-{entries.Count} follow the last checkpoint ({(signedThrough == 0 ? "there is none" : $"at {signedThrough}")}) and are not threshold-signed";
+            if (!options.AcceptUnsignedTail)
+            {
+                return LedgerVerification.Invalid(unsignedTail + "; accept them only knowingly (--accept-unsigned-tail)");
+            }
         }
 
-        var devices = new Dictionary<string, (JsonObject Device, string Path)>(StringComparer.Ordinal);
-        foreach (var (d, path) in JsonFields.Objects(export["devices"], "$.devices"))
-        {
-            devices[JsonFields.String(d["id"], path + ".id")] = (d, path);
-        }
-
-        var evidence = new Dictionary<(string, long), byte[]>();
-        foreach (var (e, path) in JsonFields.Objects(export["evidence"], "$.evidence"))
-        {
-            evidence[(JsonFields.String(e["device"], path + ".device"), JsonFields.Int64(e["seq"], path + ".seq"))] = Base64Url.Decode(JsonFields.String(e["cose"], path + ".cose"));
-        }
-
+        // 4. Payouts, with the trigger recomputed from evidence.
         var opened = new Dictionary<string, (JsonObject Body, string Path, string Time)>(StringComparer.Ordinal);
         var approved = new HashSet<string>(StringComparer.Ordinal);
         var paid = new HashSet<string>(StringComparer.Ordinal);
         var reevaluated = 0;
-        foreach (var (e, path) in entries)
+        foreach (var (entry, path) in entries)
         {
-            var body = (JsonObject)e["body"]!; // checked in step 1
+            var body = entry.Body;
             var bodyPath = path + ".body";
-            switch (e["kind"]!.GetValue<string>())
+            switch (entry.Kind)
             {
                 case LedgerEntry.ClaimOpened:
-                    opened[JsonFields.String(body["claim"], bodyPath + ".claim")] = (body, bodyPath, JsonFields.String(e["time"], path + ".time"));
+                    opened[JsonFields.String(body["claim"], bodyPath + ".claim")] = (body, bodyPath, entry.Time);
                     break;
                 // The export carries ClaimStatus.Approved as its fixed text (Lifecycle sits above Ledger, so not the enum).
                 case LedgerEntry.Decision when JsonFields.String(body["decision"], bodyPath + ".decision") == "approved":
@@ -205,9 +327,142 @@ public static class LedgerVerifier
             }
         }
 
-        return new LedgerVerification(true, $"{entries.Count} entries chained, {checkpoints.Count} checkpoint(s) and {paid.Count} payout(s) verified, {reevaluated} trigger(s) recomputed from evidence",
-            entries.Count, checkpoints.Count, paid.Count, reevaluated);
+        var summary = $"{entries.Count} entries chained, {checkpoints.Count} checkpoint(s) and {paid.Count} payout(s) verified, {reevaluated} trigger(s) recomputed from evidence";
+        return new LedgerVerification(true, unsignedTail is null ? summary : $"{summary}; UNSIGNED: {unsignedTail}", entries.Count, checkpoints.Count, paid.Count, reevaluated)
+        {
+            UnsignedEntries = entries.Count - (int)signedThrough,
+        };
     }
+
+    /// <summary>The first member of <paramref name="node"/> the format does not define, as a problem naming its path.</summary>
+    private static string? Unexpected(JsonObject node, string path, string[] members) =>
+        node.Select(p => p.Key).FirstOrDefault(k => !members.Contains(k, StringComparer.Ordinal)) is { } key
+            ? $"{path}.{key}: not a member of {LedgerExport.Format} (nothing in the ledger vouches for it)"
+            : null;
+
+    private static string? CheckPolicy(JsonObject p, string path, PoolRegistry registry)
+    {
+        if (Unexpected(p, path, PolicyMembers) is { } member)
+        {
+            return member;
+        }
+
+        var id = JsonFields.String(p["id"], path + ".id");
+        if (!registry.Policies.TryGetValue(id, out var chained))
+        {
+            return $"{path}.id: no policy_issued entry issues '{id}'";
+        }
+
+        var listed = new (string Field, string Listed, string Chained)[]
+        {
+            ("member", JsonFields.String(p["member"], path + ".member"), chained.MemberId),
+            ("rule", JsonFields.String(p["rule"], path + ".rule"), chained.Rule),
+            ("rule_hash", JsonFields.String(p["rule_hash"], path + ".rule_hash"), chained.RuleHash),
+            ("payout_amount", Number(JsonFields.Int64(p["payout_amount"], path + ".payout_amount")), Number(chained.PayoutAmount)),
+            ("votes_required", Number(JsonFields.Int64(p["votes_required"], path + ".votes_required")), Number(chained.VotesRequired)),
+            ("context", CanonicalJson.SerializeToString(JsonFields.Object(p["context"], path + ".context")), CanonicalJson.SerializeToString(chained.Context)),
+        };
+        return listed.FirstOrDefault(x => !string.Equals(x.Listed, x.Chained, StringComparison.Ordinal)) is { Field: not null } differs
+            ? $"{path}.{differs.Field} differs from the policy_issued entry of '{id}'"
+            : null;
+    }
+
+    private static string? CheckDevice(JsonObject d, string path, PoolRegistry registry)
+    {
+        if (Unexpected(d, path, DeviceMembers) is { } member)
+        {
+            return member;
+        }
+
+        var id = JsonFields.String(d["id"], path + ".id");
+        if (!registry.Devices.TryGetValue(id, out var chained))
+        {
+            return $"{path}.id: no device_enrolled entry enrols '{id}'";
+        }
+
+        if (JsonFields.String(d["member"], path + ".member") != chained.MemberId)
+        {
+            return $"{path}.member differs from the device_enrolled entry of '{id}'";
+        }
+
+        var pem = JsonFields.String(d["public_key"], path + ".public_key");
+        byte[] spki;
+        try
+        {
+            var fields = PemEncoding.Find(pem);
+            spki = Convert.FromBase64String(pem[fields.Base64Data]);
+            if (pem[fields.Label] is not "PUBLIC KEY" || LedgerExport.PublicKeyPem(spki) != pem)
+            {
+                return $"{path}.public_key is not the one PEM PUBLIC KEY block the export writes";
+            }
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException)
+        {
+            return $"{path}.public_key is not a PEM public key";
+        }
+
+        return Convert.ToHexStringLower(SHA256.HashData(spki)) == chained.KeySha256 ? null : $"{path}.public_key: its SHA-256 differs from the device_enrolled entry's key_sha256";
+    }
+
+    /// <summary>
+    /// One evidence record: it lies in the range of a claim of its device (from the record before the
+    /// claim's first to its last: what the export carries and nothing else), verifies under the device's
+    /// listed key as that device and sequence number, and has the hash the claim lists for it.
+    /// </summary>
+    private static (string? Problem, (string, long) Id, byte[]? Cose) CheckEvidence(JsonObject e, string path, PoolRegistry registry, Dictionary<string, (JsonObject Device, string Path)> devices)
+    {
+        if (Unexpected(e, path, EvidenceMembers) is { } member)
+        {
+            return (member, default, null);
+        }
+
+        var deviceId = JsonFields.String(e["device"], path + ".device");
+        var seq = JsonFields.Int64(e["seq"], path + ".seq");
+        var text = JsonFields.String(e["cose"], path + ".cose");
+        byte[] cose;
+        try
+        {
+            cose = Base64Url.Decode(text);
+        }
+        catch (FormatException)
+        {
+            return ($"{path}.cose is not base64url", default, null);
+        }
+
+        if (Base64Url.Encode(cose) != text)
+        {
+            return ($"{path}.cose is not canonical base64url (RFC 4648 §5, no padding)", default, null);
+        }
+
+        var claims = registry.Claims.Values.Where(c => c.DeviceId == deviceId && seq >= c.Evidence[0].Seq - 1 && seq <= c.Evidence[^1].Seq).ToList();
+        if (claims.Count == 0)
+        {
+            return ($"{path}: {deviceId}#{seq} lies in no claim's evidence range", default, null);
+        }
+
+        if (!devices.TryGetValue(deviceId, out var device))
+        {
+            return ($"{path}.device: '{deviceId}' is not in $.devices", default, null);
+        }
+
+        using var key = ECDsa.Create();
+        key.ImportFromPem(JsonFields.String(device.Device["public_key"], device.Path + ".public_key"));
+        var verification = EvidenceVerifier.Verify(cose, id => id == deviceId ? key : null);
+        if (!verification.IsValid || verification.Record!.Sequence != seq)
+        {
+            return ($"{path}.cose: evidence {deviceId}#{seq} does not verify ({(verification.IsValid ? "it carries sequence " + verification.Record!.Sequence : verification.Reason + ": " + verification.Detail)})", default, null);
+        }
+
+        var hash = Convert.ToHexStringLower(verification.Hash);
+        if (claims.SelectMany(c => c.Evidence).Any(x => x.Seq == seq && x.Sha256 != hash))
+        {
+            return ($"{path}.cose: evidence {deviceId}#{seq} hash differs from the claim", default, null);
+        }
+
+        return (null, (deviceId, seq), cose);
+    }
+
+    private static string Number(long value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>A payout entry's body and the claim_opened body it pays, with their JSON paths, and the claim_opened entry's time.</summary>
     private sealed record PayoutEntry(JsonObject Body, string BodyPath, JsonObject Claim, string ClaimPath, string ClaimTime);

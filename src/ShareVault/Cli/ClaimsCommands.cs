@@ -286,14 +286,26 @@ internal static class ClaimsCommands
     {
         var poolId = new Option<string>("--pool") { Required = true, Description = "Pool id" };
         var output = new Option<FileInfo>("--out") { Required = true, Description = "Export file (JSON)" };
-        var export = new Command("export", "Write the pool's ledger with everything needed to verify it offline") { poolId, output };
+        var noCheckpoint = new Option<bool>("--no-checkpoint")
+        {
+            Description = "Do not sign a checkpoint over the head first (without custodians; the export then ends with unsigned entries unless the head is already signed)",
+        };
+        var export = new Command("export", "Sign a checkpoint over the ledger head (unless it is signed) and write the pool's ledger with everything needed to verify it offline")
+        {
+            poolId, output, noCheckpoint,
+        };
         export.SetAction((result, ct) => CliContext.RunAsync(async () =>
         {
             string text = string.Empty;
-            await WithEngineAsync(result, e =>
+            await WithEngineAsync(result, async e =>
             {
+                // ledger verify accepts only entries a threshold-signed checkpoint covers.
+                if (!result.GetValue(noCheckpoint))
+                {
+                    await e.CheckpointAsync(result.GetValue(poolId)!, force: true, ct).ConfigureAwait(false);
+                }
+
                 text = LedgerExport.ToText(e.ExportLedger(result.GetValue(poolId)!));
-                return Task.CompletedTask;
             }).ConfigureAwait(false);
             await File.WriteAllTextAsync(result.GetValue(output)!.FullName, text, ct).ConfigureAwait(false);
             Console.WriteLine($"ledger of {result.GetValue(poolId)} -> {result.GetValue(output)!.FullName}");
@@ -302,14 +314,18 @@ internal static class ClaimsCommands
 
         var input = new Option<FileInfo>("--in") { Required = true, Description = "Export file to verify" };
         var time = new EvidenceTimeOptions();
+        var acceptUnsigned = new Option<bool>("--accept-unsigned-tail")
+        {
+            Description = "Accept entries after the last threshold-signed checkpoint (reported as UNSIGNED); without it they make the export invalid",
+        };
         var verify = new Command("verify", "Verify an export offline: hash chain, checkpoints, payout signatures, triggers recomputed from evidence (exit 0 only if valid)")
         {
-            input, time.MaxAge, time.MaxLead, time.MaxStepBack,
+            input, acceptUnsigned, time.MaxAge, time.MaxLead, time.MaxStepBack,
         };
         verify.SetAction((result, ct) => CliContext.RunAsync(async () =>
         {
             var text = await File.ReadAllTextAsync(result.GetValue(input)!.FullName, ct).ConfigureAwait(false);
-            var verification = LedgerVerifier.Verify(text, new LedgerVerifyOptions { EvidenceTime = time.Read(result) });
+            var verification = LedgerVerifier.Verify(text, new LedgerVerifyOptions { EvidenceTime = time.Read(result), AcceptUnsignedTail = result.GetValue(acceptUnsigned) });
             (verification.IsValid ? Console.Out : Console.Error).WriteLine(verification.IsValid ? "valid: " + verification.Detail : "sharevault: invalid ledger: " + verification.Detail);
             return verification.IsValid ? CliContext.Ok : CliContext.Failed;
         }));

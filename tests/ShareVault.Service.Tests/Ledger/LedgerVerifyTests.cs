@@ -121,6 +121,7 @@ public sealed class LedgerVerifyTests(PoolKeyFixture key)
         // …and then it arrives: stored, never evaluated. The export must still show the decision the service made.
         await ingest.ProcessBatchAsync([Message(records[6])], default);
         Assert.NotNull(engine.EvidenceRecord(device.Id, 6));
+        Assert.NotNull(await engine.CheckpointAsync("pool-1", force: true, default));
         var verification = LedgerVerifier.Verify(LedgerExport.ToText(engine.ExportLedger("pool-1")));
         Assert.True(verification.IsValid, verification.Detail);
         Assert.Equal(1, verification.Reevaluated);
