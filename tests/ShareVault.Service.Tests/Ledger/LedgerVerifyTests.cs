@@ -23,6 +23,7 @@ public sealed class LedgerVerifyTests(PoolKeyFixture key)
         await IngestOverMqttTests.SetUpPoolAsync(engine, key.KeyName, device);
         await using var ingest = new EvidenceIngest(engine, (_, _, _) => Task.CompletedTask, TimeProvider.System);
         await ingest.ProcessBatchAsync([.. records(device).Select(r => new IncomingEvidence(ShareVault.Evidence.EvidenceTopics.Evidence(device.Id), r, device.Id))], default);
+        Assert.NotNull(await engine.CheckpointAsync("pool-1", force: true, default)); // one before the payout, one at the head
         Assert.Equal(1, await engine.ProcessPayoutsAsync(default));
         Assert.NotNull(await engine.CheckpointAsync("pool-1", force: true, default));
         return LedgerExport.ToText(engine.ExportLedger("pool-1"));
@@ -153,5 +154,201 @@ public sealed class LedgerVerifyTests(PoolKeyFixture key)
         var refused = await ShareVault.TestSupport.ProcessRunner.RunAsync("dotnet", [dll, "ledger", "verify", "--in", bad]);
         Assert.Equal(1, refused.ExitCode);
         Assert.Contains("invalid ledger", refused.StdErr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Every_leaf_and_key_of_an_export_changed_once_and_every_section_dropped_is_rejected_or_shown_harmless()
+    {
+        var original = JsonNode.Parse(await ExportAfterAFloodAsync())!.AsObject();
+        Assert.True(LedgerVerifier.Verify(original.ToJsonString()).IsValid);
+        var checkpoints = original["checkpoints"]!.AsArray().Count;
+        Assert.True(checkpoints > 1, "the flood's ledger has several checkpoints (one every 8 entries)");
+
+        var accepted = new List<string>();
+        var tried = 0;
+        foreach (var (description, change) in Tampering.All(original))
+        {
+            var copy = original.DeepClone().AsObject();
+            change(copy);
+            var verification = LedgerVerifier.Verify(copy.ToJsonString()); // never throws: untrusted input gets a reason
+            Assert.DoesNotContain("Object reference", verification.Detail, StringComparison.Ordinal);
+            tried++;
+            if (verification.IsValid)
+            {
+                accepted.Add(description);
+            }
+        }
+
+        Assert.True(tried > 500, $"only {tried} changes tried");
+
+        // What still verifies, and why it is harmless:
+        // - a checkpoint other than the last dropped: the last one signs the head's hash, which commits to
+        //   every entry before it through the chain, so the earlier signatures add nothing the export relies on.
+        // - the record before the claim's first dropped: the export then shows what it shows when that
+        //   record fell in a gap the service skipped (the export carries no record the service moved past);
+        //   the claim's own records are each listed by hash in the signed chain, verify under the device
+        //   key and still fire the rule. What is lost is the check of the first record's link and time
+        //   against its predecessor; gaps are not chained, so the verifier cannot demand it.
+        var predecessor = original["evidence"]!.AsArray().Select((e, i) => (e, i)).Single(x => x.e!["seq"]!.GetValue<long>() == FirstClaimSeq(original) - 1).i;
+        var harmless = Enumerable.Range(0, checkpoints - 1).Select(i => $"drop $.checkpoints[{i}]").Append($"drop $.evidence[{predecessor}]");
+        Assert.Equal(harmless.Order(StringComparer.Ordinal), accepted.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task An_export_without_checkpoints_or_with_entries_after_the_last_is_refused_unless_an_unsigned_tail_is_accepted()
+    {
+        var export = JsonNode.Parse(await ExportAfterAFloodAsync())!.AsObject();
+        var entries = export["entries"]!.AsArray().Count;
+        var last = export["checkpoints"]!.AsArray()[^1]!.AsObject();
+        Assert.Equal(entries, last["seq"]!.GetValue<long>());
+
+        export["checkpoints"]!.AsArray().RemoveAt(export["checkpoints"]!.AsArray().Count - 1);
+        var signedThrough = export["checkpoints"]!.AsArray()[^1]!["seq"]!.GetValue<long>();
+        var tail = LedgerVerifier.Verify(export.ToJsonString());
+        Assert.False(tail.IsValid);
+        Assert.StartsWith($"entries {signedThrough + 1}-{entries} follow the last checkpoint (at {signedThrough}) and are not threshold-signed", tail.Detail, StringComparison.Ordinal);
+        var accepted = LedgerVerifier.Verify(export.ToJsonString(), new LedgerVerifyOptions { AcceptUnsignedTail = true });
+        Assert.True(accepted.IsValid, accepted.Detail);
+        Assert.Equal(entries - signedThrough, accepted.UnsignedEntries);
+        Assert.Contains("UNSIGNED", accepted.Detail, StringComparison.Ordinal);
+
+        export["checkpoints"] = new JsonArray();
+        Assert.Contains("(there is none)", LedgerVerifier.Verify(export.ToJsonString()).Detail, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("$.pool", "$.pool is missing or not an object")]
+    [InlineData("$.entries[2].body", "$.entries[2]: malformed ledger entry: $.entries[2].body is missing or not an object")]
+    [InlineData("$.devices[0].public_key", "$.devices[0].public_key is missing or not a string")]
+    [InlineData("$.evidence[0].cose", "$.evidence[0].cose is missing or not a string")]
+    [InlineData("$.checkpoints[0].jws", "$.checkpoints[0].jws is missing or not a string")]
+    public async Task A_malformed_export_is_refused_with_the_json_path_of_what_is_wrong(string path, string detail)
+    {
+        var export = JsonNode.Parse(await ExportAfterAFloodAsync())!.AsObject();
+        var (parent, key) = Tampering.Locate(export, path);
+        parent[key] = 42;
+        var verification = LedgerVerifier.Verify(export.ToJsonString());
+        Assert.False(verification.IsValid);
+        Assert.EndsWith(detail, verification.Detail, StringComparison.Ordinal);
+    }
+
+    private static long FirstClaimSeq(JsonObject export) =>
+        export["entries"]!.AsArray().Single(e => e!["kind"]!.GetValue<string>() == LedgerEntry.ClaimOpened)!["body"]!["evidence"]![0]!["seq"]!.GetValue<long>();
+
+    /// <summary>One change at a time to an export: every leaf altered, every object key renamed, every member and element dropped.</summary>
+    private static class Tampering
+    {
+        public static IEnumerable<(string Description, Action<JsonObject> Change)> All(JsonObject export)
+        {
+            var found = new List<(string, Action<JsonObject>)>();
+            Walk(export, "$", found);
+            return found;
+        }
+
+        /// <summary>The object holding the member a path like <c>$.a[1].b</c> names, and that member's key.</summary>
+        public static (JsonObject Parent, string Key) Locate(JsonObject root, string path)
+        {
+            var steps = System.Text.RegularExpressions.Regex.Matches(path, @"\.([A-Za-z_]+)|\[(\d+)\]").Select(m => m.Groups[1].Success ? (object)m.Groups[1].Value : int.Parse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture)).ToList();
+            JsonNode node = root;
+            foreach (var step in steps[..^1])
+            {
+                node = step is string k ? node[k]! : node[(int)step]!;
+            }
+
+            return (node.AsObject(), (string)steps[^1]);
+        }
+
+        private static void Walk(JsonNode node, string path, List<(string, Action<JsonObject>)> found)
+        {
+            switch (node)
+            {
+                case JsonObject o:
+                    foreach (var (key, child) in o.ToList())
+                    {
+                        var at = $"{path}.{key}";
+                        found.Add(($"rename {at}", root => Rename(Resolve(root, path).AsObject(), key)));
+                        found.Add(($"drop {at}", root => Resolve(root, path).AsObject().Remove(key)));
+                        if (child is null)
+                        {
+                            found.Add(($"change {at}", root => Resolve(root, path).AsObject()[key] = "x"));
+                        }
+                        else
+                        {
+                            Walk(child, at, found);
+                        }
+                    }
+
+                    break;
+                case JsonArray a:
+                    for (var i = 0; i < a.Count; i++)
+                    {
+                        var index = i;
+                        found.Add(($"drop {path}[{i}]", root => Resolve(root, path).AsArray().RemoveAt(index)));
+                        Walk(a[i]!, $"{path}[{i}]", found);
+                    }
+
+                    break;
+                case JsonValue:
+                    found.Add(($"change {path}", root => Replace(root, path)));
+                    break;
+            }
+        }
+
+        private static JsonNode Resolve(JsonObject root, string path)
+        {
+            if (path == "$")
+            {
+                return root;
+            }
+
+            var (parent, key) = LocateAny(root, path);
+            return key is string k ? parent[k]! : parent[(int)key]!;
+        }
+
+        private static (JsonNode Parent, object Key) LocateAny(JsonObject root, string path)
+        {
+            var steps = System.Text.RegularExpressions.Regex.Matches(path, @"\.([A-Za-z0-9_]+)|\[(\d+)\]").Select(m => m.Groups[1].Success ? (object)m.Groups[1].Value : int.Parse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture)).ToList();
+            JsonNode node = root;
+            foreach (var step in steps[..^1])
+            {
+                node = step is string k ? node[k]! : node[(int)step]!;
+            }
+
+            return (node, steps[^1]);
+        }
+
+        private static void Replace(JsonObject root, string path)
+        {
+            var (parent, key) = LocateAny(root, path);
+            var value = (key is string k ? parent[k] : parent[(int)key])!.AsValue();
+            JsonNode changed = value.GetValueKind() switch
+            {
+                System.Text.Json.JsonValueKind.String when value.GetValue<string>() is var s => s.Length == 0 ? "x" : (s[0] == 'A' ? 'B' : 'A') + s[1..],
+                System.Text.Json.JsonValueKind.Number when value.TryGetValue<long>(out var n) => n + 1,
+                System.Text.Json.JsonValueKind.Number => value.GetValue<double>() + 0.5,
+                System.Text.Json.JsonValueKind.True => false,
+                System.Text.Json.JsonValueKind.False => true,
+                _ => "x",
+            };
+            if (key is string name)
+            {
+                parent.AsObject()[name] = changed;
+            }
+            else
+            {
+                parent.AsArray()[(int)key] = changed;
+            }
+        }
+
+        private static void Rename(JsonObject o, string key)
+        {
+            // Renamed in place (order kept), so only the key changes.
+            var members = o.ToList();
+            o.Clear();
+            foreach (var (k, v) in members)
+            {
+                o[k == key ? k + "_" : k] = v;
+            }
+        }
     }
 }
