@@ -38,6 +38,11 @@ internal static class EvidenceTimeline
                 known[r.DeviceId] = timeline = new Timeline(Latest(tx, r.DeviceId));
             }
 
+            if (timeline.Holds(tx, r.DeviceId, r.Sequence))
+            {
+                continue; // a duplicate or a conflict, which the insert tells apart; nothing new is stored
+            }
+
             var (before, after) = timeline.Neighbours(tx, r.DeviceId, r.Sequence);
             if (before is { } b && !limits.Follows(r.Time, b.Time))
             {
@@ -113,5 +118,10 @@ internal static class EvidenceTimeline
         }
 
         public void Add(long seq, DateTimeOffset time) => _batch[seq] = time;
+
+        /// <summary>True when a record under <paramref name="seq"/> is stored already or accepted earlier in this batch.</summary>
+        public bool Holds(DbTransaction tx, string deviceId, long seq) =>
+            _batch.ContainsKey(seq)
+            || (latest is { } l && seq <= l.Sequence && Sql.Exists(tx, "SELECT 1 FROM evidence WHERE device_id=@d AND seq=@s", ("@d", deviceId), ("@s", seq)));
     }
 }

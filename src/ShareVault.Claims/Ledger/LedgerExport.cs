@@ -499,7 +499,7 @@ public static class LedgerVerifier
         var ruleHash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(ruleText)));
         var claimEvidence = JsonFields.Objects(claim["evidence"], claimPath + ".evidence")
             .Select(x => (Seq: JsonFields.Int64(x.Item["seq"], x.Path + ".seq"), Hash: JsonFields.String(x.Item["sha256"], x.Path + ".sha256"),
-                ReceivedAt: JsonFields.String(x.Item["received_at"], x.Path + ".received_at"), ReceivedPath: x.Path + ".received_at")).ToList();
+                ReceivedAt: x.Item["received_at"] is null ? null : JsonFields.String(x.Item["received_at"], x.Path + ".received_at"), ReceivedPath: x.Path + ".received_at")).ToList();
         if (claimEvidence.Count == 0)
         {
             return "the claim lists no evidence";
@@ -536,7 +536,7 @@ public static class LedgerVerifier
         var context = RuleContextJson.Read(JsonFields.Object(policy["context"], policyPath + ".context"));
         using var key = ECDsa.Create();
         key.ImportFromPem(JsonFields.String(device.Device["public_key"], device.Path + ".public_key"));
-        var arrivals = new Dictionary<long, DateTimeOffset>();
+        var arrivals = new Dictionary<long, DateTimeOffset?>();
         if (!TryTime(claimTime, out var opened))
         {
             return $"{claimPath}: the claim_opened entry's time '{claimTime}' is not a ledger time";
@@ -544,6 +544,12 @@ public static class LedgerVerifier
 
         foreach (var x in claimEvidence)
         {
+            if (x.ReceivedAt is null)
+            {
+                arrivals[x.Seq] = null; // not listed (the record was no longer stored when the claim opened): it arrived by the claim's time
+                continue;
+            }
+
             if (!TryTime(x.ReceivedAt, out var arrival))
             {
                 return $"{x.ReceivedPath}: '{x.ReceivedAt}' is not a ledger time (yyyy-MM-ddTHH:mm:ss.fffZ)";
@@ -558,7 +564,8 @@ public static class LedgerVerifier
         }
 
         var replayed = PayoutReplay.Check(deviceId, key, ruleText, context, [.. claimEvidence.Select(x => (x.Seq, x.Hash))],
-            seq => evidence.TryGetValue((deviceId, seq), out var cose) ? cose : null, "the export", options.EvidenceTime, arrivals);
+            seq => evidence.TryGetValue((deviceId, seq), out var cose) ? cose : null, "the export", options.EvidenceTime,
+            arrivals.ToDictionary(a => a.Key, a => a.Value ?? opened), arrivals.Where(a => a.Value is null).Select(a => a.Key).ToHashSet());
         return replayed.Fired ? null : replayed.Detail;
     }
 

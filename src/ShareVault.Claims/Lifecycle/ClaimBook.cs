@@ -29,9 +29,17 @@ internal sealed class ClaimBook(ClaimsDatabase db, LedgerBook ledger, TimeProvid
         // `ledger verify` can hold the record's time to its arrival as ingest did (EvidenceTimeLimits).
         var received = Sql.Query(tx.Connection!, tx, "SELECT seq, received_at FROM evidence WHERE device_id=@d AND seq>=@a AND seq<=@b",
             r => (r.GetInt64(0), r.GetString(1)), ("@d", deviceId), ("@a", startSeq), ("@b", firing.Records[^1].Sequence)).ToDictionary(x => x.Item1, x => x.Item2);
-        var evidence = new JsonArray([.. firing.Records.Select(r => (JsonNode)new JsonObject
+        // A record no longer stored (pruned after evaluation) has no arrival to list: the verifier then
+        // holds its time only to the claim's (a record arrives before the claim it opens).
+        var evidence = new JsonArray([.. firing.Records.Select(r =>
         {
-            ["seq"] = r.Sequence, ["sha256"] = Convert.ToHexStringLower(r.Hash), ["received_at"] = received[r.Sequence],
+            var item = new JsonObject { ["seq"] = r.Sequence, ["sha256"] = Convert.ToHexStringLower(r.Hash) };
+            if (received.TryGetValue(r.Sequence, out var at))
+            {
+                item["received_at"] = at;
+            }
+
+            return (JsonNode)item;
         })]);
         var inserted = Sql.Exec(tx, "INSERT INTO claims(id,pool_id,member_id,policy_id,device_id,start_seq,status,amount,rule_hash,evidence,opened_at) VALUES (@id,@p,@m,@pol,@d,@s,@st,@a,@h,@e,@t) ON CONFLICT DO NOTHING",
             ("@id", id), ("@p", policy.PoolId), ("@m", policy.MemberId), ("@pol", policy.Id), ("@d", deviceId), ("@s", startSeq), ("@st", ClaimStatus.Opened.ToText()),

@@ -58,8 +58,11 @@ public static class PayoutReplay
     /// <param name="timeLimits">The record-time bounds ingest applied (default <see cref="EvidenceTimeLimits.Default"/>): no record
     /// timed further back than the allowed step before the one before it.</param>
     /// <param name="arrivals">When known (a claim's <c>received_at</c>), the arrival of each listed record, whose time must lie in the window around it.</param>
+    /// <param name="arrivedBy">Records of <paramref name="arrivals"/> whose arrival is only known to be no later than the time given
+    /// (the claim's): only the upper bound of the window is checked for them.</param>
     public static PayoutReplayResult Check(string deviceId, ECDsa deviceKey, string ruleText, RuleContext context, IReadOnlyList<(long Seq, string Sha256)> claimEvidence,
-        Func<long, byte[]?> evidence, string source, EvidenceTimeLimits? timeLimits = null, IReadOnlyDictionary<long, DateTimeOffset>? arrivals = null)
+        Func<long, byte[]?> evidence, string source, EvidenceTimeLimits? timeLimits = null, IReadOnlyDictionary<long, DateTimeOffset>? arrivals = null,
+        IReadOnlySet<long>? arrivedBy = null)
     {
         timeLimits ??= EvidenceTimeLimits.Default;
         ArgumentNullException.ThrowIfNull(deviceId);
@@ -122,7 +125,8 @@ public static class PayoutReplay
             }
 
             previousTime = (seq, time);
-            if (arrivals is not null && arrivals.TryGetValue(seq, out var arrived) && !timeLimits.FitsArrival(time, arrived))
+            if (arrivals is not null && arrivals.TryGetValue(seq, out var arrived)
+                && (arrivedBy?.Contains(seq) == true ? time > arrived + timeLimits.MaxLead : !timeLimits.FitsArrival(time, arrived)))
             {
                 return new(false, PayoutReplayProblem.RecordTimeOutsideArrival, $"evidence {deviceId}#{seq}: {timeLimits.DescribeArrival(time, arrived)}");
             }

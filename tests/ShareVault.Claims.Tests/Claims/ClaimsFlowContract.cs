@@ -15,7 +15,9 @@ public abstract class ClaimsFlowContract(PoolKeyFixture key)
 {
     protected PoolKeyFixture Key => key;
 
-    private static readonly DateTimeOffset T0 = new(2026, 3, 1, 6, 0, 0, TimeSpan.Zero);
+    // Recent, whole milliseconds (the wire's precision): the engine refuses records more than 7 days
+    // before their arrival (EvidenceTimeLimits), and these arrive now.
+    private static readonly DateTimeOffset T0 = DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.AddHours(-6).ToUnixTimeMilliseconds());
 
     /// <summary>A new, empty database: what <see cref="ClaimsDatabase.Open"/> takes (a file path or a connection string).</summary>
     protected abstract string NewDatabase();
@@ -83,7 +85,8 @@ public abstract class ClaimsFlowContract(PoolKeyFixture key)
             }
 
             var claim = Assert.Single(engine.ListClaims());
-            claims.Add(claim.Id + " " + claim.Evidence.ToJsonString());
+            // The records decided on, by sequence and hash (each also carries when it arrived, which differs by delivery).
+            claims.Add(claim.Id + " " + string.Join(",", claim.Evidence.Select(e => $"{e!["seq"]}:{e["sha256"]}")));
         }
 
         Assert.Single(claims.Distinct());

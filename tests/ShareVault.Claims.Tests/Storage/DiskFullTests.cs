@@ -14,7 +14,9 @@ namespace ShareVault.Claims.Tests.Storage;
 public sealed class DiskFullTests(PoolKeyFixture key)
 {
     private const int SqliteFull = 13; // SQLITE_FULL, "database or disk is full" (sqlite.org/rescode.html#full)
-    private static readonly DateTimeOffset T0 = new(2026, 3, 1, 6, 0, 0, TimeSpan.Zero);
+    // Recent, whole milliseconds (the wire's precision): the engine refuses records more than 7 days
+    // before their arrival (EvidenceTimeLimits), and these arrive now.
+    private static readonly DateTimeOffset T0 = DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.AddHours(-6).ToUnixTimeMilliseconds());
 
     [Fact]
     public async Task A_full_disk_fails_the_batch_clearly_keeps_every_stored_record_and_storing_resumes_when_space_returns()
