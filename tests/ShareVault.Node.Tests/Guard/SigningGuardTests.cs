@@ -313,7 +313,7 @@ public sealed class SigningGuardTests(PoolKeyFixture key)
     {
         var claim = pool.Engine.ListClaims().Single(c => c.Status == "approved");
         var owner = pool.Engine.GetPool(pool.Pool)!;
-        return Task.FromResult( pool.Request(PayoutInstruction.Payload(claim, owner.Currency), JustificationFor(pool, claim), pool.LedgerAfter(pool.Guard.Head(pool.Pool).Sequence)));
+        return Task.FromResult(pool.Request(PayoutInstruction.Payload(claim, owner.Currency), JustificationFor(pool, claim), pool.LedgerAfter(pool.Guard.Head(pool.Pool).Sequence)));
     }
 
     /// <summary>What the engine sends for the claim: the records from the predecessor of its first to its last.</summary>
