@@ -40,6 +40,8 @@ public sealed class SoftHsm
         // Never logged in by any other test: login state is per process and token, so a wrong PIN
         // is only detectable on a token nobody in this process has opened.
         "wrong-pin-probe",
+        // The admin CLI test's alone: its child processes create and use the pool administrator's key.
+        "admin-a",
     ];
 
     private static readonly Lazy<SoftHsm> Instance = new(() => new SoftHsm());

@@ -33,6 +33,9 @@ public static class PayoutInstruction
         };
     }
 
+    /// <summary>The bytes the pool key signs: the instruction in RFC 8785 canonical form.</summary>
+    public static byte[] Payload(ClaimInfo claim, string currency) => CanonicalJson.Serialize(Build(claim, currency));
+
     /// <summary>
     /// Reads signed bytes as a payout instruction: a JSON object of <see cref="Type"/> in RFC 8785
     /// canonical form (so the bytes mean exactly one instruction); null for anything else. Untrusted

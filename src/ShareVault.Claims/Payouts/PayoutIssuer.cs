@@ -56,7 +56,7 @@ internal sealed class PayoutIssuer(WriteGate gate, IPoolSigner signer, LedgerBoo
             }
 
             var owner = pool(claim.PoolId) ?? throw new ClaimsException(ClaimsError.NotFound, $"No pool '{claim.PoolId}'");
-            var payload = CanonicalJson.Serialize(PayoutInstruction.Build(claim, owner.Currency));
+            var payload = PayoutInstruction.Payload(claim, owner.Currency);
             var request = new PoolSigningRequest(owner.KeyName, claim.PoolId, PoolSigningRequest.PayoutPurpose, payload, Justify(claim), after => ledger.EntriesAfter(claim.PoolId, after));
             var (jws, kid) = await signer.SignAsync(request, cancellationToken).ConfigureAwait(false);
             await gate.RunAsync(tx =>

@@ -73,6 +73,7 @@ public sealed class HttpApiErrorTests(PoolKeyFixture key)
     [InlineData(ClaimsError.AlreadyExists, 409)]
     [InlineData(ClaimsError.Conflict, 409)]
     [InlineData(ClaimsError.InvalidInput, 400)]
+    [InlineData(ClaimsError.Forbidden, 403)]
     [InlineData(ClaimsError.StorageUnavailable, 503)]
     [InlineData(ClaimsError.SigningUnavailable, 503)]
     public void A_claims_error_code_decides_the_status(ClaimsError error, int status)
