@@ -9,6 +9,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using ShareVault.Claims;
 using ShareVault.Claims.Devices;
+using ShareVault.Claims.Errors;
 using ShareVault.Claims.Ledger;
 using ShareVault.Claims.Rules;
 using ShareVault.Evidence;

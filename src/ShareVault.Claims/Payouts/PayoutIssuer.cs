@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json.Nodes;
+using ShareVault.Claims.Errors;
 using ShareVault.Claims.Ledger;
 using ShareVault.Claims.Lifecycle;
 using ShareVault.Claims.Pools;
