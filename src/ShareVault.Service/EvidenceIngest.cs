@@ -23,9 +23,14 @@ public sealed record IngestOptions
     /// <summary>Records from further in the future than this are refused (device clock skew allowance).</summary>
     public TimeSpan MaxFutureSkew { get; init; } = TimeSpan.FromMinutes(5);
 
-    /// <summary>Per-device sustained rate (records/s) and burst; beyond it records get no receipt and are retried by the agent.</summary>
+    /// <summary>
+    /// Per-device sustained rate (records/s, more than zero) and burst (whole records, 1 to <see cref="int.MaxValue"/>):
+    /// a token bucket per device (<see cref="DeviceRateLimits"/>); beyond it records are refused as
+    /// <see cref="EvidenceIngest.RateLimited"/>, get no receipt and are retried by the agent.
+    /// </summary>
     public double RatePerSecond { get; init; } = 200;
 
+    /// <inheritdoc cref="RatePerSecond"/>
     public double Burst { get; init; } = 2000;
 
     /// <summary>Most records verified and committed in one transaction.</summary>
@@ -124,7 +129,7 @@ public sealed class EvidenceIngest : IAsyncDisposable
     private readonly IngestOptions _options;
     private readonly Channel<IncomingEvidence> _queue;
     private readonly Channel<VerifiedBatch> _verified;
-    private readonly ConcurrentDictionary<string, TokenBucket> _rates = new(StringComparer.Ordinal);
+    private readonly DeviceRateLimits _rates;
     private readonly CancellationTokenSource _stop = new();
     private readonly ILogger _log;
     private readonly ResiliencePipeline _stepRetry;
@@ -141,6 +146,7 @@ public sealed class EvidenceIngest : IAsyncDisposable
         _options.Validate();
         _stepRetry = StepRetry(_options, _time, OnStepRetryAsync);
         Metrics.ObserveChainBreaks(() => _engine.ChainBreakCount);
+        _rates = new DeviceRateLimits(_options.RatePerSecond, (int)_options.Burst);
         _queue = Channel.CreateBounded<IncomingEvidence>(new BoundedChannelOptions(_options.QueueCapacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
         _verified = Channel.CreateBounded<VerifiedBatch>(new BoundedChannelOptions(VerifiedDepth) { SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait });
     }
@@ -216,6 +222,7 @@ public sealed class EvidenceIngest : IAsyncDisposable
 
             _stop.Dispose();
             Metrics.Dispose();
+            _rates.Dispose();
         }
     }
 
@@ -554,8 +561,7 @@ public sealed class EvidenceIngest : IAsyncDisposable
             return Check.Rejected(TopicMismatch, $"client '{message.AuthenticatedDevice}' published on the topic of '{topicDevice}'", topicDevice, null, message.AuthenticatedDevice, bytes);
         }
 
-        var rate = _rates.GetOrAdd(topicDevice, _ => new TokenBucket(_options.RatePerSecond, _options.Burst, now));
-        if (!rate.TryTake(now))
+        if (!_rates.TryTake(topicDevice))
         {
             return Check.Rejected(RateLimited, $"more than {_options.RatePerSecond}/s sustained", topicDevice, null, topicDevice, bytes);
         }
@@ -609,29 +615,5 @@ public sealed class EvidenceIngest : IAsyncDisposable
     {
         public static Check Rejected(string reason, string detail, string? deviceId, long? sequence, string? receiptDevice, ReadOnlySpan<byte> bytes, byte[]? hash = null) =>
             new(null, reason, detail, deviceId, sequence, receiptDevice, hash ?? SHA256.HashData(bytes));
-    }
-
-    /// <summary>Token bucket (RFC 2697-style single rate) per device.</summary>
-    private sealed class TokenBucket(double rate, double burst, DateTimeOffset start)
-    {
-        private readonly double _burst = burst;
-        private double _tokens = burst;
-        private DateTimeOffset _last = start;
-
-        public bool TryTake(DateTimeOffset now)
-        {
-            lock (this)
-            {
-                _tokens = Math.Min(_burst, _tokens + (Math.Max(0, (now - _last).TotalSeconds) * rate));
-                _last = now;
-                if (_tokens < 1)
-                {
-                    return false;
-                }
-
-                _tokens--;
-                return true;
-            }
-        }
     }
 }
