@@ -488,7 +488,7 @@ internal sealed class IngestBenchmark : IBenchmark
 
             var decoded = receipts.Select(r => EvidenceReceipt.TryDecode(r, out var receipt) ? receipt : null).ToList();
             var storedReceipts = decoded.Where(r => r?.Status == ReceiptStatus.Stored).Select(r => r!.Hash).Distinct(StringComparer.Ordinal).Count();
-            var stored = Interlocked.Read(ref metrics.StoredCount);
+            var stored = metrics.StoredCount;
             var rejected = metrics.Rejections.Values.Sum();
             var lossless = rows == expected && distinct == expected && stored == expected && storedReceipts == expected && rejected == 0;
             var verdict = lossless

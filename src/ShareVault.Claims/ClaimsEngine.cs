@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using ShareVault.Claims.Devices;
+using ShareVault.Claims.Errors;
 using ShareVault.Claims.Evaluation;
 using ShareVault.Claims.Export;
 using ShareVault.Claims.Ingest;

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using DeviceAgent.Delivery;
-using ShareVault.Claims;
+using ShareVault.Claims.Errors;
 using ShareVault.Claims.Ledger;
 using ShareVault.Custody.Keys;
 using ShareVault.Custody.Publication;

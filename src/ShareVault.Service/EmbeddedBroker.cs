@@ -164,7 +164,7 @@ public sealed class EmbeddedBroker : IAsyncDisposable
 
         args.ProcessPublish = false;
         args.Response.ReasonCode = MqttPubAckReasonCode.NotAuthorized;
-        Interlocked.Increment(ref _ingest.Metrics.RefusedByBrokerCount);
+        _ingest.Metrics.RefusedByBroker();
         if (parsed && kind == EvidenceTopicKind.Evidence)
         {
             // Recorded (and counted) as TopicMismatch, with a receipt to the publisher only.

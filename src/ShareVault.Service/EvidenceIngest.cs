@@ -3,6 +3,8 @@ using System.Security.Cryptography;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Polly;
+using Polly.Retry;
 using ShareVault.Claims;
 using ShareVault.Claims.Ingest;
 using ShareVault.Claims.Ledger;
@@ -15,24 +17,52 @@ public sealed record IngestOptions
 {
     public EvidenceLimits Limits { get; init; } = EvidenceLimits.Default;
 
-    /// <summary>Per-device sustained rate (records/s) and burst; beyond it records get no receipt and are retried by the agent.</summary>
+    /// <summary>
+    /// Per-device sustained rate (records/s, more than zero) and burst (whole records, 1 to <see cref="int.MaxValue"/>):
+    /// a token bucket per device (<see cref="DeviceRateLimits"/>); beyond it records are refused as
+    /// <see cref="EvidenceIngest.RateLimited"/>, get no receipt and are retried by the agent.
+    /// </summary>
     public double RatePerSecond { get; init; } = 200;
 
+    /// <inheritdoc cref="RatePerSecond"/>
     public double Burst { get; init; } = 2000;
 
     /// <summary>Most records verified and committed in one transaction.</summary>
     public int BatchSize { get; init; } = 1024;
 
-    /// <summary>Tries of one batch's store before it is given up unreceipted (its senders retry it later).</summary>
+    /// <summary>
+    /// Tries of one step of a batch (its commit, or publishing its receipts) before the batch is given up
+    /// unreceipted (its senders retry it later); at least 1 (1: no retry).
+    /// </summary>
     public int StoreAttempts { get; init; } = 6;
 
-    /// <summary>Wait before the second try; doubled each time up to <see cref="StoreRetryDelayMax"/>.</summary>
+    /// <summary>Wait before the second try (more than zero); doubled each time up to <see cref="StoreRetryDelayMax"/>, without jitter (one writer per database).</summary>
     public TimeSpan StoreRetryDelay { get; init; } = TimeSpan.FromMilliseconds(500);
 
+    /// <summary>Longest wait between two tries; at least <see cref="StoreRetryDelay"/>.</summary>
     public TimeSpan StoreRetryDelayMax { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Messages waiting for verification before publishers are slowed down (back-pressure).</summary>
     public int QueueCapacity { get; init; } = 20_000;
+
+    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first option out of range.</summary>
+    public void Validate()
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(BatchSize);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(QueueCapacity);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(StoreAttempts);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(StoreRetryDelay, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThan(StoreRetryDelayMax, StoreRetryDelay);
+        if (!double.IsFinite(RatePerSecond) || RatePerSecond <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(RatePerSecond), RatePerSecond, "The per-device rate must be a positive number of records per second");
+        }
+
+        if (!double.IsFinite(Burst) || Burst < 1 || Burst > int.MaxValue)
+        {
+            throw new ArgumentOutOfRangeException(nameof(Burst), Burst, $"The per-device burst must be between 1 and {int.MaxValue} records");
+        }
+    }
 }
 
 /// <summary>Where a message came from: its topic, bytes, and the device the broker authenticated (null from an external broker).</summary>
@@ -81,6 +111,9 @@ public sealed class EvidenceIngest : IAsyncDisposable
     /// </summary>
     private const int VerifiedDepth = 2;
 
+    /// <summary>Which step of which batch a retry is for (its log line and <see cref="StoreFailed"/> name them).</summary>
+    private static readonly ResiliencePropertyKey<(string What, int Count)> StepKey = new("sharevault.ingest.step");
+
     [ThreadStatic]
     private static Dictionary<string, (byte[] Spki, ECDsa Key)>? _threadKeys;
 
@@ -90,9 +123,10 @@ public sealed class EvidenceIngest : IAsyncDisposable
     private readonly IngestOptions _options;
     private readonly Channel<IncomingEvidence> _queue;
     private readonly Channel<VerifiedBatch> _verified;
-    private readonly ConcurrentDictionary<string, TokenBucket> _rates = new(StringComparer.Ordinal);
+    private readonly DeviceRateLimits _rates;
     private readonly CancellationTokenSource _stop = new();
     private readonly ILogger _log;
+    private readonly ResiliencePipeline _stepRetry;
     private Task? _loop;
     private int _disposed;
 
@@ -103,7 +137,10 @@ public sealed class EvidenceIngest : IAsyncDisposable
         _publishReceipt = publishReceipt ?? throw new ArgumentNullException(nameof(publishReceipt));
         _time = time ?? throw new ArgumentNullException(nameof(time));
         _options = options ?? new IngestOptions();
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(_options.BatchSize);
+        _options.Validate();
+        _stepRetry = StepRetry(_options, _time, OnStepRetryAsync);
+        Metrics.ObserveChainBreaks(() => _engine.ChainBreakCount);
+        _rates = new DeviceRateLimits(_options.RatePerSecond, (int)_options.Burst);
         _queue = Channel.CreateBounded<IncomingEvidence>(new BoundedChannelOptions(_options.QueueCapacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
         _verified = Channel.CreateBounded<VerifiedBatch>(new BoundedChannelOptions(VerifiedDepth) { SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait });
     }
@@ -133,7 +170,7 @@ public sealed class EvidenceIngest : IAsyncDisposable
     /// <summary>Queues a message; waits when the queue is full, so a fast publisher is slowed rather than dropped.</summary>
     public ValueTask SubmitAsync(IncomingEvidence message, CancellationToken cancellationToken)
     {
-        Interlocked.Increment(ref Metrics.ReceivedCount);
+        Metrics.Received();
         return _queue.Writer.WriteAsync(message, cancellationToken);
     }
 
@@ -178,6 +215,8 @@ public sealed class EvidenceIngest : IAsyncDisposable
             }
 
             _stop.Dispose();
+            Metrics.Dispose();
+            _rates.Dispose();
         }
     }
 
@@ -276,51 +315,91 @@ public sealed class EvidenceIngest : IAsyncDisposable
     }
 
     /// <summary>
+    /// The retry of one step of a batch (Polly, driven by <paramref name="time"/>): up to
+    /// <see cref="IngestOptions.StoreAttempts"/> tries, waiting <see cref="IngestOptions.StoreRetryDelay"/>
+    /// doubled each time up to <see cref="IngestOptions.StoreRetryDelayMax"/>. Every exception is
+    /// retried (database unreachable, disk full, a lock time-out, a broker that refuses the receipts)
+    /// except the cancellation of a stop, which ends the wait at once.
+    /// </summary>
+    internal static ResiliencePipeline StepRetry(IngestOptions options, TimeProvider time, Func<OnRetryArguments<object>, ValueTask> onRetry)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        if (options.StoreAttempts == 1)
+        {
+            return ResiliencePipeline.Empty;
+        }
+
+        return new ResiliencePipelineBuilder { TimeProvider = time }
+            .AddRetry(new RetryStrategyOptions
+            {
+                MaxRetryAttempts = options.StoreAttempts - 1,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = false,
+                Delay = options.StoreRetryDelay,
+                MaxDelay = options.StoreRetryDelayMax,
+                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is { } e && !(e is OperationCanceledException && args.Context.CancellationToken.IsCancellationRequested)),
+                OnRetry = onRetry,
+            })
+            .Build();
+    }
+
+    /// <summary>
     /// Runs one step of a batch (its commit, or publishing its receipts). With <paramref name="retry"/>
-    /// a failure (database unreachable, disk full, a lock timeout, a broker that refuses the receipts)
-    /// does not stop ingest: the step is tried again with backoff, and after
+    /// a failure does not stop ingest: the step is tried again (<see cref="StepRetry"/>), and after
     /// <see cref="IngestOptions.StoreAttempts"/> tries it is given up (<c>Done</c> false), so one bad
     /// batch cannot hold the stream. Each failure is counted (<see cref="IngestMetrics.StoreFailureCount"/>),
-    /// reported (<see cref="StoreFailed"/>) and shown in <see cref="LastStoreError"/>. Without it the
-    /// first failure is thrown (<see cref="ProcessBatchAsync"/>).
+    /// logged with its exception, reported (<see cref="StoreFailed"/>) and shown in <see cref="LastStoreError"/>.
+    /// Without it the first failure is thrown (<see cref="ProcessBatchAsync"/>).
     /// </summary>
     private async Task<(bool Done, T? Value)> StepAsync<T>(string what, int count, bool retry, Func<CancellationToken, Task<T>> step, CancellationToken cancellationToken)
     {
-        var delay = _options.StoreRetryDelay;
-        for (var attempt = 1; ; attempt++)
+        if (!retry)
         {
-            try
-            {
-                return (true, await step(cancellationToken).ConfigureAwait(false));
-            }
-            catch (Exception e) when (retry && !(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
-            {
-                Interlocked.Increment(ref Metrics.StoreFailureCount);
-                var giveUp = attempt >= _options.StoreAttempts;
-                LastStoreError = $"{e.GetType().Name}: {e.Message}";
-
-                // Counts and the step's name only: the records themselves are evidence payloads.
-                if (giveUp)
-                {
-                    _log.LogError(e, "Ingest {Step} of {Count} record(s) failed {Attempts} times; given up unreceipted, their senders will retry", what, count, attempt);
-                }
-                else
-                {
-                    _log.LogWarning(e, "Ingest {Step} of {Count} record(s) failed (attempt {Attempt} of {Attempts}); retrying in {Delay}", what, count, attempt, _options.StoreAttempts, delay);
-                }
-
-                StoreFailed?.Invoke(giveUp
-                    ? $"{what} {count} record(s) failed {attempt} times ({LastStoreError}); gave them up unreceipted, their senders will retry"
-                    : $"{what} {count} record(s) failed ({LastStoreError}); retrying in {delay.TotalSeconds.ToString("0.##", System.Globalization.CultureInfo.InvariantCulture)} s");
-                if (giveUp)
-                {
-                    return (false, default);
-                }
-
-                await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _options.StoreRetryDelayMax.Ticks));
-            }
+            return (true, await step(cancellationToken).ConfigureAwait(false));
         }
+
+        var context = ResilienceContextPool.Shared.Get(cancellationToken);
+        context.Properties.Set(StepKey, (what, count));
+        try
+        {
+            var value = await _stepRetry.ExecuteAsync(static async (ctx, run) => await run(ctx.CancellationToken).ConfigureAwait(false), context, step).ConfigureAwait(false);
+            return (true, value);
+        }
+        catch (Exception e) when (!(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
+        {
+            StepFailed(what, count, e, _options.StoreAttempts, retryIn: null);
+            return (false, default);
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
+    }
+
+    private ValueTask OnStepRetryAsync(OnRetryArguments<object> args)
+    {
+        var (what, count) = args.Context.Properties.GetValue(StepKey, ("?", 0));
+        StepFailed(what, count, args.Outcome.Exception!, args.AttemptNumber + 1, args.RetryDelay);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Counts, logs and reports one failed try; <paramref name="retryIn"/> null means the step is given up.</summary>
+    private void StepFailed(string what, int count, Exception e, int attempt, TimeSpan? retryIn)
+    {
+        Metrics.StoreFailed();
+        LastStoreError = $"{e.GetType().Name}: {e.Message}";
+
+        // Counts and the step's name only: the records themselves are evidence payloads.
+        if (retryIn is not { } delay)
+        {
+            _log.LogError(e, "Ingest {Step} of {Count} record(s) failed {Attempts} times; given up unreceipted, their senders will retry", what, count, attempt);
+            StoreFailed?.Invoke($"{what} {count} record(s) failed {attempt} times ({LastStoreError}); gave them up unreceipted, their senders will retry");
+            return;
+        }
+
+        _log.LogWarning(e, "Ingest {Step} of {Count} record(s) failed (attempt {Attempt} of {Attempts}); retrying in {Delay}", what, count, attempt, _options.StoreAttempts, delay);
+        StoreFailed?.Invoke($"{what} {count} record(s) failed ({LastStoreError}); retrying in {delay.TotalSeconds.ToString("0.##", System.Globalization.CultureInfo.InvariantCulture)} s");
     }
 
     /// <summary>Checks every message of a batch; signature checks dominate, so they are spread over the cores.</summary>
@@ -331,7 +410,7 @@ public sealed class EvidenceIngest : IAsyncDisposable
 
         // Per-thread key caches keep each ECDsa on one thread.
         Parallel.For(0, batch.Count, new ParallelOptions { CancellationToken = cancellationToken }, i => checks[i] = Verify(batch[i], now));
-        Interlocked.Add(ref Metrics.VerifiedCount, batch.Count);
+        Metrics.Verified(batch.Count);
         return new VerifiedBatch(batch, checks, LedgerEntry.FormatTime(now));
     }
 
@@ -426,7 +505,7 @@ public sealed class EvidenceIngest : IAsyncDisposable
 
     private void GiveUp(IReadOnlyList<VerifiedBatch> parts, int count)
     {
-        Interlocked.Add(ref Metrics.AbandonedCount, count);
+        Metrics.Abandoned(count);
         foreach (var part in parts)
         {
             Abandon(part.Messages);
@@ -441,10 +520,10 @@ public sealed class EvidenceIngest : IAsyncDisposable
             switch (outcome)
             {
                 case StoreOutcome.Stored:
-                    Interlocked.Increment(ref Metrics.StoredCount);
+                    Metrics.Stored();
                     return new EvidenceReceipt(record.DeviceId, record.Sequence, Convert.ToHexStringLower(record.Hash), ReceiptStatus.Stored);
                 case StoreOutcome.Duplicate:
-                    Interlocked.Increment(ref Metrics.DuplicateCount);
+                    Metrics.Duplicate();
                     return new EvidenceReceipt(record.DeviceId, record.Sequence, Convert.ToHexStringLower(record.Hash), ReceiptStatus.Duplicate);
                 default:
                     var reason = RejectionRow.ReasonOf(outcome!.Value)!;
@@ -477,8 +556,7 @@ public sealed class EvidenceIngest : IAsyncDisposable
             return Check.Rejected(TopicMismatch, $"client '{message.AuthenticatedDevice}' published on the topic of '{topicDevice}'", topicDevice, null, message.AuthenticatedDevice, bytes);
         }
 
-        var rate = _rates.GetOrAdd(topicDevice, _ => new TokenBucket(_options.RatePerSecond, _options.Burst, now));
-        if (!rate.TryTake(now))
+        if (!_rates.TryTake(topicDevice))
         {
             return Check.Rejected(RateLimited, $"more than {_options.RatePerSecond}/s sustained", topicDevice, null, topicDevice, bytes);
         }
@@ -530,46 +608,4 @@ public sealed class EvidenceIngest : IAsyncDisposable
         public static Check Rejected(string reason, string detail, string? deviceId, long? sequence, string? receiptDevice, ReadOnlySpan<byte> bytes, byte[]? hash = null) =>
             new(null, reason, detail, deviceId, sequence, receiptDevice, hash ?? SHA256.HashData(bytes));
     }
-
-    /// <summary>Token bucket (RFC 2697-style single rate) per device.</summary>
-    private sealed class TokenBucket(double rate, double burst, DateTimeOffset start)
-    {
-        private readonly double _burst = burst;
-        private double _tokens = burst;
-        private DateTimeOffset _last = start;
-
-        public bool TryTake(DateTimeOffset now)
-        {
-            lock (this)
-            {
-                _tokens = Math.Min(_burst, _tokens + (Math.Max(0, (now - _last).TotalSeconds) * rate));
-                _last = now;
-                if (_tokens < 1)
-                {
-                    return false;
-                }
-
-                _tokens--;
-                return true;
-            }
-        }
-    }
-}
-
-/// <summary>Ingest counters, exposed at <c>/metrics</c> (Prometheus text format) and in tests.</summary>
-internal sealed class IngestMetrics
-{
-    public long ReceivedCount;
-    public long VerifiedCount;
-    public long StoredCount;
-    public long DuplicateCount;
-    public long RefusedByBrokerCount;
-    public long StoreFailureCount;
-    public long AbandonedCount;
-
-    private readonly ConcurrentDictionary<string, long> _rejections = new(StringComparer.Ordinal);
-
-    public IReadOnlyDictionary<string, long> Rejections => _rejections;
-
-    public void CountRejection(string reason) => _rejections.AddOrUpdate(reason, 1, (_, n) => n + 1);
 }

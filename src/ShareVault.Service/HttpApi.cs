@@ -9,6 +9,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using ShareVault.Claims;
 using ShareVault.Claims.Devices;
+using ShareVault.Claims.Errors;
 using ShareVault.Claims.Ledger;
 using ShareVault.Claims.Rules;
 using ShareVault.Evidence;
@@ -193,7 +194,7 @@ internal static class HttpApi
         });
         app.MapGet("/payouts", (string? pool) => engine.ListPayouts(pool));
 
-        app.MapGet("/metrics", () => Results.Text(Metrics(host), "text/plain; version=0.0.4"));
+        app.MapGet("/metrics", () => Results.Text(host.Ingest.Metrics.PrometheusText(), "text/plain; version=0.0.4"));
     }
 
     private static object DeviceView(DeviceRow d) => new
@@ -206,28 +207,6 @@ internal static class HttpApi
         evaluatedSeq = d.EvaluatedSequence,
         maxSeq = d.MaxSequence,
     };
-
-    /// <summary>Prometheus text exposition format 0.0.4.</summary>
-    private static string Metrics(ClaimsHost host)
-    {
-        var m = host.Ingest.Metrics;
-        var text = new StringBuilder();
-        text.Append("# TYPE sharevault_evidence_received_total counter\nsharevault_evidence_received_total ").Append(Interlocked.Read(ref m.ReceivedCount)).Append('\n');
-        text.Append("# TYPE sharevault_evidence_verified_total counter\nsharevault_evidence_verified_total ").Append(Interlocked.Read(ref m.VerifiedCount)).Append('\n');
-        text.Append("# TYPE sharevault_evidence_stored_total counter\nsharevault_evidence_stored_total ").Append(Interlocked.Read(ref m.StoredCount)).Append('\n');
-        text.Append("# TYPE sharevault_evidence_duplicate_total counter\nsharevault_evidence_duplicate_total ").Append(Interlocked.Read(ref m.DuplicateCount)).Append('\n');
-        text.Append("# TYPE sharevault_ingest_store_failures_total counter\nsharevault_ingest_store_failures_total ").Append(Interlocked.Read(ref m.StoreFailureCount)).Append('\n');
-        text.Append("# TYPE sharevault_ingest_abandoned_total counter\nsharevault_ingest_abandoned_total ").Append(Interlocked.Read(ref m.AbandonedCount)).Append('\n');
-        text.Append("# TYPE sharevault_broker_refused_total counter\nsharevault_broker_refused_total ").Append(Interlocked.Read(ref m.RefusedByBrokerCount)).Append('\n');
-        text.Append("# TYPE sharevault_evidence_chain_breaks_total counter\nsharevault_evidence_chain_breaks_total ").Append(host.Engine.ChainBreakCount).Append('\n');
-        text.Append("# TYPE sharevault_evidence_rejected_total counter\n");
-        foreach (var (reason, count) in m.Rejections.OrderBy(r => r.Key, StringComparer.Ordinal))
-        {
-            text.Append(CultureInfo.InvariantCulture, $"sharevault_evidence_rejected_total{{reason=\"{reason}\"}} {count}\n");
-        }
-
-        return text.ToString();
-    }
 
     private static List<AdminKey> AdminKeys(IReadOnlyList<string>? pems)
     {

@@ -55,9 +55,10 @@ public sealed class CommandLineTests
             }
             """);
 
-        // SIGTERM after 3 s: the agent stops cleanly (timeout(1) itself reports 124).
-        var run = await ProcessRunner.RunAsync("timeout", ["-s", "TERM", "3", "dotnet", AgentDll, "run", "--config", config, "--sink", "dir:" + dir.Sub("evidence")], TimeSpan.FromSeconds(60));
-        Assert.True(run.ExitCode == 124, run.StdErr);
+        // SIGTERM after 3 s: the agent drains and exits 0 (--preserve-status: timeout(1) reports the agent's own status, 143 had it died of the signal).
+        var run = await ProcessRunner.RunAsync("timeout", ["--preserve-status", "-s", "TERM", "3", "dotnet", AgentDll, "run", "--config", config, "--sink", "dir:" + dir.Sub("evidence")], TimeSpan.FromSeconds(60));
+        Assert.True(run.ExitCode == 0, $"exit {run.ExitCode}: {run.StdErr}");
+        Assert.Empty(Directory.GetFiles(dir.Sub(Path.Combine("data", "outbox")), "*.cose", SearchOption.TopDirectoryOnly));
         Assert.Contains("SOFTWARE key", run.StdErr, StringComparison.Ordinal);
 
         var files = Directory.GetFiles(dir.Sub("evidence"), "*.cose");

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.Time.Testing;
 using ShareVault.Claims;
 using ShareVault.Claims.Payouts;
 using ShareVault.Claims.Storage;
@@ -64,7 +65,7 @@ public sealed class IngestPipelineTests
         var rejected = Assert.Single(rig.Receipts, r => r.Status == ReceiptStatus.Rejected);
         Assert.Equal(("pi-1", "BadSignature"), (rejected.DeviceId, rejected.Reason));
         Assert.Equal(1, rig.Ingest.Metrics.Rejections["BadSignature"]);
-        Assert.Equal(stream.Count, Interlocked.Read(ref rig.Ingest.Metrics.VerifiedCount));
+        Assert.Equal(stream.Count, rig.Ingest.Metrics.VerifiedCount);
     }
 
     [Fact]
@@ -100,7 +101,7 @@ public sealed class IngestPipelineTests
         }
 
         // The store stage is held after the first commit; the verify stage must still get through the second batch.
-        var verified = await IngestOverMqttTests.EventuallyAsync(() => Interlocked.Read(ref rig.Ingest.Metrics.VerifiedCount), n => n == 8, Wait);
+        var verified = await IngestOverMqttTests.EventuallyAsync(() => rig.Ingest.Metrics.VerifiedCount, n => n == 8, Wait);
         Assert.Equal(8, verified);
         Assert.Empty(rig.Receipts);
         Assert.All(first.Concat(second), m => Assert.False(m.Done!.Task.IsCompleted));
@@ -145,9 +146,9 @@ public sealed class IngestPipelineTests
         var failure = Assert.Single(failures);
         Assert.StartsWith("storing 4 record(s) failed (SqliteException: ", failure, StringComparison.Ordinal);
         Assert.EndsWith("retrying in 0.02 s", failure, StringComparison.Ordinal);
-        Assert.Equal(1, Interlocked.Read(ref rig.Ingest.Metrics.StoreFailureCount));
+        Assert.Equal(1, rig.Ingest.Metrics.StoreFailureCount);
         Assert.Equal(Enumerable.Range(0, 3).Select(i => (long?)i), rig.Receipts.Where(r => r.Status == ReceiptStatus.Stored).Select(r => r.Sequence));
-        Assert.Equal(3, Interlocked.Read(ref rig.Ingest.Metrics.StoredCount));
+        Assert.Equal(3, rig.Ingest.Metrics.StoredCount);
         Assert.Equal(1, Assert.Single(rig.Engine.RejectionCounts()).Value);
         Assert.Equal(1, rig.Ingest.Metrics.Rejections["BadSignature"]);
         Assert.Null(rig.Ingest.LastStoreError);
@@ -186,8 +187,8 @@ public sealed class IngestPipelineTests
         Assert.All(failures, f => Assert.StartsWith("publishing the receipts of 4 record(s) failed (IOException: receipts could not be published (test)); retrying in", f, StringComparison.Ordinal));
         Assert.Equal(Enumerable.Range(0, 4).Select(i => (long?)i), rig.Receipts.Select(r => r.Sequence));
         Assert.All(rig.Receipts, r => Assert.Equal(ReceiptStatus.Stored, r.Status)); // the commit ran once
-        Assert.Equal(4, Interlocked.Read(ref rig.Ingest.Metrics.StoredCount));
-        Assert.Equal(0, Interlocked.Read(ref rig.Ingest.Metrics.DuplicateCount));
+        Assert.Equal(4, rig.Ingest.Metrics.StoredCount);
+        Assert.Equal(0, rig.Ingest.Metrics.DuplicateCount);
         Assert.Empty(rig.Violations);
     }
 
@@ -212,8 +213,8 @@ public sealed class IngestPipelineTests
 
         rig.Ingest.Start();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Task.WhenAll(first.Select(m => m.Done!.Task)).WaitAsync(Wait));
-        Assert.Equal(3, Interlocked.Read(ref rig.Ingest.Metrics.StoreFailureCount));
-        Assert.Equal(4, Interlocked.Read(ref rig.Ingest.Metrics.AbandonedCount));
+        Assert.Equal(3, rig.Ingest.Metrics.StoreFailureCount);
+        Assert.Equal(4, rig.Ingest.Metrics.AbandonedCount);
         Assert.Contains("no such table: evidence", rig.Ingest.LastStoreError, StringComparison.Ordinal);
         Assert.Empty(rig.Receipts);
 
@@ -228,6 +229,61 @@ public sealed class IngestPipelineTests
         Assert.Equal(Enumerable.Range(4, 4).Select(i => (long?)i), rig.Receipts.Select(r => r.Sequence));
         Assert.Equal(4, rig.Engine.EvidenceCount());
         Assert.Null(rig.Ingest.LastStoreError);
+    }
+
+    [Fact]
+    public async Task A_failing_commit_is_retried_after_the_doubling_delay_of_the_time_provider_and_a_stop_ends_the_wait()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var rig = await Rig.CreateAsync(1, new IngestOptions { BatchSize = 4, StoreAttempts = 6, StoreRetryDelay = TimeSpan.FromSeconds(1), StoreRetryDelayMax = TimeSpan.FromSeconds(3) }, clock);
+        try
+        {
+            var messages = rig.Devices[0].Quiet(clock.GetUtcNow().AddHours(-1), 4).Select(c => rig.Message(0, c)).ToList();
+            RenameEvidence(rig, "evidence", "evidence_away");
+            var failures = new ConcurrentQueue<string>();
+            rig.Ingest.StoreFailed += failures.Enqueue;
+            foreach (var message in messages)
+            {
+                await rig.Ingest.SubmitAsync(message, default);
+            }
+
+            rig.Ingest.Start();
+            Assert.Equal(1, await IngestOverMqttTests.EventuallyAsync(() => failures.Count, n => n == 1, Wait));
+            Assert.EndsWith("retrying in 1 s", failures.Last(), StringComparison.Ordinal);
+
+            // Nothing is tried again until the clock has moved the whole delay: 1 s, then 2 s, then 3 s (the cap, not 4 s).
+            foreach (var (delay, next) in new[] { (1, "retrying in 2 s"), (2, "retrying in 3 s"), (3, "retrying in 3 s") })
+            {
+                var before = failures.Count;
+                clock.Advance(TimeSpan.FromSeconds(delay) - TimeSpan.FromMilliseconds(1));
+                await Task.Delay(300);
+                Assert.Equal(before, failures.Count);
+                clock.Advance(TimeSpan.FromMilliseconds(1));
+                Assert.Equal(before + 1, await IngestOverMqttTests.EventuallyAsync(() => failures.Count, n => n == before + 1, Wait));
+                Assert.EndsWith(next, failures.Last(), StringComparison.Ordinal);
+            }
+
+            // A stop while the retry waits ends the wait at once (the clock never moves again), and nothing more is tried.
+            await rig.Ingest.DisposeAsync().AsTask().WaitAsync(Wait);
+            Assert.Equal(4, failures.Count);
+            Assert.Equal(4, rig.Ingest.Metrics.StoreFailureCount);
+            Assert.All(messages, m => Assert.True(m.Done!.Task.IsCanceled, "a message never stored must not look handled"));
+            Assert.Empty(rig.Receipts);
+        }
+        finally
+        {
+            await rig.DisposeAsync();
+        }
+    }
+
+    [Theory]
+    [InlineData(0, 1, 10)]
+    [InlineData(6, 0, 10)]
+    [InlineData(6, 5, 1)]
+    public void Ingest_refuses_retry_options_out_of_range(int attempts, int delaySeconds, int maxDelaySeconds)
+    {
+        var options = new IngestOptions { StoreAttempts = attempts, StoreRetryDelay = TimeSpan.FromSeconds(delaySeconds), StoreRetryDelayMax = TimeSpan.FromSeconds(maxDelaySeconds) };
+        Assert.Throws<ArgumentOutOfRangeException>(options.Validate);
     }
 
     private static void RenameEvidence(Rig rig, string from, string to)
@@ -260,7 +316,7 @@ public sealed class IngestPipelineTests
             await rig.Ingest.SubmitAsync(message, default);
         }
 
-        Assert.Equal(12, await IngestOverMqttTests.EventuallyAsync(() => Interlocked.Read(ref rig.Ingest.Metrics.VerifiedCount), n => n == 12, Wait));
+        Assert.Equal(12, await IngestOverMqttTests.EventuallyAsync(() => rig.Ingest.Metrics.VerifiedCount, n => n == 12, Wait));
         await rig.Ingest.DisposeAsync().AsTask().WaitAsync(Wait);
 
         Assert.All(messages, m => Assert.True(m.Done!.Task.IsCanceled, "a message that was never receipted must not look handled"));

@@ -49,15 +49,23 @@ public sealed class DirectorySink
         return written;
     }
 
-    /// <summary>Drains whenever records arrive, until cancelled.</summary>
+    /// <summary>Drains whenever records arrive, until cancelled; then drains once more and returns (a stop is not a failure).</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         while (!cancellationToken.IsCancellationRequested)
         {
             DrainOnce();
-            await _outbox.WaitForRecordsAsync(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await _outbox.WaitForRecordsAsync(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                break;
+            }
         }
 
+        // Records made while the stop was requested are written too, so a clean SIGTERM leaves nothing behind in the outbox.
         DrainOnce();
     }
 }

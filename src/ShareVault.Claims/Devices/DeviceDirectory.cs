@@ -1,6 +1,7 @@
 using System.Data.Common;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
+using ShareVault.Claims.Errors;
 using ShareVault.Claims.Ledger;
 using ShareVault.Claims.Storage;
 

@@ -1,5 +1,6 @@
 using System.Data.Common;
 using System.Text.Json.Nodes;
+using ShareVault.Claims.Errors;
 using ShareVault.Claims.Storage;
 
 namespace ShareVault.Claims.Ledger;

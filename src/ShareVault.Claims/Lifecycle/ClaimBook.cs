@@ -2,6 +2,7 @@ using System.Data.Common;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
+using ShareVault.Claims.Errors;
 using ShareVault.Claims.Ledger;
 using ShareVault.Claims.Pools;
 using ShareVault.Claims.Rules;

@@ -1,5 +1,5 @@
 using System.CommandLine;
-using ShareVault.Claims;
+using ShareVault.Claims.Errors;
 using ShareVault.Custody.Keys;
 using ShareVault.Custody.Threshold;
 using ShareVault.Hardware;

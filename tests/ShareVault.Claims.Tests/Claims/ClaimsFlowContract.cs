@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
+using ShareVault.Claims.Errors;
 using ShareVault.Claims.Ingest;
 using ShareVault.Claims.Rules;
 using ShareVault.Claims.Storage;

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using ShareVault.Claims;
+using ShareVault.Claims.Errors;
 using ShareVault.Claims.Ingest;
 using ShareVault.Claims.Ledger;
 using ShareVault.Claims.Payouts;

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json.Nodes;
 using ShareVault.Claims;
+using ShareVault.Claims.Errors;
 using ShareVault.Claims.Ledger;
 using ShareVault.Claims.Lifecycle;
 using ShareVault.Claims.Payouts;

@@ -3,7 +3,7 @@ using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
-using ShareVault.Claims;
+using ShareVault.Claims.Errors;
 using ShareVault.Claims.TestSupport;
 
 namespace ShareVault.Service.Tests.Http;

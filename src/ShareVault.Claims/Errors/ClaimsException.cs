@@ -1,4 +1,4 @@
-namespace ShareVault.Claims;
+namespace ShareVault.Claims.Errors;
 
 /// <summary>What went wrong at the claims boundary; the HTTP API and the CLI decide by this code alone.</summary>
 public enum ClaimsError
