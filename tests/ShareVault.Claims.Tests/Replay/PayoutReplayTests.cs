@@ -13,11 +13,14 @@ public sealed class PayoutReplayTests(PoolKeyFixture key)
 {
     private const string Rule = "water_leak == 1 for 10m";
 
+    // Recent: the engine refuses records far older than their arrival (EvidenceTimeLimits.MaxAge).
+    private static readonly DateTimeOffset T0 = DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.AddHours(-6).ToUnixTimeSeconds());
+
     [Fact]
     public async Task The_claims_trigger_recomputes_from_its_records_and_any_change_to_them_is_named()
     {
         await using var device = new SimulatedDevice("dev-1");
-        var records = device.Leak(new DateTimeOffset(2026, 3, 1, 6, 0, 0, TimeSpan.Zero), wetMinutes: 12);
+        var records = device.Leak(T0, wetMinutes: 12);
         using var db = ClaimsDatabase.Open(key.NewDatabasePath());
         using var engine = new ClaimsEngine(db, key.Signer(), TimeProvider.System);
         await engine.CreatePoolAsync("pool-1", "Riverside", "EUR", key.KeyName, 50_000, default);
@@ -37,7 +40,7 @@ public sealed class PayoutReplayTests(PoolKeyFixture key)
         Assert.Equal(PayoutReplayProblem.HashDiffers, Check([.. listed.Select((x, i) => i == 2 ? (x.Item1, new string('0', 64)) : x)], bySeq.GetValueOrDefault).Problem);
         Assert.Equal(PayoutReplayProblem.NotFired, Check(listed[..^1], bySeq.GetValueOrDefault).Problem);
         await using var other = new SimulatedDevice("dev-1");
-        var foreign = other.Leak(new DateTimeOffset(2026, 3, 1, 6, 0, 0, TimeSpan.Zero), wetMinutes: 12);
+        var foreign = other.Leak(T0, wetMinutes: 12);
         Assert.Equal(PayoutReplayProblem.BadSignature, Check(listed, s => s == listed[5].Item1 ? foreign[(int)s] : bySeq.GetValueOrDefault(s)).Problem);
     }
 
