@@ -21,24 +21,32 @@ public sealed class ThresholdSigner(ShareStoreRegistry stores, TimeSpan partialT
     {
     }
 
-    /// <summary>RSASSA-PKCS1-v1_5 with SHA-256 over <paramref name="message"/>.</summary>
+    /// <summary>RSASSA-PKCS1-v1_5 with SHA-256 over <paramref name="message"/> (a custody node signs it only with --allow-raw-signing).</summary>
     public Task<ThresholdSignature> SignRawAsync(KeyRecord key, byte[] message, string? kid, CancellationToken cancellationToken) =>
-        SignAsync(key, _ => message, kid, cancellationToken);
+        SignAsync(key, _ => message, kid, null, cancellationToken);
 
     /// <summary>A JWS compact serialization (RS256) of <paramref name="payload"/>, its kid naming the signing key.</summary>
-    public async Task<(string Jws, ThresholdSignature Signature)> SignJwsAsync(KeyRecord key, byte[] payload, string? kid, CancellationToken cancellationToken)
+    public Task<(string Jws, ThresholdSignature Signature)> SignJwsAsync(KeyRecord key, byte[] payload, string? kid, CancellationToken cancellationToken) =>
+        SignJwsAsync(key, payload, kid, null, cancellationToken);
+
+    /// <summary>
+    /// A JWS (RS256) of <paramref name="payload"/>; custody nodes among the custodians receive
+    /// <paramref name="context"/> (justification and ledger segment) and judge it before signing.
+    /// </summary>
+    public async Task<(string Jws, ThresholdSignature Signature)> SignJwsAsync(KeyRecord key, byte[] payload, string? kid, SigningContext? context, CancellationToken cancellationToken)
     {
-        var signature = await SignAsync(key, k => Encoding.ASCII.GetBytes(Jws.SigningInput(k, payload)), kid, cancellationToken).ConfigureAwait(false);
+        var signature = await SignAsync(key, k => Encoding.ASCII.GetBytes(Jws.SigningInput(k, payload)), kid, context, cancellationToken).ConfigureAwait(false);
         return (Jws.Compact(Jws.SigningInput(signature.Kid, payload), signature.Signature), signature);
     }
 
-    private Task<ThresholdSignature> SignAsync(KeyRecord key, Func<string, byte[]> messageForKid, string? kid, CancellationToken cancellationToken)
+    private Task<ThresholdSignature> SignAsync(KeyRecord key, Func<string, byte[]> messageForKid, string? kid, SigningContext? context, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(key);
+        var justification = context is null ? null : new PartialJustification(context.Justification, context.LedgerAfter);
         return key.Scheme switch
         {
-            KeyScheme.ProductRsa => _productRsa.SignAsync(key, messageForKid, kid, cancellationToken),
-            KeyScheme.ShoupRsa => _shoup.SignAsync(key, messageForKid, kid, cancellationToken),
+            KeyScheme.ProductRsa => _productRsa.SignAsync(key, messageForKid, kid, justification, cancellationToken),
+            KeyScheme.ShoupRsa => _shoup.SignAsync(key, messageForKid, kid, justification, cancellationToken),
             _ => throw new KeyCatalogException($"Key '{key.Name}' uses scheme '{key.Scheme}', which this build cannot sign with"),
         };
     }
