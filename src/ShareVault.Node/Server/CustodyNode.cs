@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using ShareVault.Claims.Ledger;
 using ShareVault.Custody.Nodes;
@@ -109,6 +110,7 @@ public sealed class CustodyNode : IAsyncDisposable
     {
         await _app.StopAsync().ConfigureAwait(false);
         await _app.DisposeAsync().ConfigureAwait(false);
+        _api.Dispose();
         _guard.Dispose();
         _audit.Dispose();
         _stores.Dispose();

@@ -21,7 +21,7 @@ namespace ShareVault.Node.Server;
 /// The whole check → hardware → signed sequence runs under one lock, so the guard's memory of what
 /// was signed cannot race a second request for the same claim.
 /// </summary>
-internal sealed class NodeApi(string custodian, CustodianKind kind, IShareStore store, SigningGuard guard, AuditLog audit, ShareParameterStore shares)
+internal sealed class NodeApi(string custodian, CustodianKind kind, IShareStore store, SigningGuard guard, AuditLog audit, ShareParameterStore shares) : IDisposable
 {
     private readonly SemaphoreSlim _signing = new(1, 1);
     private readonly ShareImports? _imports = store is IShoupShareStore shoup ? new ShareImports(shoup) : null;
@@ -336,7 +336,7 @@ internal sealed class NodeApi(string custodian, CustodianKind kind, IShareStore 
         }
     }
 
-    private async Task Hardware(HttpContext c, Func<Task> action)
+    private static async Task Hardware(HttpContext c, Func<Task> action)
     {
         try
         {
@@ -383,6 +383,8 @@ internal sealed class NodeApi(string custodian, CustodianKind kind, IShareStore 
         c.Response.ContentType = "application/json";
         await c.Response.WriteAsync(body.ToJsonString(), Encoding.UTF8, c.RequestAborted).ConfigureAwait(false);
     }
+
+    public void Dispose() => _signing.Dispose();
 
     private sealed class RefusedInput(string message) : Exception(message);
 }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Microsoft.Extensions.Logging;
+using ShareVault.Custody.Nodes;
 using ShareVault.Claims;
 using ShareVault.Claims.Ledger;
 using ShareVault.Claims.Payouts;
@@ -44,7 +45,7 @@ internal static class ClaimsCommands
         {
             var dataDir = CliContext.ReadableDataDir(result);
             var faults = FaultInjection.FromEnvironment(Console.Error);
-            using var stores = new ShareStoreRegistry(dataDir);
+            using var stores = CustodianStores.Open(dataDir);
             IPoolSigner signer = new ThresholdPoolSigner(new KeyCatalog(dataDir), new ThresholdSigner(stores));
             signer = faults?.Wrap(signer) ?? signer;
             var url = result.GetValue(broker);
@@ -284,7 +285,7 @@ internal static class ClaimsCommands
     private static async Task WithEngineAsync(ParseResult result, Func<ClaimsEngine, Task> work)
     {
         var dataDir = CliContext.ReadableDataDir(result);
-        using var stores = new ShareStoreRegistry(dataDir);
+        using var stores = CustodianStores.Open(dataDir);
         using var db = ClaimsDatabase.Open(DatabasePath(result));
         using var engine = new ClaimsEngine(db, new ThresholdPoolSigner(new KeyCatalog(dataDir), new ThresholdSigner(stores)), TimeProvider.System);
         await work(engine).ConfigureAwait(false);

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using ShareVault.Custody.Nodes;
 using ShareVault.Custody.Keys;
 using ShareVault.Custody.Publication;
 using ShareVault.Custody.Threshold;
@@ -44,7 +45,7 @@ internal static class KeyCommands
         {
             var dataDir = CliContext.ReadableDataDir(result);
             var catalog = new KeyCatalog(dataDir);
-            using var stores = new ShareStoreRegistry(dataDir);
+            using var stores = CustodianStores.Open(dataDir);
             var chosen = result.GetValue(scheme)!;
             var report = new SynchronousProgress(line => Console.Error.WriteLine("  " + line));
             if (chosen == KeySchemeText.ShoupRsa)

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text;
+using ShareVault.Custody.Nodes;
 using ShareVault.Custody.Keys;
 using ShareVault.Custody.Publication;
 using ShareVault.Custody.Signing;
@@ -30,7 +31,7 @@ internal static class SignCommands
             var dataDir = CliContext.ReadableDataDir(result);
             var record = new KeyCatalog(dataDir).Load(result.GetValue(name)!);
             var message = await File.ReadAllBytesAsync(result.GetValue(input)!.FullName, cancellationToken).ConfigureAwait(false);
-            using var stores = new ShareStoreRegistry(dataDir);
+            using var stores = CustodianStores.Open(dataDir);
             var signer = new ThresholdSigner(stores, TimeSpan.FromSeconds(result.GetValue(timeout)));
             var outPath = result.GetValue(output)!.FullName;
             ThresholdSignature signature;
