@@ -1,10 +1,10 @@
 using System.Diagnostics;
 using System.Text.Json;
 using DeviceAgent.Delivery;
-using ShareVault.Custody.Nodes;
 using ShareVault.Claims;
 using ShareVault.Claims.Ledger;
 using ShareVault.Custody.Keys;
+using ShareVault.Custody.Nodes;
 using ShareVault.Custody.Publication;
 using ShareVault.Custody.Signing;
 using ShareVault.Custody.Threshold;

@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
 using Microsoft.Extensions.Logging;
-using ShareVault.Custody.Nodes;
 using ShareVault.Claims;
 using ShareVault.Claims.Ledger;
 using ShareVault.Claims.Payouts;
@@ -9,6 +8,7 @@ using ShareVault.Claims.Pools;
 using ShareVault.Claims.Rules;
 using ShareVault.Claims.Storage;
 using ShareVault.Custody.Keys;
+using ShareVault.Custody.Nodes;
 using ShareVault.Custody.Signing;
 using ShareVault.Hardware;
 using ShareVault.Hardware.Custodians;

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
-using ShareVault.Custody.Nodes;
 using ShareVault.Custody.Keys;
+using ShareVault.Custody.Nodes;
 using ShareVault.Custody.Publication;
 using ShareVault.Custody.Threshold;
 using ShareVault.Custody.Threshold.ProductRsa;

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Text;
-using ShareVault.Custody.Nodes;
 using ShareVault.Custody.Keys;
+using ShareVault.Custody.Nodes;
 using ShareVault.Custody.Publication;
 using ShareVault.Custody.Signing;
 using ShareVault.Custody.Threshold;
