@@ -51,7 +51,7 @@ public static class NodeTls
     }
 
     /// <summary>Reads a PEM certificate (the CA's) from a file.</summary>
-    public static X509Certificate2 LoadCertificate(string path) => X509Certificate2.CreateFromPemFile(path);
+    public static X509Certificate2 LoadCertificate(string path) => X509Certificate2.CreateFromPem(File.ReadAllText(path));
 
     /// <summary>
     /// Reads a certificate with its private key: a PKCS#12 file (.pfx/.p12, no password), or PEM

@@ -19,6 +19,9 @@ public sealed class AuditLog : IDisposable
 {
     public const string FileName = "audit.jsonl";
 
+    // Kids such as "pool-1/a+b" stay readable; the hash is over the canonical form, not these bytes.
+    private static readonly System.Text.Json.JsonSerializerOptions Readable = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     private readonly FileStream _file;
     private readonly TimeProvider _time;
     private readonly Lock _gate = new();
@@ -92,7 +95,7 @@ public sealed class AuditLog : IDisposable
             }
 
             line["hash"] = Hash(line);
-            _file.Write(Encoding.UTF8.GetBytes(line.ToJsonString() + "\n"));
+            _file.Write(Encoding.UTF8.GetBytes(line.ToJsonString(Readable) + "\n"));
             _file.Flush(flushToDisk: true);
             _sequence++;
             _previous = line["hash"]!.GetValue<string>();

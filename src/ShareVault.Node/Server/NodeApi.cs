@@ -340,7 +340,11 @@ internal sealed class NodeApi(string custodian, CustodianKind kind, IShareStore 
     {
         try
         {
-            ShareVault.Evidence.Identifier.Validate(Label(c), "Key label", "label");
+            if (c.Request.RouteValues.ContainsKey("label"))
+            {
+                ShareVault.Evidence.Identifier.Validate(Label(c), "Key label", "label");
+            }
+
             await action().ConfigureAwait(false);
         }
         catch (ArgumentException e)
