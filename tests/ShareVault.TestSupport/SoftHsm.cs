@@ -35,6 +35,8 @@ public sealed class SoftHsm
         "ceremony-a", "ceremony-b",
         // The tampered-partial test's alone: it replaces a key while other classes sign on theirs.
         "tamper-a", "tamper-b", "tamper-c",
+        // Custody node processes' (ShareVault.Node.Tests): node-a/b to the three-node class, node-d/e to the node-failure class.
+        "node-a", "node-b", "node-d", "node-e",
         // Never logged in by any other test: login state is per process and token, so a wrong PIN
         // is only detectable on a token nobody in this process has opened.
         "wrong-pin-probe",

@@ -79,7 +79,9 @@ public sealed class ShareStoreRegistry : IDisposable
 
         if (address.Kind == CustodianKind.Node)
         {
-            return "node|" + NodeUri.Parse(address.Uri).BaseAddress;
+            // One client per node and set of certificates: another client certificate is another connection.
+            var node = NodeUri.Parse(address.Uri);
+            return $"node|{node.BaseAddress}|{node.ClientCertificatePath}|{node.ClientKeyPath}|{node.NodeCaPath}";
         }
 
         return address.Uri;
