@@ -84,10 +84,20 @@ public sealed class ClaimsEngine : IDisposable
 
     // ---------------------------------------------------------------- pools, members, policies, devices
 
-    public async Task CreatePoolAsync(string id, string name, string currency, string keyName, long maxPayout, CancellationToken cancellationToken)
+    public Task CreatePoolAsync(string id, string name, string currency, string keyName, long maxPayout, CancellationToken cancellationToken) =>
+        CreatePoolAsync(id, name, currency, keyName, maxPayout, [], null, cancellationToken);
+
+    /// <summary>
+    /// Creates a pool administered by <paramref name="adminKeys"/> (may be empty: an unadministered
+    /// local pool). With admin keys, <paramref name="admin"/> must be a signature by one of them over
+    /// the <see cref="RegistryChange.PoolCreated"/> body (<see cref="AdminSignature"/>), and every later
+    /// policy and device of the pool needs one too.
+    /// </summary>
+    public async Task CreatePoolAsync(string id, string name, string currency, string keyName, long maxPayout, IReadOnlyList<AdminKey> adminKeys, JsonObject? admin, CancellationToken cancellationToken)
     {
         Require.Id(id, "Pool id");
         ArgumentNullException.ThrowIfNull(name);
+        ArgumentNullException.ThrowIfNull(adminKeys);
         if (string.IsNullOrWhiteSpace(name))
         {
             throw new ClaimsException(ClaimsError.InvalidInput, "A pool needs a name");
@@ -104,16 +114,25 @@ public sealed class ClaimsEngine : IDisposable
             throw new ClaimsException(ClaimsError.NotFound, $"No threshold key named '{keyName}' (create it with 'sharevault key create')");
         }
 
-        var entry = new JsonObject
-        {
-            ["pool"] = id,
-            ["name"] = name,
-            ["currency"] = currency,
-            ["key"] = keyName,
-            ["max_payout"] = maxPayout,
-            ["jwks_sha256"] = Convert.ToHexStringLower(SHA256.HashData(CanonicalJson.Serialize(_signer.Jwks(keyName)))),
-        };
+        var entry = PoolBody(id, name, currency, keyName, maxPayout, adminKeys);
+        RegistryAdmin.Attach(id, LedgerEntry.PoolCreated, entry, adminKeys, admin);
         await _gate.RunAsync(tx => _pools.InsertPool(tx, id, name, currency, keyName, maxPayout, Now(), entry), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The <c>pool_created</c> body a pool administrator signs (its jwks_sha256 from the signer's JWKS of <paramref name="keyName"/>).</summary>
+    public JsonObject PoolBody(string id, string name, string currency, string keyName, long maxPayout, IReadOnlyList<AdminKey> adminKeys) =>
+        RegistryChange.PoolCreated(id, name, currency, keyName, maxPayout, Convert.ToHexStringLower(SHA256.HashData(CanonicalJson.Serialize(_signer.Jwks(keyName)))), adminKeys);
+
+    /// <summary>The body a pool administrator signs for <see cref="IssuePolicyAsync(string, string, string, string, long, int, RuleContext?, JsonObject?, CancellationToken)"/> (the rule in its canonical text); throws <see cref="ClaimsException"/> for a bad rule.</summary>
+    public static JsonObject PolicyBody(string policyId, string memberId, string ruleText, long payoutAmount, int votesRequired, RuleContext? context)
+    {
+        ArgumentNullException.ThrowIfNull(ruleText);
+        if (!TriggerRule.TryParse(ruleText, out var rule, out var reason))
+        {
+            throw new ClaimsException(ClaimsError.InvalidInput, $"The rule does not parse: {reason}");
+        }
+
+        return RegistryChange.PolicyIssued(policyId, memberId, rule!.Text, rule.HashHex, payoutAmount, votesRequired, RuleContextJson.Write(context ?? RuleContext.Empty));
     }
 
     public Task AddMemberAsync(string poolId, string memberId, string name, CancellationToken cancellationToken)
@@ -123,7 +142,11 @@ public sealed class ClaimsEngine : IDisposable
     }
 
     /// <summary>Issues a policy: its rule's canonical text and SHA-256 go into the policy and the ledger.</summary>
-    public async Task<PolicyRow> IssuePolicyAsync(string poolId, string memberId, string policyId, string ruleText, long payoutAmount, int votesRequired, RuleContext? context, CancellationToken cancellationToken)
+    public Task<PolicyRow> IssuePolicyAsync(string poolId, string memberId, string policyId, string ruleText, long payoutAmount, int votesRequired, RuleContext? context, CancellationToken cancellationToken) =>
+        IssuePolicyAsync(poolId, memberId, policyId, ruleText, payoutAmount, votesRequired, context, null, cancellationToken);
+
+    /// <summary>As above, with a pool administrator's signature over <see cref="PolicyBody"/> (required when the pool records admin keys).</summary>
+    public async Task<PolicyRow> IssuePolicyAsync(string poolId, string memberId, string policyId, string ruleText, long payoutAmount, int votesRequired, RuleContext? context, JsonObject? admin, CancellationToken cancellationToken)
     {
         Require.Id(policyId, "Policy id");
         ArgumentNullException.ThrowIfNull(ruleText);
@@ -147,7 +170,7 @@ public sealed class ClaimsEngine : IDisposable
         var policy = new PolicyRow(policyId, poolId, memberId, rule!, payoutAmount, votesRequired, context);
         await _gate.RunAsync(tx =>
         {
-            _policies.Insert(tx, policy, Now());
+            _policies.Insert(tx, policy, Now(), admin);
 
             // The member's devices start evaluating the new policy with their next record.
             EvaluatorTable.SeedForPolicy(tx, policy);
@@ -163,7 +186,11 @@ public sealed class ClaimsEngine : IDisposable
     }
 
     /// <summary>Binds a device (its P-256 public key, SubjectPublicKeyInfo DER) to a member's policies in a pool.</summary>
-    public async Task EnrollDeviceAsync(string poolId, string memberId, string deviceId, byte[] publicKeySpki, CancellationToken cancellationToken)
+    public Task EnrollDeviceAsync(string poolId, string memberId, string deviceId, byte[] publicKeySpki, CancellationToken cancellationToken) =>
+        EnrollDeviceAsync(poolId, memberId, deviceId, publicKeySpki, null, cancellationToken);
+
+    /// <summary>As above, with a pool administrator's signature over <see cref="RegistryChange.DeviceEnrolled"/> (required when the pool records admin keys).</summary>
+    public async Task EnrollDeviceAsync(string poolId, string memberId, string deviceId, byte[] publicKeySpki, JsonObject? admin, CancellationToken cancellationToken)
     {
         Require.Id(deviceId, "Device id");
         ArgumentNullException.ThrowIfNull(publicKeySpki);
@@ -187,7 +214,7 @@ public sealed class ClaimsEngine : IDisposable
         await _gate.RunAsync(tx =>
         {
             PoolTables.RequireMember(tx, poolId, memberId);
-            _devices.Insert(tx, poolId, memberId, deviceId, publicKeySpki, Now());
+            _devices.Insert(tx, poolId, memberId, deviceId, publicKeySpki, Now(), admin);
         }, cancellationToken).ConfigureAwait(false);
         _devices.Reload();
     }

@@ -15,6 +15,9 @@ public enum ClaimsError
     /// <summary>The request is well formed but the state forbids it (votes closed, claim not open, balance too low).</summary>
     Conflict,
 
+    /// <summary>The change needs a pool administrator's signature, and it is missing or not by an admin key of the pool.</summary>
+    Forbidden,
+
     /// <summary>The database could not be reached or refused the write; trying again later may work.</summary>
     StorageUnavailable,
 

@@ -56,6 +56,7 @@ internal static class HttpApi
             { Error: ClaimsError.NotFound } e => (StatusCodes.Status404NotFound, "Not found", e.Message),
             { Error: ClaimsError.AlreadyExists or ClaimsError.Conflict } e => (StatusCodes.Status409Conflict, "Conflict", e.Message),
             { Error: ClaimsError.InvalidInput } e => (StatusCodes.Status400BadRequest, "Invalid request", e.Message),
+            { Error: ClaimsError.Forbidden } e => (StatusCodes.Status403Forbidden, "Forbidden", e.Message),
             { Error: ClaimsError.StorageUnavailable or ClaimsError.SigningUnavailable } e => (StatusCodes.Status503ServiceUnavailable, "Temporarily unavailable", e.Message),
             _ => (StatusCodes.Status500InternalServerError, "Internal error", "The request failed; the service log has the details"),
         };
@@ -120,7 +121,7 @@ internal static class HttpApi
         app.MapGet("/pools/{id}", (string id) => engine.GetPool(id) ?? throw new ClaimsException(ClaimsError.NotFound, $"No pool '{id}'"));
         app.MapPost("/pools", async (CreatePool body, CancellationToken ct) =>
         {
-            await engine.CreatePoolAsync(body.Id, body.Name, body.Currency, body.Key, body.MaxPayout, ct).ConfigureAwait(false);
+            await engine.CreatePoolAsync(body.Id, body.Name, body.Currency, body.Key, body.MaxPayout, AdminKeys(body.AdminKeys), body.Admin, ct).ConfigureAwait(false);
             return Results.Created($"/pools/{body.Id}", engine.GetPool(body.Id));
         });
         app.MapGet("/pools/{id}/members", (string id) => engine.ListMembers(id));
@@ -133,7 +134,7 @@ internal static class HttpApi
         app.MapPost("/pools/{id}/policies", async (string id, IssuePolicy body, CancellationToken ct) =>
         {
             var context = RuleContextJson.Read(body.Context ?? new JsonObject());
-            var policy = await engine.IssuePolicyAsync(id, body.Member, body.Id, body.Rule, body.PayoutAmount, body.VotesRequired, context, ct).ConfigureAwait(false);
+            var policy = await engine.IssuePolicyAsync(id, body.Member, body.Id, body.Rule, body.PayoutAmount, body.VotesRequired, context, body.Admin, ct).ConfigureAwait(false);
             return Results.Created($"/pools/{id}/policies/{body.Id}", new { policy.Id, rule = policy.Rule.Text, ruleHash = policy.Rule.HashHex });
         });
         app.MapPost("/pools/{id}/premiums", async (string id, PayPremium body, CancellationToken ct) =>
@@ -157,7 +158,7 @@ internal static class HttpApi
         app.MapPost("/devices", async (EnrollDevice body, CancellationToken ct) =>
         {
             var (id, spki) = DeviceKeys.Parse(body.PublicKey, body.Id);
-            await engine.EnrollDeviceAsync(body.Pool, body.Member, id, spki, ct).ConfigureAwait(false);
+            await engine.EnrollDeviceAsync(body.Pool, body.Member, id, spki, body.Admin, ct).ConfigureAwait(false);
             return Results.Created($"/devices/{id}", DeviceView(engine.ListDevices(body.Pool).Single(d => d.Id == id)));
         });
         app.MapGet("/devices/{id}", (string id) => DeviceView(engine.ListDevices().FirstOrDefault(d => d.Id == id) ?? throw new ClaimsException(ClaimsError.NotFound, $"No device '{id}'")));
@@ -228,15 +229,28 @@ internal static class HttpApi
         return text.ToString();
     }
 
-    internal sealed record CreatePool(string Id, string Name, string Currency, string Key, long MaxPayout);
+    private static List<AdminKey> AdminKeys(IReadOnlyList<string>? pems)
+    {
+        try
+        {
+            return [.. (pems ?? []).Select(AdminKey.FromPem)];
+        }
+        catch (FormatException e)
+        {
+            throw new ClaimsException(ClaimsError.InvalidInput, "adminKeys: " + e.Message, e);
+        }
+    }
+
+    /// <summary><paramref name="AdminKeys"/>: the pool administrators' SPKI PEMs; <paramref name="Admin"/>: {"kid","sig"} by one of them (docs/claims-service.md).</summary>
+    internal sealed record CreatePool(string Id, string Name, string Currency, string Key, long MaxPayout, IReadOnlyList<string>? AdminKeys = null, JsonObject? Admin = null);
 
     internal sealed record AddMember(string Id, string? Name = null);
 
-    internal sealed record IssuePolicy(string Id, string Member, string Rule, long PayoutAmount, int VotesRequired = 0, JsonObject? Context = null);
+    internal sealed record IssuePolicy(string Id, string Member, string Rule, long PayoutAmount, int VotesRequired = 0, JsonObject? Context = null, JsonObject? Admin = null);
 
     internal sealed record PayPremium(string Member, long Amount);
 
-    internal sealed record EnrollDevice(string Pool, string Member, string PublicKey, string? Id = null);
+    internal sealed record EnrollDevice(string Pool, string Member, string PublicKey, string? Id = null, JsonObject? Admin = null);
 
     internal sealed record CastVote(string Member, bool Approve);
 }

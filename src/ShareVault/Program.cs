@@ -13,4 +13,5 @@ root.Subcommands.Add(ClaimsCommands.Serve());
 root.Subcommands.Add(ClaimsCommands.Device());
 root.Subcommands.Add(ClaimsCommands.Pool());
 root.Subcommands.Add(ClaimsCommands.LedgerCommand());
+root.Subcommands.Add(AdminCommands.Build());
 return await root.Parse(args).InvokeAsync().ConfigureAwait(false);

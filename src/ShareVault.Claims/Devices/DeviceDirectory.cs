@@ -30,8 +30,10 @@ internal sealed class DeviceDirectory
     }
 
     /// <summary>Binds a device (its P-256 key, SubjectPublicKeyInfo DER) to a member, with its <c>device_enrolled</c> entry.</summary>
-    public void Insert(DbTransaction tx, string poolId, string memberId, string deviceId, byte[] publicKeySpki, string now)
+    public void Insert(DbTransaction tx, string poolId, string memberId, string deviceId, byte[] publicKeySpki, string now, JsonObject? admin)
     {
+        var body = RegistryChange.DeviceEnrolled(deviceId, memberId, publicKeySpki);
+        RegistryAdmin.Attach(poolId, LedgerEntry.DeviceEnrolled, body, RegistryAdmin.Keys(tx, poolId), admin);
         if (Sql.Exists(tx, "SELECT 1 FROM devices WHERE id=@id", ("@id", deviceId)))
         {
             throw new ClaimsException(ClaimsError.AlreadyExists, $"Device '{deviceId}' is already enrolled");
@@ -39,12 +41,7 @@ internal sealed class DeviceDirectory
 
         Sql.Exec(tx, "INSERT INTO devices(id,pool_id,member_id,public_key,enrolled_at) VALUES (@id,@p,@m,@k,@t)",
             ("@id", deviceId), ("@p", poolId), ("@m", memberId), ("@k", publicKeySpki), ("@t", now));
-        _ledger.Append(tx, poolId, LedgerEntry.DeviceEnrolled, new JsonObject
-        {
-            ["device"] = deviceId,
-            ["member"] = memberId,
-            ["key_sha256"] = Convert.ToHexStringLower(SHA256.HashData(publicKeySpki)),
-        });
+        _ledger.Append(tx, poolId, LedgerEntry.DeviceEnrolled, body);
     }
 
     /// <summary>Caches the enrolled devices' keys.</summary>

@@ -248,14 +248,14 @@ public static class LedgerVerifier
         }
 
         // Recompute the trigger: verify each COSE record under its device key, then replay the
-        // records with the code the service ran (DecisionReplay: chain links, gaps, breaks, feeding).
+        // records with the code the service ran (PayoutReplay, which a custody node's guard runs too).
         var deviceId = JsonFields.String(claim["device"], claimPath + ".device");
         if (!devices.TryGetValue(deviceId, out var device))
         {
             return $"device {deviceId} is not in the export";
         }
 
-        if (!TriggerRule.TryParse(ruleText, out var rule, out var reason))
+        if (!TriggerRule.TryParse(ruleText, out _, out var reason))
         {
             return "the policy rule does not parse: " + reason;
         }
@@ -263,47 +263,8 @@ public static class LedgerVerifier
         var context = RuleContextJson.Read(JsonFields.Object(policy["context"], policyPath + ".context"));
         using var key = ECDsa.Create();
         key.ImportFromPem(JsonFields.String(device.Device["public_key"], device.Path + ".public_key"));
-        var listed = claimEvidence.ToDictionary(x => x.Seq, x => x.Hash);
-        var before = evidence.TryGetValue((deviceId, claimEvidence[0].Seq - 1), out var predecessor) ? EvidenceRecord.Hash(predecessor) : null;
-        var replay = new DecisionReplay(before, [TriggerFeed.All(new TriggerEvaluator(rule!, context))]);
-        TriggerFiring? first = null;
-        for (var seq = claimEvidence[0].Seq; seq <= claimEvidence[^1].Seq; seq++)
-        {
-            if (!evidence.TryGetValue((deviceId, seq), out var cose))
-            {
-                if (listed.ContainsKey(seq))
-                {
-                    return $"evidence {deviceId}#{seq} is missing from the export";
-                }
-
-                replay.Gap(); // a gap the service recorded and moved past
-                continue;
-            }
-
-            var verification = EvidenceVerifier.Verify(cose, id => id == deviceId ? key : null);
-            if (!verification.IsValid || verification.Record!.Sequence != seq)
-            {
-                return $"evidence {deviceId}#{seq} does not verify ({verification.Reason}: {verification.Detail})";
-            }
-
-            if (listed.TryGetValue(seq, out var hash) && Convert.ToHexStringLower(verification.Hash) != hash)
-            {
-                return $"evidence {deviceId}#{seq} hash differs from the claim";
-            }
-
-            var facts = new EvidenceFacts(deviceId, seq, verification.Hash, verification.Record.Readings);
-            if (replay.Next(facts, verification.Record.PreviousHash.ToArray(), (_, firing) => first ??= firing) == ReplayStep.ChainBreak && listed.ContainsKey(seq))
-            {
-                return $"evidence {deviceId}#{seq} breaks the device's hash chain but is listed in the claim";
-            }
-        }
-
-        if (first is null || !first.Records.Select(r => r.Sequence).SequenceEqual(claimEvidence.Select(x => x.Seq)))
-        {
-            return $"re-evaluating '{rule!.Text}' over the claim's evidence does not fire";
-        }
-
-        return null;
+        var replayed = PayoutReplay.Check(deviceId, key, ruleText, context, claimEvidence, seq => evidence.TryGetValue((deviceId, seq), out var cose) ? cose : null, "the export");
+        return replayed.Fired ? null : replayed.Detail;
     }
 
     private static string? Text(JsonNode? node) => node is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;

@@ -12,7 +12,7 @@ internal sealed class PolicyTable(ClaimsDatabase db, LedgerBook ledger)
     private readonly Dictionary<string, PolicyRow> _parsed = new(StringComparer.Ordinal);
 
     /// <summary>Inserts the policy with its <c>policy_issued</c> entry (rule canonical text and SHA-256, context).</summary>
-    public void Insert(DbTransaction tx, PolicyRow policy, string now)
+    public void Insert(DbTransaction tx, PolicyRow policy, string now, JsonObject? admin)
     {
         PoolTables.RequireMember(tx, policy.PoolId, policy.MemberId);
         if (Sql.Exists(tx, "SELECT 1 FROM policies WHERE id=@id", ("@id", policy.Id)))
@@ -21,19 +21,12 @@ internal sealed class PolicyTable(ClaimsDatabase db, LedgerBook ledger)
         }
 
         var contextJson = RuleContextJson.Write(policy.Context);
+        var body = RegistryChange.PolicyIssued(policy.Id, policy.MemberId, policy.Rule.Text, policy.Rule.HashHex, policy.PayoutAmount, policy.VotesRequired, contextJson);
+        RegistryAdmin.Attach(policy.PoolId, LedgerEntry.PolicyIssued, body, RegistryAdmin.Keys(tx, policy.PoolId), admin);
         Sql.Exec(tx, "INSERT INTO policies(id,pool_id,member_id,rule_text,rule_hash,payout_amount,votes_required,context,created_at) VALUES (@id,@p,@m,@r,@h,@a,@v,@c,@t)",
             ("@id", policy.Id), ("@p", policy.PoolId), ("@m", policy.MemberId), ("@r", policy.Rule.Text), ("@h", policy.Rule.HashHex), ("@a", policy.PayoutAmount),
             ("@v", policy.VotesRequired), ("@c", contextJson.ToJsonString()), ("@t", now));
-        ledger.Append(tx, policy.PoolId, LedgerEntry.PolicyIssued, new JsonObject
-        {
-            ["policy"] = policy.Id,
-            ["member"] = policy.MemberId,
-            ["rule"] = policy.Rule.Text,
-            ["rule_hash"] = policy.Rule.HashHex,
-            ["payout_amount"] = policy.PayoutAmount,
-            ["votes_required"] = policy.VotesRequired,
-            ["context"] = contextJson,
-        });
+        ledger.Append(tx, policy.PoolId, LedgerEntry.PolicyIssued, body);
     }
 
     /// <summary>The pool member's policies, parsed.</summary>

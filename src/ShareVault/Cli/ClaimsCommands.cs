@@ -112,7 +112,7 @@ internal static class ClaimsCommands
         var member = new Option<string>("--member") { Required = true, Description = "Member whose policies the device serves" };
         var key = new Option<string>("--device-key") { Required = true, Description = "Device public key: a PEM or JWK file (or the text itself)" };
         var id = new Option<string?>("--device") { Description = "Device id (default: the JWK's kid)" };
-        var enroll = new Command("enroll", "Bind a device's public key to a member's policies; records from unenrolled devices are rejected") { pool, member, key, id };
+        var enroll = new Command("enroll", "Bind a device's public key to a member's policies; records from unenrolled devices are rejected") { pool, member, key, id, AdminCommands.AdminSig, AdminCommands.PrintBody };
         enroll.SetAction((result, cancellationToken) => CliContext.RunAsync(async () =>
         {
             var text = result.GetValue(key)!;
@@ -122,7 +122,14 @@ internal static class ClaimsCommands
             }
 
             var (deviceId, spki) = DeviceKeys.Parse(text, result.GetValue(id));
-            await WithEngineAsync(result, engine => engine.EnrollDeviceAsync(result.GetValue(pool)!, result.GetValue(member)!, deviceId, spki, cancellationToken)).ConfigureAwait(false);
+            if (result.GetValue(AdminCommands.PrintBody))
+            {
+                Console.WriteLine(RegistryChange.DeviceEnrolled(deviceId, result.GetValue(member)!, spki).ToJsonString());
+                return CliContext.Ok;
+            }
+
+            var admin = await AdminCommands.ReadSignatureAsync(result, cancellationToken).ConfigureAwait(false);
+            await WithEngineAsync(result, engine => engine.EnrollDeviceAsync(result.GetValue(pool)!, result.GetValue(member)!, deviceId, spki, admin, cancellationToken)).ConfigureAwait(false);
             Console.WriteLine($"enrolled {deviceId} for {result.GetValue(member)} in {result.GetValue(pool)}; it publishes to {ShareVault.Evidence.EvidenceTopics.Evidence(deviceId)}");
             return CliContext.Ok;
         }));
@@ -141,11 +148,29 @@ internal static class ClaimsCommands
         var currency = new Option<string>("--currency") { Description = "ISO 4217 code", DefaultValueFactory = _ => "EUR" };
         var keyName = new Option<string>("--key") { Required = true, Description = "Threshold key that signs payouts and checkpoints" };
         var maxPayout = new Option<long>("--max-payout") { Required = true, Description = "Largest payout per claim, in minor units" };
-        var create = new Command("create", "Create a pool") { poolId, name, currency, keyName, maxPayout };
+        var adminKeys = new Option<FileInfo[]>("--admin-key") { Description = "A pool administrator's public key PEM (repeatable; 'sharevault admin key create'): policies and devices of the pool then need an admin signature", Arity = ArgumentArity.ZeroOrMore };
+        var create = new Command("create", "Create a pool") { poolId, name, currency, keyName, maxPayout, adminKeys, AdminCommands.AdminSig, AdminCommands.PrintBody };
         create.SetAction((result, ct) => CliContext.RunAsync(async () =>
         {
             var id = result.GetValue(poolId)!;
-            await WithEngineAsync(result, e => e.CreatePoolAsync(id, result.GetValue(name) ?? id, result.GetValue(currency)!, result.GetValue(keyName)!, result.GetValue(maxPayout), ct)).ConfigureAwait(false);
+            var admins = new List<AdminKey>();
+            foreach (var file in result.GetValue(adminKeys) ?? [])
+            {
+                admins.Add(AdminKey.FromPem(await File.ReadAllTextAsync(file.FullName, ct).ConfigureAwait(false)));
+            }
+
+            if (result.GetValue(AdminCommands.PrintBody))
+            {
+                await WithEngineAsync(result, e =>
+                {
+                    Console.WriteLine(e.PoolBody(id, result.GetValue(name) ?? id, result.GetValue(currency)!, result.GetValue(keyName)!, result.GetValue(maxPayout), admins).ToJsonString());
+                    return Task.CompletedTask;
+                }).ConfigureAwait(false);
+                return CliContext.Ok;
+            }
+
+            var admin = await AdminCommands.ReadSignatureAsync(result, ct).ConfigureAwait(false);
+            await WithEngineAsync(result, e => e.CreatePoolAsync(id, result.GetValue(name) ?? id, result.GetValue(currency)!, result.GetValue(keyName)!, result.GetValue(maxPayout), admins, admin, ct)).ConfigureAwait(false);
             Console.WriteLine($"created pool {id}");
             return CliContext.Ok;
         }));
@@ -166,7 +191,7 @@ internal static class ClaimsCommands
         var votes = new Option<int>("--votes") { Description = "Member approvals needed (0 = automatic)", DefaultValueFactory = _ => 0 };
         var places = new Option<string[]>("--place") { Description = "NAME=LAT,LON for distance_from(NAME)", Arity = ArgumentArity.ZeroOrMore };
         var windows = new Option<string[]>("--window") { Description = "NAME=START/END (ISO 8601) for 'during NAME'", Arity = ArgumentArity.ZeroOrMore };
-        var policy = new Command("policy", "Issue a policy with a declared trigger") { poolId, memberId, policyId, rule, amount, votes, places, windows };
+        var policy = new Command("policy", "Issue a policy with a declared trigger") { poolId, memberId, policyId, rule, amount, votes, places, windows, AdminCommands.AdminSig, AdminCommands.PrintBody };
         policy.SetAction((result, ct) => CliContext.RunAsync(async () =>
         {
             var context = new RuleContext(
@@ -180,9 +205,16 @@ internal static class ClaimsCommands
                     var se = w[1].Split('/');
                     return new TimeWindow(DateTimeOffset.Parse(se[0], CultureInfo.InvariantCulture), DateTimeOffset.Parse(se[1], CultureInfo.InvariantCulture));
                 }, StringComparer.Ordinal));
+            if (result.GetValue(AdminCommands.PrintBody))
+            {
+                Console.WriteLine(ClaimsEngine.PolicyBody(result.GetValue(policyId)!, result.GetValue(memberId)!, result.GetValue(rule)!, result.GetValue(amount), result.GetValue(votes), context).ToJsonString());
+                return CliContext.Ok;
+            }
+
+            var admin = await AdminCommands.ReadSignatureAsync(result, ct).ConfigureAwait(false);
             PolicyRow? row = null;
             await WithEngineAsync(result, async e => row = await e.IssuePolicyAsync(result.GetValue(poolId)!, result.GetValue(memberId)!, result.GetValue(policyId)!,
-                result.GetValue(rule)!, result.GetValue(amount), result.GetValue(votes), context, ct).ConfigureAwait(false)).ConfigureAwait(false);
+                result.GetValue(rule)!, result.GetValue(amount), result.GetValue(votes), context, admin, ct).ConfigureAwait(false)).ConfigureAwait(false);
             Console.WriteLine($"policy {row!.Id}: {row.Rule.Text}  (sha256 {row.Rule.HashHex})");
             return CliContext.Ok;
         }));
