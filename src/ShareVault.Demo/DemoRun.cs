@@ -4,6 +4,7 @@ using DeviceAgent.Delivery;
 using ShareVault.Claims.Errors;
 using ShareVault.Claims.Ledger;
 using ShareVault.Custody.Keys;
+using ShareVault.Custody.Nodes;
 using ShareVault.Custody.Publication;
 using ShareVault.Custody.Signing;
 using ShareVault.Custody.Threshold;
@@ -89,7 +90,7 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
                 return (started, $"{tokens}\nswtpm (TPM 2.0 simulator) pid {started.Pid} on 127.0.0.1:{started.Port}, state in tpm/, {TpmCustodian} auth value in tpm/{TpmCustodian}.pin");
             }).ConfigureAwait(false);
 
-            using var stores = new ShareStoreRegistry(DataDir);
+            using var stores = CustodianStores.Open(DataDir);
             var catalog = new KeyCatalog(DataDir);
             step = "pool key";
             var key = await console.StepAsync("Pool key: 2-of-3 product RSA, each custodian's key born inside its token or the TPM", report =>

@@ -8,8 +8,8 @@ namespace ShareVault.Service;
 
 /// <summary>
 /// The real signer: the key catalog in the data folder and the threshold signer (every partial inside
-/// a custodian's hardware). The request's justification and ledger are for custody nodes; until the
-/// Custody-side signing context exists, local custodians sign the payload alone.
+/// a custodian's hardware). The request's justification and ledger travel to custody nodes, which
+/// re-check them before their hardware signs; local custodians ignore them.
 /// </summary>
 public sealed class ThresholdPoolSigner(KeyCatalog catalog, ThresholdSigner signer) : IPoolSigner
 {
@@ -17,7 +17,7 @@ public sealed class ThresholdPoolSigner(KeyCatalog catalog, ThresholdSigner sign
     {
         ArgumentNullException.ThrowIfNull(request);
         var record = catalog.Load(request.KeyName);
-        var (jws, signature) = await signer.SignJwsAsync(record, request.Payload, null, cancellationToken).ConfigureAwait(false);
+        var (jws, signature) = await signer.SignJwsAsync(record, request.Payload, null, new SigningContext(request.Justification, request.LedgerAfter), cancellationToken).ConfigureAwait(false);
         return (jws, signature.Kid);
     }
 

@@ -7,6 +7,7 @@ root.Subcommands.Add(KeyCommands.Build());
 root.Subcommands.Add(SignCommands.Sign());
 root.Subcommands.Add(SignCommands.Verify());
 root.Subcommands.Add(CustodianCommands.Build());
+root.Subcommands.Add(NodeCommands.Build());
 root.Options.Add(ClaimsCommands.Database);
 root.Subcommands.Add(ClaimsCommands.Serve());
 root.Subcommands.Add(ClaimsCommands.Device());

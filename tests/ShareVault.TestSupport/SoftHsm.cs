@@ -37,6 +37,8 @@ public sealed class SoftHsm
         "tamper-a", "tamper-b", "tamper-c",
         // The dispose-race test's alone: it keeps a session signing while its store is forgotten.
         "dispose-race",
+        // Custody node processes' (ShareVault.Node.Tests): node-a/b to the three-node class, node-d/e to the node-failure class.
+        "node-a", "node-b", "node-d", "node-e",
         // Never logged in by any other test: login state is per process and token, so a wrong PIN
         // is only detectable on a token nobody in this process has opened.
         "wrong-pin-probe",

@@ -11,7 +11,7 @@ namespace ShareVault.Claims.Ledger;
 /// floating-point number ever needs ECMAScript formatting). Keys are sorted by UTF-16 code units
 /// (§3.2.3), no white space (§3.2.1), strings escaped as §3.2.2.2 prescribes.
 /// </summary>
-internal static class CanonicalJson
+public static class CanonicalJson
 {
     public static byte[] Serialize(JsonNode? node) => Encoding.UTF8.GetBytes(SerializeToString(node));
 

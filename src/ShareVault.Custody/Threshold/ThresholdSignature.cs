@@ -10,10 +10,13 @@ public enum CustodianFailureReason
     Refused,
 }
 
-/// <summary>A custodian that failed during signing, by name, with the reason (never a secret).</summary>
-public sealed record CustodianFailure(string Custodian, CustodianFailureReason Reason, string Detail)
+/// <summary>
+/// A custodian that failed during signing, by name, with the reason (never a secret); a custody
+/// node's refusal carries the node's own code (e.g. <c>BadEvidence</c>) in <see cref="Code"/>.
+/// </summary>
+public sealed record CustodianFailure(string Custodian, CustodianFailureReason Reason, string Detail, string? Code = null)
 {
-    public override string ToString() => $"{Custodian}: {Reason} ({Detail})";
+    public override string ToString() => Code is null ? $"{Custodian}: {Reason} ({Detail})" : $"{Custodian}: {Reason} {Code} ({Detail})";
 }
 
 /// <summary>A finished threshold signature: an ordinary RSASSA-PKCS1-v1_5 signature and who made it.</summary>

@@ -6,7 +6,9 @@ namespace ShareVault.Hardware.Custodians;
 /// <summary>
 /// Where a custodian's key lives, parsed from its URI: <c>pkcs11:token=NAME;object=LABEL?…</c>
 /// (RFC 7512) or <c>tpm:object=NAME?tcti=…</c>. The custodian's name is the token label (PKCS#11)
-/// or the object name (TPM). The URI holds no secret, only where to find it (pin-source).
+/// or the object name (TPM). A custody node is <c>https://HOST:PORT?custodian=NAME&amp;object=LABEL&amp;…</c>
+/// (<see cref="NodeUri"/>); its name is the <c>custodian</c> parameter, else the host. The URI holds no
+/// secret, only where to find it (pin-source, certificate files).
 /// </summary>
 public sealed record CustodianAddress(string Name, string Uri, string ObjectLabel, CustodianKind Kind)
 {
@@ -27,7 +29,13 @@ public sealed record CustodianAddress(string Name, string Uri, string ObjectLabe
             return new CustodianAddress(name, uri, keyName, CustodianKind.Tpm);
         }
 
-        throw new ShareStoreException(ShareStoreError.BadUri, "A custodian URI starts with 'pkcs11:' or 'tpm:'");
+        if (NodeUri.IsNode(uri))
+        {
+            var node = NodeUri.Parse(uri);
+            return new CustodianAddress(node.Custodian, uri, node.ObjectLabel ?? keyName, CustodianKind.Node);
+        }
+
+        throw new ShareStoreException(ShareStoreError.BadUri, "A custodian URI starts with 'pkcs11:', 'tpm:' or 'https://' (a custody node)");
     }
 
     private static string TpmObjectName(string uri)

@@ -13,6 +13,10 @@ public enum CustodianKind
     /// <summary>A TPM 2.0 (<c>tpm:</c> URI).</summary>
     [JsonStringEnumMemberName("tpm")]
     Tpm,
+
+    /// <summary>A custody node (<c>https://HOST:PORT</c>): the hardware and its PIN live in another process, reached over mutual TLS.</summary>
+    [JsonStringEnumMemberName("node")]
+    Node,
 }
 
 /// <summary>The stored text of a <see cref="CustodianKind"/>.</summary>
@@ -22,6 +26,7 @@ public static class CustodianKindText
     {
         CustodianKind.Pkcs11 => "pkcs11",
         CustodianKind.Tpm => "tpm",
+        CustodianKind.Node => "node",
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown custodian kind"),
     };
 }

@@ -13,10 +13,21 @@ public sealed class ShareStoreRegistry : IDisposable
 {
     private readonly ConcurrentDictionary<string, Lazy<IShareStore>> _stores = new(StringComparer.Ordinal);
     private readonly string _dataDir;
+    private readonly Func<CustodianAddress, IShareStore>? _openNode;
 
     public ShareStoreRegistry(string dataDir)
+        : this(dataDir, null)
+    {
+    }
+
+    /// <summary>
+    /// <paramref name="openNode"/> opens <see cref="CustodianKind.Node"/> custodians (the node client
+    /// lives above this library, in ShareVault.Custody); without it a node URI is refused.
+    /// </summary>
+    public ShareStoreRegistry(string dataDir, Func<CustodianAddress, IShareStore>? openNode)
     {
         _dataDir = dataDir;
+        _openNode = openNode;
     }
 
     /// <summary>The store of a custodian, opened on first use.</summary>
@@ -57,6 +68,8 @@ public sealed class ShareStoreRegistry : IDisposable
         CustodianKind.Pkcs11 => Pkcs11ShareStore.Open(Pkcs11Uri.Parse(address.Uri)),
         // TPM key blobs live under the data folder (DATA_DIR/tpm/OBJECT/); see docs/tpm.md.
         CustodianKind.Tpm => TpmShareStore.Open(TpmUri.Parse(address.Uri), _dataDir),
+        CustodianKind.Node => _openNode?.Invoke(address)
+            ?? throw new ShareStoreException(ShareStoreError.BadUri, $"Custodian '{address.Name}' is a custody node, and this process was built without the node client"),
         _ => throw new ShareStoreException(ShareStoreError.BadUri, $"Unknown custodian kind '{address.Kind}'"),
     };
 
@@ -67,6 +80,13 @@ public sealed class ShareStoreRegistry : IDisposable
         {
             var uri = Pkcs11Uri.Parse(address.Uri);
             return $"pkcs11|{uri.ModulePath}|{uri.Token}";
+        }
+
+        if (address.Kind == CustodianKind.Node)
+        {
+            // One client per node and set of certificates: another client certificate is another connection.
+            var node = NodeUri.Parse(address.Uri);
+            return $"node|{node.BaseAddress}|{node.ClientCertificatePath}|{node.ClientKeyPath}|{node.NodeCaPath}";
         }
 
         return address.Uri;

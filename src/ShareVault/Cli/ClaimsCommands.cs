@@ -8,6 +8,7 @@ using ShareVault.Claims.Pools;
 using ShareVault.Claims.Rules;
 using ShareVault.Claims.Storage;
 using ShareVault.Custody.Keys;
+using ShareVault.Custody.Nodes;
 using ShareVault.Custody.Signing;
 using ShareVault.Evidence;
 using ShareVault.Hardware;
@@ -46,7 +47,7 @@ internal static class ClaimsCommands
         {
             var dataDir = CliContext.ReadableDataDir(result);
             var faults = FaultInjection.FromEnvironment(Console.Error);
-            using var stores = new ShareStoreRegistry(dataDir);
+            using var stores = CustodianStores.Open(dataDir);
             IPoolSigner signer = new ThresholdPoolSigner(new KeyCatalog(dataDir), new ThresholdSigner(stores));
             signer = faults?.Wrap(signer) ?? signer;
             var url = result.GetValue(broker);
@@ -343,7 +344,7 @@ internal static class ClaimsCommands
     private static async Task WithEngineAsync(ParseResult result, Func<ClaimsEngine, Task> work)
     {
         var dataDir = CliContext.ReadableDataDir(result);
-        using var stores = new ShareStoreRegistry(dataDir);
+        using var stores = CustodianStores.Open(dataDir);
         using var db = ClaimsDatabase.Open(DatabasePath(result));
         using var engine = new ClaimsEngine(db, new ThresholdPoolSigner(new KeyCatalog(dataDir), new ThresholdSigner(stores)), TimeProvider.System);
         await work(engine).ConfigureAwait(false);

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using ShareVault.Custody.Nodes;
 using ShareVault.Hardware;
 using ShareVault.Hardware.Custodians;
 
@@ -16,7 +17,7 @@ internal static class CustodianCommands
         {
             var dataDir = CliContext.ReadableDataDir(result);
             var address = CustodianAddress.Parse(result.GetValue(uri)!, "-");
-            using var stores = new ShareStoreRegistry(dataDir);
+            using var stores = CustodianStores.Open(dataDir);
             var objects = stores.Get(address).ListObjects();
             Console.WriteLine($"{address.Name}: {objects.Count} object(s)");
             foreach (var item in objects)

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using ShareVault.Custody.Keys;
+using ShareVault.Custody.Nodes;
 using ShareVault.Custody.Publication;
 using ShareVault.Custody.Threshold;
 using ShareVault.Custody.Threshold.ProductRsa;
@@ -44,7 +45,7 @@ internal static class KeyCommands
         {
             var dataDir = CliContext.ReadableDataDir(result);
             var catalog = new KeyCatalog(dataDir);
-            using var stores = new ShareStoreRegistry(dataDir);
+            using var stores = CustodianStores.Open(dataDir);
             var chosen = result.GetValue(scheme)!;
             var report = new SynchronousProgress(line => Console.Error.WriteLine("  " + line));
             if (chosen == KeySchemeText.ShoupRsa)

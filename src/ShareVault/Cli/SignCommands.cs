@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text;
 using ShareVault.Custody.Keys;
+using ShareVault.Custody.Nodes;
 using ShareVault.Custody.Publication;
 using ShareVault.Custody.Signing;
 using ShareVault.Custody.Threshold;
@@ -20,18 +21,20 @@ internal static class SignCommands
         var format = new Option<string>("--format") { Description = "raw (PKCS#1 v1.5 signature bytes) or jws (compact, RS256)", DefaultValueFactory = _ => "raw" };
         format.AcceptOnlyFromAmong("raw", "jws");
         var quorum = new Option<string?>("--quorum") { Description = "Sign with this quorum only (product RSA kid)" };
+        var signers = new Option<string?>("--signers") { Description = "Only these custodians sign, comma-separated (both schemes)" };
         var timeout = new Option<int>("--timeout") { Description = "Seconds to wait for each custodian's partial", DefaultValueFactory = _ => (int)ThresholdSigner.DefaultPartialTimeout.TotalSeconds };
         var command = new Command("sign", "Sign a file with a threshold key; every partial is computed inside a custodian's hardware")
         {
-            name, input, output, format, quorum, timeout,
+            name, input, output, format, quorum, signers, timeout,
         };
         command.SetAction((result, cancellationToken) => CliContext.RunAsync(async () =>
         {
             var dataDir = CliContext.ReadableDataDir(result);
             var record = new KeyCatalog(dataDir).Load(result.GetValue(name)!);
             var message = await File.ReadAllBytesAsync(result.GetValue(input)!.FullName, cancellationToken).ConfigureAwait(false);
-            using var stores = new ShareStoreRegistry(dataDir);
-            var signer = new ThresholdSigner(stores, TimeSpan.FromSeconds(result.GetValue(timeout)));
+            using var stores = CustodianStores.Open(dataDir);
+            var chosen = result.GetValue(signers)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            var signer = new ThresholdSigner(stores, TimeSpan.FromSeconds(result.GetValue(timeout))) { Signers = chosen?.ToHashSet(StringComparer.Ordinal) };
             var outPath = result.GetValue(output)!.FullName;
             ThresholdSignature signature;
             if (result.GetValue(format) == "jws")

@@ -11,7 +11,10 @@ namespace ShareVault.Custody.Threshold.ProductRsa;
 /// The product-RSA coordinator: encodes EMSA-PKCS1-v1_5 at the quorum's composite length, asks
 /// every member for sᵢ = EM^dᵢ mod nᵢ in parallel, checks each partial (sᵢ^e ≡ EM mod nᵢ),
 /// combines by CRT and verifies the result under N_Q. A failing custodian is named and, unless a
-/// quorum was requested, another quorum without it is tried.
+/// quorum was requested, another quorum without it is tried. A custody node (an
+/// <see cref="IJustifyingCustodian"/>) gets the signing input and the quorum's keys instead of EM
+/// and computes EM itself; nodes that do not answer a health check are left out of the quorums
+/// tried, so a quorum is chosen from the nodes that answer.
 /// </summary>
 internal sealed class ProductRsaSigner(ShareStoreRegistry stores, TimeSpan partialTimeout)
 {
@@ -22,7 +25,7 @@ internal sealed class ProductRsaSigner(ShareStoreRegistry stores, TimeSpan parti
     /// Signs the message that <paramref name="messageForKid"/> builds for a quorum's kid (a JWS
     /// header names the kid, so the signed bytes depend on which quorum ends up signing).
     /// </summary>
-    public async Task<ThresholdSignature> SignAsync(KeyRecord key, Func<string, byte[]> messageForKid, string? quorumKid, CancellationToken cancellationToken)
+    public async Task<ThresholdSignature> SignAsync(KeyRecord key, Func<string, byte[]> messageForKid, string? quorumKid, PartialJustification? justification, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(messageForKid);
         ArgumentNullException.ThrowIfNull(key);
@@ -37,6 +40,15 @@ internal sealed class ProductRsaSigner(ShareStoreRegistry stores, TimeSpan parti
 
         var failures = new List<CustodianFailure>();
         var failed = new HashSet<string>(StringComparer.Ordinal);
+        if (candidates.Count > 1)
+        {
+            foreach (var silent in await SilentNodesAsync(key, cancellationToken).ConfigureAwait(false))
+            {
+                failures.Add(silent);
+                failed.Add(silent.Custodian);
+            }
+        }
+
         foreach (var quorum in candidates)
         {
             if (quorum.Members.Any(failed.Contains))
@@ -45,11 +57,13 @@ internal sealed class ProductRsaSigner(ShareStoreRegistry stores, TimeSpan parti
             }
 
             var math = QuorumMath(key, quorum);
-            var em = Pkcs1Encoding.EncodeSha256(messageForKid(quorum.Kid), math.Composite.ByteLength);
+            var message = messageForKid(quorum.Kid);
+            var em = Pkcs1Encoding.EncodeSha256(message, math.Composite.ByteLength);
             var emValue = BigEndian.ToInteger(em);
             var members = quorum.Members.Select(key.Custodian).ToList();
-            // Each partial starts its hardware call before the first await, so all members work in parallel.
-            var partials = await Task.WhenAll(members.Select((m, i) => PartialAsync(m, math.MemberKeys[i], emValue, cancellationToken))).ConfigureAwait(false);
+            var request = new JustifiedPartialRequest(key.Name, string.Empty, KeyScheme.ProductRsa, quorum.Kid, message, math.MemberKeys, justification);
+            // Each partial starts its hardware call (or its request) before the first await, so all members work in parallel.
+            var partials = await Task.WhenAll(members.Select((m, i) => PartialAsync(m, math.MemberKeys[i], emValue, request, cancellationToken))).ConfigureAwait(false);
 
             var bad = partials.Where(p => p.Failure is not null).Select(p => p.Failure!).ToList();
             if (bad.Count > 0)
@@ -73,7 +87,34 @@ internal sealed class ProductRsaSigner(ShareStoreRegistry stores, TimeSpan parti
         return cache.GetOrAdd(quorum.Kid, _ => ProductRsa.QuorumMath.For(key, quorum));
     }
 
-    private async Task<(BigInteger Value, CustodianFailure? Failure)> PartialAsync(CustodianRecord member, RsaPublicKey memberKey, BigInteger em, CancellationToken cancellationToken)
+    /// <summary>Node custodians of the key that do not answer a health check within the deadline (all asked at once).</summary>
+    private async Task<List<CustodianFailure>> SilentNodesAsync(KeyRecord key, CancellationToken cancellationToken)
+    {
+        var nodes = key.Custodians.Where(c => c.Kind == CustodianKind.Node).ToList();
+        if (nodes.Count == 0)
+        {
+            return [];
+        }
+
+        var deadline = partialTimeout < HealthDeadline ? partialTimeout : HealthDeadline;
+        var answers = await Task.WhenAll(nodes.Select(async c =>
+        {
+            try
+            {
+                return stores.Get(new CustodianAddress(c.Name, c.Uri, c.ObjectLabel, c.Kind)) is IJustifyingCustodian node
+                    && await node.AnswersAsync(deadline, cancellationToken).ConfigureAwait(false);
+            }
+            catch (ShareStoreException)
+            {
+                return false;
+            }
+        })).ConfigureAwait(false);
+        return [.. nodes.Where((_, i) => !answers[i]).Select(c => new CustodianFailure(c.Name, CustodianFailureReason.Unreachable, $"no answer to a health check within {deadline.TotalSeconds:0.#} s"))];
+    }
+
+    private static readonly TimeSpan HealthDeadline = TimeSpan.FromSeconds(2);
+
+    private async Task<(BigInteger Value, CustodianFailure? Failure)> PartialAsync(CustodianRecord member, RsaPublicKey memberKey, BigInteger em, JustifiedPartialRequest request, CancellationToken cancellationToken)
     {
         var address = new CustodianAddress(member.Name, member.Uri, member.ObjectLabel, member.Kind);
         var input = BigEndian.ToBytes(em % memberKey.Modulus, memberKey.ByteLength);
@@ -81,8 +122,29 @@ internal sealed class ProductRsaSigner(ShareStoreRegistry stores, TimeSpan parti
         try
         {
             var store = stores.Get(address);
-            var work = Task.Run(() => store.RsaRawPrivate(address.ObjectLabel, input), cancellationToken);
-            output = await work.WaitAsync(partialTimeout, cancellationToken).ConfigureAwait(false);
+            if (store is IJustifyingCustodian node)
+            {
+                using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                deadline.CancelAfter(partialTimeout);
+                try
+                {
+                    var partial = await node.PartialAsync(request with { ObjectLabel = address.ObjectLabel }, deadline.Token).ConfigureAwait(false);
+                    output = BigEndian.ToBytes(partial);
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    throw new TimeoutException();
+                }
+                catch (CustodianRefusedException e)
+                {
+                    return (default, new CustodianFailure(member.Name, CustodianFailureReason.Refused, e.Detail, e.Code));
+                }
+            }
+            else
+            {
+                var work = Task.Run(() => store.RsaRawPrivate(address.ObjectLabel, input), cancellationToken);
+                output = await work.WaitAsync(partialTimeout, cancellationToken).ConfigureAwait(false);
+            }
         }
         catch (TimeoutException)
         {

@@ -69,7 +69,16 @@ public sealed class ShoupCeremony(Func<CustodianAddress, IShareStore> open, KeyC
             try
             {
                 var store = stores[i];
-                store.ImportShoupShare(address.ObjectLabel, key => ShareWrapping.Wrap(key, dealing.Modulus, ShareGenerator, dealing.Shares[i]), persistent: true);
+                WrappedShare Wrap(RsaPublicKey key) => ShareWrapping.Wrap(key, dealing.Modulus, ShareGenerator, dealing.Shares[i]);
+                if (store is IPinnedShoupImport node)
+                {
+                    node.ImportShoupShare(address.ObjectLabel, Wrap, new ShoupShareParameters(dealing.Modulus, dealing.Exponent, addresses.Count, dealing.VerificationBase));
+                }
+                else
+                {
+                    store.ImportShoupShare(address.ObjectLabel, Wrap, persistent: true);
+                }
+
                 imported[i] = true;
                 var check = BigEndian.ToInteger(store.ShoupPartial(address.ObjectLabel, BigEndian.ToBytes(dealing.VerificationBase, ByteLength(dealing.Modulus))));
                 if (check != dealing.VerificationValues[i])

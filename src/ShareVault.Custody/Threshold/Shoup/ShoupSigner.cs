@@ -21,7 +21,10 @@ internal sealed class ShoupSigner(Func<CustodianAddress, IShareStore> open, Acti
     {
     }
 
-    public async Task<ThresholdSignature> SignAsync(KeyRecord record, Func<string, byte[]> messageForKid, string? kid, CancellationToken cancellationToken)
+    public Task<ThresholdSignature> SignAsync(KeyRecord record, Func<string, byte[]> messageForKid, string? kid, CancellationToken cancellationToken) =>
+        SignAsync(record, messageForKid, kid, null, cancellationToken);
+
+    public async Task<ThresholdSignature> SignAsync(KeyRecord record, Func<string, byte[]> messageForKid, string? kid, PartialJustification? justification, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(messageForKid);
         var key = ShoupKey.From(record);
@@ -30,10 +33,12 @@ internal sealed class ShoupSigner(Func<CustodianAddress, IShareStore> open, Acti
             throw new KeyCatalogException($"Key '{record.Name}' has one verification key, '{record.Name}', not '{kid}'");
         }
 
-        var em = Pkcs1Encoding.EncodeSha256(messageForKid(record.Name), key.PublicKey.ByteLength);
+        var message = messageForKid(record.Name);
+        var em = Pkcs1Encoding.EncodeSha256(message, key.PublicKey.ByteLength);
         var x = BigEndian.ToInteger(em);
         var z = ShoupMath.PartialBase(x, key.Delta, key.Modulus);
         var t = record.Threshold;
+        var request = new JustifiedPartialRequest(record.Name, string.Empty, KeyScheme.ShoupRsa, record.Name, message, [], justification);
 
         var failures = new List<CustodianFailure>();
         var partials = new Dictionary<CustodianRecord, BigInteger>();
@@ -48,7 +53,7 @@ internal sealed class ShoupSigner(Func<CustodianAddress, IShareStore> open, Acti
                 batch.Add(waiting.Dequeue());
             }
 
-            await CollectAsync(key, batch, z, partials, failures, cancellationToken).ConfigureAwait(false);
+            await CollectAsync(key, batch, z, request, partials, failures, cancellationToken).ConfigureAwait(false);
         }
 
         if (partials.Count < t)
@@ -64,7 +69,7 @@ internal sealed class ShoupSigner(Func<CustodianAddress, IShareStore> open, Acti
         }
 
         // Phase 2: some partial is wrong. Gather every partial we can, check shares against vᵢ.
-        await CollectAsync(key, [.. waiting], z, partials, failures, cancellationToken).ConfigureAwait(false);
+        await CollectAsync(key, [.. waiting], z, request, partials, failures, cancellationToken).ConfigureAwait(false);
         var named = await CheckVerificationValuesAsync(key, [.. partials.Keys], cancellationToken).ConfigureAwait(false);
         foreach (var failure in named)
         {
@@ -149,9 +154,9 @@ internal sealed class ShoupSigner(Func<CustodianAddress, IShareStore> open, Acti
         }
     }
 
-    private async Task CollectAsync(ShoupKey key, List<CustodianRecord> custodians, BigInteger z, Dictionary<CustodianRecord, BigInteger> partials, List<CustodianFailure> failures, CancellationToken cancellationToken)
+    private async Task CollectAsync(ShoupKey key, List<CustodianRecord> custodians, BigInteger z, JustifiedPartialRequest request, Dictionary<CustodianRecord, BigInteger> partials, List<CustodianFailure> failures, CancellationToken cancellationToken)
     {
-        var results = await Task.WhenAll(custodians.Select(c => PartialAsync(key, c, z, cancellationToken))).ConfigureAwait(false);
+        var results = await Task.WhenAll(custodians.Select(c => PartialAsync(key, c, z, cancellationToken, request))).ConfigureAwait(false);
         for (var i = 0; i < custodians.Count; i++)
         {
             if (results[i].Failure is { } failure)
@@ -186,18 +191,44 @@ internal sealed class ShoupSigner(Func<CustodianAddress, IShareStore> open, Acti
         return named;
     }
 
-    private async Task<(BigInteger Value, CustodianFailure? Failure)> PartialAsync(ShoupKey key, CustodianRecord custodian, BigInteger input, CancellationToken cancellationToken)
+    /// <summary>
+    /// The custodian's partial on <paramref name="input"/>. With <paramref name="justified"/>, a custody
+    /// node is sent the signing input and computes z itself; without it (the verification base v) it
+    /// raises v, which it accepts because vᵢ = v^sᵢ is public.
+    /// </summary>
+    private async Task<(BigInteger Value, CustodianFailure? Failure)> PartialAsync(ShoupKey key, CustodianRecord custodian, BigInteger input, CancellationToken cancellationToken, JustifiedPartialRequest? justified = null)
     {
         var address = new CustodianAddress(custodian.Name, custodian.Uri, custodian.ObjectLabel, custodian.Kind);
         var bytes = BigEndian.ToBytes(input, key.PublicKey.ByteLength);
         byte[] output;
         try
         {
-            output = await Task.Run(() => open(address) is IShoupShareStore store
-                    ? store.ShoupPartial(address.ObjectLabel, bytes)
-                    : throw new ShareStoreException(ShareStoreError.MechanismNotSupported, $"Custodian '{custodian.Name}' cannot compute Shoup partials"),
-                    cancellationToken)
-                .WaitAsync(partialTimeout, cancellationToken).ConfigureAwait(false);
+            var opened = await Task.Run(() => open(address), cancellationToken).ConfigureAwait(false);
+            if (justified is not null && opened is IJustifyingCustodian node)
+            {
+                using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                deadline.CancelAfter(partialTimeout);
+                try
+                {
+                    output = BigEndian.ToBytes(await node.PartialAsync(justified with { ObjectLabel = address.ObjectLabel }, deadline.Token).ConfigureAwait(false));
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    throw new TimeoutException();
+                }
+                catch (CustodianRefusedException e)
+                {
+                    return (default, new CustodianFailure(custodian.Name, CustodianFailureReason.Refused, e.Detail, e.Code));
+                }
+            }
+            else
+            {
+                output = await Task.Run(() => opened is IShoupShareStore store
+                        ? store.ShoupPartial(address.ObjectLabel, bytes)
+                        : throw new ShareStoreException(ShareStoreError.MechanismNotSupported, $"Custodian '{custodian.Name}' cannot compute Shoup partials"),
+                        cancellationToken)
+                    .WaitAsync(partialTimeout, cancellationToken).ConfigureAwait(false);
+            }
         }
         catch (TimeoutException)
         {
