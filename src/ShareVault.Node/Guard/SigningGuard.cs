@@ -108,15 +108,24 @@ public sealed class SigningGuard : IDisposable
         // Every write is durable when it returns; nothing is held open between requests.
     }
 
+    private const string NotAJws = "the signing input is not BASE64URL(header).BASE64URL(payload)";
+
     private GuardDecision CheckCore(GuardRequest request)
     {
-        if (!TryReadPayload(request, out var payload, out var problem))
+        if (request.SigningInput is null || request.Kid is null || request.KeyName is null)
+        {
+            return GuardDecision.Refuse(GuardRefusal.Malformed, "the request lacks its key, kid or signing input", LedgerHead.Empty);
+        }
+
+        // Input that is not a JWS at all (a raw `sharevault sign` message) is judged as a raw message
+        // below; a JWS whose header is wrong for this request is malformed.
+        var isJws = TryReadPayload(request, out var payload, out var problem);
+        if (!isJws && problem != NotAJws)
         {
             return GuardDecision.Refuse(GuardRefusal.Malformed, problem, LedgerHead.Empty);
         }
-
-        var instruction = PayoutInstruction.TryRead(payload!);
-        var checkpoint = instruction is null ? ReadCheckpoint(payload!) : null;
+        var instruction = isJws ? PayoutInstruction.TryRead(payload!) : null;
+        var checkpoint = isJws && instruction is null ? ReadCheckpoint(payload!) : null;
         if (instruction is null && checkpoint is null)
         {
             // A raw message: nothing in a ledger can justify it.
@@ -187,7 +196,7 @@ public sealed class SigningGuard : IDisposable
         var parts = Encoding.ASCII.GetString(request.SigningInput).Split('.');
         if (parts.Length != 2 || request.SigningInput.Any(b => b > 0x7F))
         {
-            problem = "the signing input is not BASE64URL(header).BASE64URL(payload)";
+            problem = NotAJws;
             return false;
         }
 
