@@ -23,6 +23,7 @@ namespace ShareVault.Hardware;
 public static partial class LoopbackPorts
 {
     private const int LockExclusive = 2; // LOCK_EX, flock(2)
+    private const int WouldBlock = 11; // EWOULDBLOCK (EAGAIN) on Linux, which .NET puts in IOException.HResult
     private const int LockNonBlocking = 4; // LOCK_NB
     private const int CandidateCount = 16384;
     private const int LowestCandidate = 1024; // below are the system ports (RFC 6335 §6)
@@ -182,6 +183,12 @@ public static partial class LoopbackPorts
         catch (UnauthorizedAccessException)
         {
             return null; // another user's lock file that this user may not open: the port is theirs
+        }
+        catch (IOException e) when (e.HResult == WouldBlock)
+        {
+            // .NET takes flock(LOCK_SH | LOCK_NB) when it opens a file shared, so a lock file another
+            // process holds fails the open itself with EWOULDBLOCK: the port is taken.
+            return null;
         }
 
         // Lock files are never deleted: unlinking one while another process is about to lock it would
