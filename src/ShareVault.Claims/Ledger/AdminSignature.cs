@@ -185,22 +185,23 @@ public static class AdminSignature
     public static JsonObject Sign(ECDsa key, string pool, string kind, JsonObject body)
     {
         ArgumentNullException.ThrowIfNull(key);
-        var admin = AdminKey.FromSubjectPublicKeyInfo(key.ExportSubjectPublicKeyInfo());
-        var header = Base64Url.Encode(Encoding.UTF8.GetBytes(new JsonObject { ["alg"] = "ES256", ["kid"] = admin.Kid }.ToJsonString()));
-        var input = Encoding.ASCII.GetBytes(header + "." + Base64Url.Encode(SignedBytes(pool, kind, body)));
-        var signature = key.SignData(input, HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation);
-        return new JsonObject { ["kid"] = admin.Kid, ["sig"] = header + ".." + Base64Url.Encode(signature) };
+        return SignCore("ES256", key.ExportSubjectPublicKeyInfo(), input => key.SignData(input, HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation), pool, kind, body);
     }
 
     /// <summary>Signs a change with an RSA key (RS256).</summary>
     public static JsonObject Sign(RSA key, string pool, string kind, JsonObject body)
     {
         ArgumentNullException.ThrowIfNull(key);
-        var admin = AdminKey.FromSubjectPublicKeyInfo(key.ExportSubjectPublicKeyInfo());
-        var header = Base64Url.Encode(Encoding.UTF8.GetBytes(new JsonObject { ["alg"] = "RS256", ["kid"] = admin.Kid }.ToJsonString()));
-        var input = Encoding.ASCII.GetBytes(header + "." + Base64Url.Encode(SignedBytes(pool, kind, body)));
-        var signature = key.SignData(input, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
-        return new JsonObject { ["kid"] = admin.Kid, ["sig"] = header + ".." + Base64Url.Encode(signature) };
+        return SignCore("RS256", key.ExportSubjectPublicKeyInfo(), input => key.SignData(input, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1), pool, kind, body);
+    }
+
+    // A detached JWS (RFC 7515 Appendix F): the payload, SignedBytes, is left out of the "sig" text.
+    private static JsonObject SignCore(string alg, byte[] spki, Func<byte[], byte[]> sign, string pool, string kind, JsonObject body)
+    {
+        var kid = AdminKey.FromSubjectPublicKeyInfo(spki).Kid;
+        var header = Base64Url.Encode(Encoding.UTF8.GetBytes(new JsonObject { ["alg"] = alg, ["kid"] = kid }.ToJsonString()));
+        var signature = sign(Encoding.ASCII.GetBytes(header + "." + Base64Url.Encode(SignedBytes(pool, kind, body))));
+        return new JsonObject { ["kid"] = kid, ["sig"] = header + ".." + Base64Url.Encode(signature) };
     }
 
     /// <summary>Checks the body's <c>"admin"</c> field against <paramref name="keys"/>; untrusted input, so never throws for bad content.</summary>

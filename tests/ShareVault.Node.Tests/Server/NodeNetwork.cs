@@ -81,7 +81,7 @@ public abstract class NodeNetwork : IAsyncLifetime
             .Create(name, threshold, 2048, [.. Names.Select((_, i) => NodeUri(i))]);
     }
 
-    public async Task DisposeAsync()
+    public Task DisposeAsync()
     {
         foreach (var node in _nodes)
         {
@@ -89,7 +89,6 @@ public abstract class NodeNetwork : IAsyncLifetime
         }
 
         _tpm.Dispose();
-        await Task.CompletedTask;
         try
         {
             Directory.Delete(Root, recursive: true);
@@ -98,6 +97,8 @@ public abstract class NodeNetwork : IAsyncLifetime
         {
             // Left for the temp cleaner.
         }
+
+        return Task.CompletedTask;
     }
 }
 
