@@ -15,7 +15,9 @@ public sealed record RegistryPolicy(string Id, string MemberId, string Rule, str
 public sealed record RegistryDevice(string Id, string MemberId, string KeySha256, long EnrolledAt);
 
 /// <summary>Where a claim stands in the ledger; the text is <c>ClaimStatus</c>'s (opened, approved, declined, paid).</summary>
-public sealed record RegistryClaim(string Id, string PolicyId, string MemberId, string DeviceId, long Amount, string RuleHash, IReadOnlyList<(long Seq, string Sha256)> Evidence, string Status, long OpenedAt)
+/// <paramref name="PrecededBy"/>: the record before the first that the claim names (<see cref="ClaimPredecessor"/>), or null.
+public sealed record RegistryClaim(string Id, string PolicyId, string MemberId, string DeviceId, long Amount, string RuleHash, IReadOnlyList<(long Seq, string Sha256)> Evidence, string Status, long OpenedAt,
+    (long Seq, string Sha256)? PrecededBy = null)
 {
     public const string Opened = "opened";
     public const string Approved = "approved";
@@ -383,7 +385,8 @@ public sealed class PoolRegistry
                         return Inconsistent(seq, $"claim '{id}' lists no evidence or a non-positive amount");
                     }
 
-                    _claims[id] = new RegistryClaim(id, policyId, member, device, amount, ruleHash, evidence, RegistryClaim.Opened, seq);
+                    var precededBy = ClaimPredecessor.Read(body, "$.body", evidence[0].Seq);
+                    _claims[id] = new RegistryClaim(id, policyId, member, device, amount, ruleHash, evidence, RegistryClaim.Opened, seq, precededBy);
                     return RegistryStep.Ok;
                 }
 

@@ -62,6 +62,7 @@ internal sealed class ClaimBook(ClaimsDatabase db, LedgerBook ledger, TimeProvid
             ["from"] = LedgerEntry.FormatTime(firing.From),
             ["until"] = LedgerEntry.FormatTime(firing.Until),
             ["evidence"] = evidence,
+            [ClaimPredecessor.Field] = PrecededBy(tx, deviceId, startSeq),
         });
         if (policy.VotesRequired == 0)
         {
@@ -135,6 +136,22 @@ internal sealed class ClaimBook(ClaimsDatabase db, LedgerBook ledger, TimeProvid
     }
 
     private string Now() => LedgerEntry.FormatTime(time.GetUtcNow());
+
+    /// <summary>
+    /// The record before the claim's first, as the export and the payout justification will carry it
+    /// (<see cref="Ingest.ClaimEvidence"/>): stored, and not one that arrived after evaluation moved past
+    /// its gap. Named in the claim, a verifier can demand it, so leaving it out of an export cannot hide
+    /// the first record's chain link or time step; null when the service had none (a chain's first
+    /// record, or a gap it moved past).
+    /// </summary>
+    private static JsonObject? PrecededBy(DbTransaction tx, string deviceId, long startSeq)
+    {
+        var seq = startSeq - 1;
+        var skipped = Sql.Int64(tx.Connection!, tx, "SELECT COUNT(*) FROM gaps WHERE device_id=@d AND skipped_at IS NOT NULL AND from_seq<=@s AND to_seq>=@s",
+            ("@d", deviceId), ("@s", seq));
+        var hash = skipped > 0 ? null : Sql.Query(tx.Connection!, tx, "SELECT hash FROM evidence WHERE device_id=@d AND seq=@s", r => (byte[])r[0], ("@d", deviceId), ("@s", seq)).FirstOrDefault();
+        return hash is null ? null : new JsonObject { ["seq"] = seq, ["sha256"] = Convert.ToHexStringLower(hash) };
+    }
 
     private void Decide(DbTransaction tx, string poolId, string claimId, ClaimStatus decision, DecidedBy by, string reason)
     {

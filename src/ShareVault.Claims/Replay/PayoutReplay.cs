@@ -44,7 +44,8 @@ public sealed record PayoutReplayResult(bool Fired, PayoutReplayProblem? Problem
 /// under the device key (RFC 9052 §4.4, ES256), its hash compared with the claim's list, and the
 /// records are replayed in sequence through <see cref="DecisionReplay"/> (chain links, gaps, breaks,
 /// feeding) into the policy's trigger — the code the service ran — which must fire with exactly the
-/// claim's records. The predecessor of the first record, when given, lets its chain link be checked.
+/// claim's records. The predecessor of the first record, when given, lets its chain link and time step be
+/// checked; when the claim names it, it must be given.
 /// </summary>
 public static class PayoutReplay
 {
@@ -58,11 +59,13 @@ public static class PayoutReplay
     /// <param name="timeLimits">The record-time bounds ingest applied (default <see cref="EvidenceTimeLimits.Default"/>): no record
     /// timed further back than the allowed step before the one before it.</param>
     /// <param name="arrivals">When known (a claim's <c>received_at</c>), the arrival of each listed record, whose time must lie in the window around it.</param>
+    /// <param name="precededBy">The record before the first that the claim names (<see cref="Ledger.ClaimPredecessor"/>): when given, it must be
+    /// among the records, with that hash, so its absence cannot pass for a gap.</param>
     /// <param name="arrivedBy">Records of <paramref name="arrivals"/> whose arrival is only known to be no later than the time given
     /// (the claim's): only the upper bound of the window is checked for them.</param>
     public static PayoutReplayResult Check(string deviceId, ECDsa deviceKey, string ruleText, RuleContext context, IReadOnlyList<(long Seq, string Sha256)> claimEvidence,
         Func<long, byte[]?> evidence, string source, EvidenceTimeLimits? timeLimits = null, IReadOnlyDictionary<long, DateTimeOffset>? arrivals = null,
-        IReadOnlySet<long>? arrivedBy = null)
+        IReadOnlySet<long>? arrivedBy = null, (long Seq, string Sha256)? precededBy = null)
     {
         timeLimits ??= EvidenceTimeLimits.Default;
         ArgumentNullException.ThrowIfNull(deviceId);
@@ -87,6 +90,19 @@ public static class PayoutReplay
         var last = claimEvidence[^1].Seq;
         var predecessor = evidence(first - 1);
         var before = predecessor is null ? null : EvidenceRecord.Hash(predecessor);
+        if (precededBy is { } named)
+        {
+            if (before is null)
+            {
+                return new(false, PayoutReplayProblem.MissingEvidence, $"evidence {deviceId}#{named.Seq}, which the claim names as its first record's predecessor, is missing from {source}");
+            }
+
+            if (Convert.ToHexStringLower(before) != named.Sha256)
+            {
+                return new(false, PayoutReplayProblem.HashDiffers, $"evidence {deviceId}#{named.Seq} hash differs from the predecessor the claim names");
+            }
+        }
+
         (long Seq, DateTimeOffset Time)? previousTime = predecessor is not null && EvidenceVerifier.Verify(predecessor, id => id == deviceId ? deviceKey : null) is { IsValid: true } p
             ? (p.Record!.Sequence, p.Record.Time)
             : null;

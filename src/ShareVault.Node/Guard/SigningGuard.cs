@@ -449,7 +449,8 @@ public sealed class SigningGuard : IDisposable
         try
         {
             var context = RuleContextJson.Read(policy.Context);
-            replayed = PayoutReplay.Check(claim.DeviceId, key, policy.Rule, context, claim.Evidence, seq => records.GetValueOrDefault(seq), "the justification");
+            replayed = PayoutReplay.Check(claim.DeviceId, key, policy.Rule, context, claim.Evidence, seq => records.GetValueOrDefault(seq), "the justification",
+                precededBy: claim.PrecededBy);
         }
         catch (Exception e) when (e is FormatException or ArgumentException)
         {

@@ -110,6 +110,24 @@ public sealed class SigningGuardTests(PoolKeyFixture key)
     }
 
     [Fact]
+    public async Task A_justification_without_the_predecessor_the_claim_names_is_refused_and_cannot_pass_for_a_gap()
+    {
+        await using var pool = await GuardedPool.CreateAsync(key);
+        await pool.FloodAsync();
+        var request = await PayoutRequestAsync(pool);
+        var claim = Assert.Single(pool.Engine.ListClaims());
+        var first = claim.Evidence[0]!["seq"]!.GetValue<long>();
+        var opened = pool.Engine.LedgerEntries(pool.Pool).Single(e => e.Kind == LedgerEntry.ClaimOpened);
+        Assert.Equal(first - 1, opened.Body[ClaimPredecessor.Field]!["seq"]!.GetValue<long>());
+        var evidence = request.Justification!["evidence"]!.AsArray();
+        evidence.Remove(evidence.Single(e => e!["seq"]!.GetValue<long>() == first - 1));
+
+        var decision = pool.Guard.Check(request);
+        Assert.Equal(GuardRefusal.BadEvidence, decision.Refusal);
+        Assert.Contains("names as its first record's predecessor", decision.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Evidence_that_does_not_trigger_the_policy_is_refused_even_when_the_ledger_says_the_claim_is_approved()
     {
         await using var pool = await GuardedPool.CreateAsync(key);

@@ -117,11 +117,42 @@ public sealed class LedgerVerifyTests(PoolKeyFixture key)
         await ingest.ProcessBatchAsync([.. records.Where((_, i) => i != 6).Select(Message)], default);
         var claim = Assert.Single(engine.ListClaims());
         Assert.DoesNotContain(6L, claim.Evidence.Select(e => e!["seq"]!.GetValue<long>()));
+        // The claim names the record before its first, with its stored hash, so an export must carry it.
+        var first = claim.Evidence[0]!["seq"]!.GetValue<long>();
+        var opened = engine.LedgerEntries("pool-1").Single(e => e.Kind == LedgerEntry.ClaimOpened);
+        Assert.Equal(first - 1, opened.Body[ClaimPredecessor.Field]!["seq"]!.GetValue<long>());
+        Assert.Equal(Convert.ToHexStringLower(engine.EvidenceRecord(device.Id, first - 1)!.Hash), opened.Body[ClaimPredecessor.Field]!["sha256"]!.GetValue<string>());
         Assert.Equal(1, await engine.ProcessPayoutsAsync(default));
 
         // …and then it arrives: stored, never evaluated. The export must still show the decision the service made.
         await ingest.ProcessBatchAsync([Message(records[6])], default);
         Assert.NotNull(engine.EvidenceRecord(device.Id, 6));
+        Assert.NotNull(await engine.CheckpointAsync("pool-1", force: true, default));
+        var verification = LedgerVerifier.Verify(LedgerExport.ToText(engine.ExportLedger("pool-1")));
+        Assert.True(verification.IsValid, verification.Detail);
+        Assert.Equal(1, verification.Reevaluated);
+    }
+
+    [Fact]
+    public async Task A_claim_whose_first_record_follows_a_skipped_gap_names_no_predecessor_and_verifies_after_the_late_record_arrives()
+    {
+        using var db = new ClaimsDatabase(key.NewDatabasePath());
+        using var engine = new ClaimsEngine(db, key.Signer(), TimeProvider.System, new ClaimsOptions { GapTimeout = TimeSpan.Zero });
+        await using var device = new SimulatedDevice("pi-ledger-gap-first");
+        await IngestOverMqttTests.SetUpPoolAsync(engine, key.KeyName, device);
+        await using var ingest = new EvidenceIngest(engine, (_, _, _) => Task.CompletedTask, TimeProvider.System);
+        var records = device.Leak(DateTimeOffset.UtcNow.AddMinutes(-30), wetMinutes: 14);
+        IncomingEvidence Message(byte[] r) => new(ShareVault.Evidence.EvidenceTopics.Evidence(device.Id), r, device.Id);
+        // Every record but #1, the one before the first wet one (#2): the claim starts right after a gap the service moved past.
+        await ingest.ProcessBatchAsync([.. records.Where((_, i) => i != 1).Select(Message)], default);
+        var claim = Assert.Single(engine.ListClaims());
+        Assert.Equal(2L, claim.Evidence[0]!["seq"]!.GetValue<long>());
+        var opened = engine.LedgerEntries("pool-1").Single(e => e.Kind == LedgerEntry.ClaimOpened);
+        Assert.True(opened.Body.ContainsKey(ClaimPredecessor.Field));
+        Assert.Null(opened.Body[ClaimPredecessor.Field]);
+        Assert.Equal(1, await engine.ProcessPayoutsAsync(default));
+
+        await ingest.ProcessBatchAsync([Message(records[1])], default);
         Assert.NotNull(await engine.CheckpointAsync("pool-1", force: true, default));
         var verification = LedgerVerifier.Verify(LedgerExport.ToText(engine.ExportLedger("pool-1")));
         Assert.True(verification.IsValid, verification.Detail);
@@ -181,16 +212,13 @@ public sealed class LedgerVerifyTests(PoolKeyFixture key)
 
         Assert.True(tried > 500, $"only {tried} changes tried");
 
-        // What still verifies, and why it is harmless:
-        // - a checkpoint other than the last dropped: the last one signs the head's hash, which commits to
-        //   every entry before it through the chain, so the earlier signatures add nothing the export relies on.
-        // - the record before the claim's first dropped: the export then shows what it shows when that
-        //   record fell in a gap the service skipped (the export carries no record the service moved past);
-        //   the claim's own records are each listed by hash in the signed chain, verify under the device
-        //   key and still fire the rule. What is lost is the check of the first record's link and time
-        //   against its predecessor; gaps are not chained, so the verifier cannot demand it.
+        // What still verifies, and why it is harmless: a checkpoint other than the last dropped. The last
+        // one signs the head's hash, which commits to every entry before it through the chain, so the
+        // earlier signatures add nothing the export relies on. (Dropping the record before the claim's
+        // first is refused: the claim_opened entry names it in preceded_by, so it cannot pass for a gap.)
         var predecessor = original["evidence"]!.AsArray().Select((e, i) => (e, i)).Single(x => x.e!["seq"]!.GetValue<long>() == FirstClaimSeq(original) - 1).i;
-        var harmless = Enumerable.Range(0, checkpoints - 1).Select(i => $"drop $.checkpoints[{i}]").Append($"drop $.evidence[{predecessor}]");
+        Assert.DoesNotContain($"drop $.evidence[{predecessor}]", accepted);
+        var harmless = Enumerable.Range(0, checkpoints - 1).Select(i => $"drop $.checkpoints[{i}]");
         Assert.Equal(harmless.Order(StringComparer.Ordinal), accepted.Order(StringComparer.Ordinal));
     }
 
