@@ -190,10 +190,23 @@ public sealed class ClaimsEngine : IDisposable
         return policy;
     }
 
-    public Task RecordPremiumAsync(string poolId, string memberId, long amount, CancellationToken cancellationToken)
+    /// <summary>A premium in a pool without administrators.</summary>
+    public Task RecordPremiumAsync(string poolId, string memberId, long amount, CancellationToken cancellationToken) =>
+        RecordPremiumAsync(poolId, memberId, amount, null, null, cancellationToken);
+
+    /// <summary>
+    /// A premium with its payment reference (unique in the pool) and a pool administrator's signature
+    /// over <see cref="RegistryChange.Premium"/>; both are required when the pool records admin keys.
+    /// </summary>
+    public Task RecordPremiumAsync(string poolId, string memberId, long amount, string? reference, JsonObject? admin, CancellationToken cancellationToken)
     {
         Require.Positive(amount, "A premium");
-        return _gate.RunAsync(tx => _pools.InsertPremium(tx, poolId, memberId, amount, Now()), cancellationToken);
+        if (reference is not null && (reference.Length is 0 or > 128 || reference.Any(char.IsControl)))
+        {
+            throw new ClaimsException(ClaimsError.InvalidInput, "A payment reference is 1-128 characters without control characters");
+        }
+
+        return _gate.RunAsync(tx => _pools.InsertPremium(tx, poolId, memberId, amount, reference, admin, Now()), cancellationToken);
     }
 
     /// <summary>Binds a device (its P-256 public key, SubjectPublicKeyInfo DER) to a member's policies in a pool.</summary>

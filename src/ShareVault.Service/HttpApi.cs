@@ -140,7 +140,7 @@ internal static class HttpApi
         });
         app.MapPost("/pools/{id}/premiums", async (string id, PayPremium body, CancellationToken ct) =>
         {
-            await engine.RecordPremiumAsync(id, body.Member, body.Amount, ct).ConfigureAwait(false);
+            await engine.RecordPremiumAsync(id, body.Member, body.Amount, body.Ref, body.Admin, ct).ConfigureAwait(false);
             return Results.Ok(engine.GetPool(id));
         });
         app.MapGet("/pools/{id}/jwks", (string id) =>
@@ -227,7 +227,7 @@ internal static class HttpApi
 
     internal sealed record IssuePolicy(string Id, string Member, string Rule, long PayoutAmount, int VotesRequired = 0, JsonObject? Context = null, JsonObject? Admin = null);
 
-    internal sealed record PayPremium(string Member, long Amount);
+    internal sealed record PayPremium(string Member, long Amount, string? Ref = null, JsonObject? Admin = null);
 
     internal sealed record EnrollDevice(string Pool, string Member, string PublicKey, string? Id = null, JsonObject? Admin = null);
 

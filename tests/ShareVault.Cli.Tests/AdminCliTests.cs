@@ -53,9 +53,15 @@ public sealed class AdminCliTests(PoolKeyFixture key)
         Assert.Contains("administrator", unsigned.StdErr, StringComparison.Ordinal);
         await Ok([.. policy, "--admin-sig", await SignAsync(LedgerEntry.PolicyIssued, await Ok([.. policy, "--print-body"]))]);
 
+        string[] premium = ["pool", "premium", "--pool", "adm-pool", "--member", "alice", "--amount", "30000", "--ref", "bank-2026-0001"];
+        var unpaid = await Run(premium);
+        Assert.Equal(1, unpaid.ExitCode);
+        Assert.Contains("administrator", unpaid.StdErr, StringComparison.Ordinal);
+        await Ok([.. premium, "--admin-sig", await SignAsync(LedgerEntry.Premium, await Ok([.. premium, "--print-body"]))]);
+
         // The entries carry signatures by the token's key that anyone holding its public key checks.
         using var direct = ShareVault.Claims.Storage.ClaimsDatabase.Open(db);
-        foreach (var kind in new[] { LedgerEntry.PoolCreated, LedgerEntry.PolicyIssued })
+        foreach (var kind in new[] { LedgerEntry.PoolCreated, LedgerEntry.PolicyIssued, LedgerEntry.Premium })
         {
             var body = JsonNode.Parse((string)ShareVault.Claims.Storage.ClaimsDatabase.Scalar(direct.Writer, null, "SELECT body FROM ledger WHERE pool_id='adm-pool' AND kind=@k", ("@k", kind))!)!.AsObject();
             Assert.Equal(AdminCheck.Valid, AdminSignature.Verify("adm-pool", kind, body, [admin]));

@@ -62,7 +62,7 @@ public sealed record RegistryStep(bool Applied, RegistryRefusal? Refusal, string
 /// recomputed hash, as <see cref="LedgerEntry.ComputeHash"/>), then that it is consistent with the
 /// registry so far, and only then changes anything: a refused entry leaves the registry as it was.
 /// <para>Admin signatures (<see cref="AdminSignature"/>): with <c>requiredAdmins</c> given (a custody
-/// node's configured keys) every registry change must be signed by one of them; without, the keys the
+/// node's configured keys) every registry change (pool, policy, device, premium) must be signed by one of them; without, the keys the
 /// <c>pool_created</c> entry records are required once it records any (a pool without admin keys
 /// keeps working unsigned).</para>
 /// Untrusted input: every problem is a <see cref="RegistryStep"/>, never an exception.
@@ -73,6 +73,7 @@ public sealed class PoolRegistry
     private readonly Dictionary<string, RegistryPolicy> _policies;
     private readonly Dictionary<string, RegistryDevice> _devices;
     private readonly Dictionary<string, RegistryClaim> _claims;
+    private readonly HashSet<string> _premiumRefs;
     private readonly IReadOnlyList<AdminKey>? _requiredAdmins;
 
     /// <param name="poolId">The pool whose entries this folds (entries carry no pool id; it is part of their hash).</param>
@@ -86,6 +87,7 @@ public sealed class PoolRegistry
         _policies = new(StringComparer.Ordinal);
         _devices = new(StringComparer.Ordinal);
         _claims = new(StringComparer.Ordinal);
+        _premiumRefs = new(StringComparer.Ordinal);
     }
 
     private PoolRegistry(PoolRegistry other)
@@ -96,6 +98,7 @@ public sealed class PoolRegistry
         _policies = new(other._policies, StringComparer.Ordinal);
         _devices = new(other._devices, StringComparer.Ordinal);
         _claims = new(other._claims, StringComparer.Ordinal);
+        _premiumRefs = new(other._premiumRefs, StringComparer.Ordinal);
         Pool = other.Pool;
         Sequence = other.Sequence;
         Head = other.Head;
@@ -349,6 +352,12 @@ public sealed class PoolRegistry
                     if (!_members.ContainsKey(member) || amount <= 0)
                     {
                         return Inconsistent(seq, $"a premium of {amount} from '{member}' (unknown member or not positive)");
+                    }
+
+                    // A payment reference counts once: an admin signature over one premium cannot be replayed as another.
+                    if (body["ref"] is { } reference && !_premiumRefs.Add(JsonFields.String(reference, "$.body.ref")))
+                    {
+                        return Inconsistent(seq, $"a second premium with payment reference '{reference}'");
                     }
 
                     Premiums = checked(Premiums + amount);

@@ -48,6 +48,22 @@ public static class RegistryChange
         };
     }
 
+    /// <summary>
+    /// <c>premium</c>: <paramref name="reference"/> is the payment's reference (a bank or chain
+    /// transaction id), unique in the pool, so an administrator's signature vouches for one payment
+    /// and cannot be replayed as a second; null only in a pool without administrators.
+    /// </summary>
+    public static JsonObject Premium(string memberId, long amount, string? reference)
+    {
+        var body = new JsonObject { ["member"] = memberId, ["amount"] = amount };
+        if (reference is not null)
+        {
+            body["ref"] = reference;
+        }
+
+        return body;
+    }
+
     /// <summary><c>device_enrolled</c>: the device's P-256 key as the SHA-256 of its SubjectPublicKeyInfo DER.</summary>
     public static JsonObject DeviceEnrolled(string deviceId, string memberId, byte[] publicKeySpki)
     {

@@ -33,11 +33,30 @@ internal sealed class PoolTables(ClaimsDatabase db, LedgerBook ledger)
         ledger.Append(tx, poolId, LedgerEntry.MemberJoined, new JsonObject { ["member"] = memberId, ["name"] = name });
     }
 
-    public void InsertPremium(DbTransaction tx, string poolId, string memberId, long amount, string now)
+    /// <summary>
+    /// A premium paid into the pool. In a pool with administrators it needs a payment reference and an
+    /// admin signature (the balance a custody node checks a payout against is only as good as its
+    /// premiums); a reference is accepted once per pool.
+    /// </summary>
+    public void InsertPremium(DbTransaction tx, string poolId, string memberId, long amount, string? reference, JsonObject? admin, string now)
     {
         RequireMember(tx, poolId, memberId);
+        var keys = RegistryAdmin.Keys(tx, poolId);
+        if (reference is null && keys.Count > 0)
+        {
+            throw new ClaimsException(ClaimsError.InvalidInput, $"Pool '{poolId}' is administered: a premium needs its payment reference (--ref), which the administrator signs");
+        }
+
+        var body = RegistryChange.Premium(memberId, amount, reference);
+        RegistryAdmin.Attach(poolId, LedgerEntry.Premium, body, keys, admin);
+        if (reference is not null && Sql.Query(tx.Connection!, tx, "SELECT body FROM ledger WHERE pool_id=@p AND kind=@k", r => r.GetString(0), ("@p", poolId), ("@k", LedgerEntry.Premium))
+                .Any(text => JsonNode.Parse(text)?["ref"]?.GetValue<string>() == reference))
+        {
+            throw new ClaimsException(ClaimsError.AlreadyExists, $"A premium with reference '{reference}' is already recorded in pool '{poolId}'");
+        }
+
         Sql.Exec(tx, "INSERT INTO premiums(pool_id,member_id,amount,paid_at) VALUES (@p,@m,@a,@t)", ("@p", poolId), ("@m", memberId), ("@a", amount), ("@t", now));
-        ledger.Append(tx, poolId, LedgerEntry.Premium, new JsonObject { ["member"] = memberId, ["amount"] = amount });
+        ledger.Append(tx, poolId, LedgerEntry.Premium, body);
     }
 
     /// <summary>All premiums a pool received (its balance is this minus its payouts).</summary>

@@ -46,7 +46,7 @@ public enum GuardRefusal
     /// <summary>The segment rewrites or forks history the node already holds (a different entry at a known sequence, a broken chain).</summary>
     ForkedLedger,
 
-    /// <summary>A registry change (pool, policy, device) carries no valid signature by an admin key configured on the node.</summary>
+    /// <summary>A registry change (pool, policy, device, premium) carries no valid signature by an admin key configured on the node.</summary>
     UnsignedRegistryChange,
 
     /// <summary>Evidence of a device the replica has not enrolled, or whose justified key does not hash to the enrolled key.</summary>

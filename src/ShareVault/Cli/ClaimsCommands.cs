@@ -227,10 +227,18 @@ internal static class ClaimsCommands
         }));
         pool.Subcommands.Add(policy);
 
-        var premium = new Command("premium", "Record a premium paid into the pool") { poolId, memberId, amount };
+        var reference = new Option<string?>("--ref") { Description = "The payment's reference (bank or chain transaction id), unique in the pool; required in an administered pool" };
+        var premium = new Command("premium", "Record a premium paid into the pool") { poolId, memberId, amount, reference, AdminCommands.AdminSig, AdminCommands.PrintBody };
         premium.SetAction((result, ct) => CliContext.RunAsync(async () =>
         {
-            await WithEngineAsync(result, e => e.RecordPremiumAsync(result.GetValue(poolId)!, result.GetValue(memberId)!, result.GetValue(amount), ct)).ConfigureAwait(false);
+            if (result.GetValue(AdminCommands.PrintBody))
+            {
+                Console.WriteLine(RegistryChange.Premium(result.GetValue(memberId)!, result.GetValue(amount), result.GetValue(reference)).ToJsonString());
+                return CliContext.Ok;
+            }
+
+            var admin = await AdminCommands.ReadSignatureAsync(result, ct).ConfigureAwait(false);
+            await WithEngineAsync(result, e => e.RecordPremiumAsync(result.GetValue(poolId)!, result.GetValue(memberId)!, result.GetValue(amount), result.GetValue(reference), admin, ct)).ConfigureAwait(false);
             Console.WriteLine("premium recorded");
             return CliContext.Ok;
         }));

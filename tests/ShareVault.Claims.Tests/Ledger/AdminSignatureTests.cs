@@ -47,7 +47,7 @@ public sealed class AdminSignatureTests(PoolKeyFixture key)
     }
 
     [Fact]
-    public async Task An_administered_pool_refuses_a_policy_or_device_without_a_valid_admin_signature()
+    public async Task An_administered_pool_refuses_a_policy_device_or_premium_without_a_valid_admin_signature()
     {
         using var admin = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         using var impostor = ECDsa.Create(ECCurve.NamedCurves.nistP256);
@@ -72,6 +72,14 @@ public sealed class AdminSignatureTests(PoolKeyFixture key)
         var wrongBody = AdminSignature.Sign(admin, "pool-1", LedgerEntry.DeviceEnrolled, RegistryChange.DeviceEnrolled("dev-2", "alice", spki));
         Assert.Equal(ClaimsError.Forbidden, (await Assert.ThrowsAsync<ClaimsException>(() => engine.EnrollDeviceAsync("pool-1", "alice", "dev-1", spki, wrongBody, default))).Error);
         await engine.EnrollDeviceAsync("pool-1", "alice", "dev-1", spki, AdminSignature.Sign(admin, "pool-1", LedgerEntry.DeviceEnrolled, RegistryChange.DeviceEnrolled("dev-1", "alice", spki)), default);
+
+        // A premium raises the balance a node pays against: it needs a payment reference and the admin's signature, once per reference.
+        JsonObject Premium(long amount, string reference) => AdminSignature.Sign(admin, "pool-1", LedgerEntry.Premium, RegistryChange.Premium("alice", amount, reference));
+        Assert.Equal(ClaimsError.InvalidInput, (await Assert.ThrowsAsync<ClaimsException>(() => engine.RecordPremiumAsync("pool-1", "alice", 30_000, default))).Error);
+        Assert.Equal(ClaimsError.Forbidden, (await Assert.ThrowsAsync<ClaimsException>(() => engine.RecordPremiumAsync("pool-1", "alice", 30_000, "pay-1", null, default))).Error);
+        Assert.Equal(ClaimsError.Forbidden, (await Assert.ThrowsAsync<ClaimsException>(() => engine.RecordPremiumAsync("pool-1", "alice", 90_000, "pay-1", Premium(30_000, "pay-1"), default))).Error);
+        await engine.RecordPremiumAsync("pool-1", "alice", 30_000, "pay-1", Premium(30_000, "pay-1"), default);
+        Assert.Equal(ClaimsError.AlreadyExists, (await Assert.ThrowsAsync<ClaimsException>(() => engine.RecordPremiumAsync("pool-1", "alice", 30_000, "pay-1", Premium(30_000, "pay-1"), default))).Error);
 
         // What the engine wrote folds under the pool's own recorded keys, and under the node's configured key.
         var entries = engine.LedgerEntries("pool-1");

@@ -66,7 +66,7 @@ internal sealed class GuardedPool : IAsyncDisposable
     /// <summary>
     /// A pool (admin-signed, its admin key recorded unless <paramref name="recordAdminKeys"/> is
     /// false), members alice and bob, alice's flood policy (25 000, admin-signed unless
-    /// <paramref name="signPolicy"/> is false), a premium of 100 000 and alice's device dev-1 (admin-signed).
+    /// <paramref name="signPolicy"/> is false), a premium of 100 000 (admin-signed) and alice's device dev-1 (admin-signed).
     /// </summary>
     public static async Task<GuardedPool> CreateAsync(PoolKeyFixture key, bool recordAdminKeys = true, bool signPolicy = true, long maxPerPayout = 40_000, long maxPerDay = 100_000)
     {
@@ -80,13 +80,17 @@ internal sealed class GuardedPool : IAsyncDisposable
         var policyBody = ClaimsEngine.PolicyBody("pol-flood", "alice", "water_leak == 1 for 10m", 25_000, 0, null);
         await e.IssuePolicyAsync(pool.Pool, "alice", "pol-flood", "water_leak == 1 for 10m", 25_000, 0, null,
             signPolicy ? pool.Sign(LedgerEntry.PolicyIssued, policyBody) : null, default);
-        await e.RecordPremiumAsync(pool.Pool, "alice", 100_000, default);
+        await e.RecordPremiumAsync(pool.Pool, "alice", 100_000, "pay-alice-1", pool.Sign(LedgerEntry.Premium, RegistryChange.Premium("alice", 100_000, "pay-alice-1")), default);
         await e.EnrollDeviceAsync(pool.Pool, "alice", "dev-1", pool.Device.PublicKey,
             pool.Sign(LedgerEntry.DeviceEnrolled, RegistryChange.DeviceEnrolled("dev-1", "alice", pool.Device.PublicKey)), default);
         return pool;
     }
 
     public JsonObject Sign(string kind, JsonObject body) => AdminSignature.Sign(Admin, Pool, kind, body);
+
+    /// <summary>A premium signed by the pool administrator, as a node requires.</summary>
+    public Task PremiumAsync(string member, long amount, string reference) =>
+        Engine.RecordPremiumAsync(Pool, member, amount, reference, Sign(LedgerEntry.Premium, RegistryChange.Premium(member, amount, reference)), default);
 
     /// <summary>Real COSE_Sign1 records of the device, verified as the ingest pipeline does, stored by the engine.</summary>
     public async Task<List<byte[]>> StoreAsync(List<byte[]> records)

@@ -212,6 +212,41 @@ public sealed class SigningGuardTests(PoolKeyFixture key)
     }
 
     [Fact]
+    public async Task A_premium_without_an_admin_signature_is_refused_so_a_coordinator_cannot_raise_the_balance()
+    {
+        await using var pool = await GuardedPool.CreateAsync(key, recordAdminKeys: false); // a lax coordinator: its engine checks no admin key
+        await pool.Engine.RecordPremiumAsync(pool.Pool, "bob", 500_000, "pay-forged", null, default);
+        var head = pool.Engine.LedgerEntries(pool.Pool)[^1];
+
+        var checkpoint = LedgerCheckpoint.Payload(pool.Pool, head.Sequence, head.Hash, LedgerEntry.FormatTime(pool.Clock.GetUtcNow()));
+        var decision = pool.Guard.Check(pool.Request(checkpoint, CheckpointJustification(pool), pool.LedgerAfter(0)));
+
+        Assert.Equal(GuardRefusal.UnsignedRegistryChange, decision.Refusal);
+        Assert.Contains("premium", decision.Detail, StringComparison.Ordinal);
+        Assert.Equal(new LedgerHead(0, LedgerEntry.Genesis), pool.Guard.Head(pool.Pool));
+    }
+
+    [Fact]
+    public async Task A_signed_premium_replayed_under_its_payment_reference_is_refused_by_the_engine_and_by_the_node()
+    {
+        await using var pool = await GuardedPool.CreateAsync(key);
+        var signed = pool.Engine.LedgerEntries(pool.Pool).Single(e => e.Kind == LedgerEntry.Premium);
+
+        var again = await Assert.ThrowsAsync<ClaimsException>(() => pool.Engine.RecordPremiumAsync(pool.Pool, "alice", 100_000, "pay-alice-1",
+            pool.Sign(LedgerEntry.Premium, RegistryChange.Premium("alice", 100_000, "pay-alice-1")), default));
+        Assert.Equal(ClaimsError.AlreadyExists, again.Error);
+
+        // A coordinator that writes the database itself appends the signed premium a second time, well chained.
+        var ledger = Forge(pool, pool.Engine.LedgerEntries(pool.Pool), [(LedgerEntry.Premium, signed.Body.DeepClone().AsObject())]);
+        var head = ledger[^1];
+        var checkpoint = LedgerCheckpoint.Payload(pool.Pool, head.Sequence, head.Hash, LedgerEntry.FormatTime(pool.Clock.GetUtcNow()));
+        var decision = pool.Guard.Check(pool.Request(checkpoint, CheckpointJustification(pool), new JsonArray([.. ledger.Select(e => (JsonNode)e.ToJson())])));
+
+        Assert.Equal(GuardRefusal.Malformed, decision.Refusal); // an inconsistent segment
+        Assert.Contains("pay-alice-1", decision.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_policy_issued_without_an_admin_signature_is_refused()
     {
         await using var pool = await GuardedPool.CreateAsync(key, recordAdminKeys: false, signPolicy: false);
@@ -248,8 +283,8 @@ public sealed class SigningGuardTests(PoolKeyFixture key)
         Assert.NotNull(await pool.Engine.CheckpointAsync(pool.Pool, force: true, default)); // the node learns the ledger
         var head = pool.Guard.Head(pool.Pool);
         Assert.Equal(pool.Engine.LedgerEntries(pool.Pool).Count, head.Sequence);
-        await pool.Engine.RecordPremiumAsync(pool.Pool, "bob", 5_000, default);
-        await pool.Engine.RecordPremiumAsync(pool.Pool, "bob", 6_000, default);
+        await pool.PremiumAsync("bob", 5_000, "pay-bob-1");
+        await pool.PremiumAsync("bob", 6_000, "pay-bob-2");
 
         // History rewritten: the first premium raised, every hash after it recomputed.
         var entries = pool.Engine.LedgerEntries(pool.Pool).ToList();
