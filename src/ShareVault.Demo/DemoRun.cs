@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using DeviceAgent.Delivery;
+using ShareVault.Claims;
 using ShareVault.Claims.Errors;
 using ShareVault.Claims.Ledger;
 using ShareVault.Custody.Keys;
@@ -21,7 +22,8 @@ namespace ShareVault.Demo;
 
 /// <summary>
 /// The whole story with the real pieces: two SoftHSM custody tokens made by the project's own token
-/// script and a TPM custodian on a swtpm the demo starts itself, a 2-of-3 pool key born inside them
+/// script and a TPM custodian on a swtpm the demo starts itself, each fronted by its own custody node
+/// process (<see cref="DemoNodes"/>; the claims service holds no PIN), a 2-of-3 pool key born inside them
 /// (product RSA: every 2-custodian quorum is a key of its own, docs/tpm.md), the claims service (embedded MQTT broker, SQLite),
 /// two simulated homes whose real drivers feed the real agent pipeline (device keys in a token,
 /// durable outbox, MQTT delivery with receipts), the trigger, the claim, the threshold-signed payout,
@@ -40,9 +42,12 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
     public static readonly string[] TokenCustodians = ["custody-a", "custody-b"];
     public static readonly string[] Custodians = [.. TokenCustodians, TpmCustodian];
 
-    /// <summary>The quorum that needs the TPM custodian's partial; signed once in the verification step.</summary>
+    /// <summary>The quorum that signs the ledger's checkpoints, so the TPM node computes a partial in every run.</summary>
     public const string TpmQuorumKid = PoolKey + "/custody-a+" + TpmCustodian;
     private const string DeviceToken = "device-keys";
+
+    /// <summary>The pool operator's token: its P-256 key signs the pool, policies, premiums and devices the nodes accept.</summary>
+    private const string AdminToken = "pool-admin";
 
     private static readonly (string Device, string Member, string Scenario)[] Homes =
     [
@@ -69,7 +74,7 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
         }
 
         Directory.CreateDirectory(outDir);
-        foreach (var artefact in new[] { "payouts", "evidence", "devices", RunDir })
+        foreach (var artefact in new[] { "payouts", "evidence", "devices", "audit", RunDir })
         {
             var path = Path.Combine(outDir, artefact);
             if (Directory.Exists(path))
@@ -80,9 +85,10 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
 
         var step = "custody tokens";
         SwtpmProcess? swtpm = null;
+        using var nodes = new DemoNodes(outDir, Custodians);
         try
         {
-            swtpm = await console.StepAsync("Custody tokens + TPM: SoftHSM2 tokens for custody-a, custody-b and device keys; swtpm for custody-t", async report =>
+            swtpm = await console.StepAsync("Custody tokens + TPM: SoftHSM2 tokens for custody-a, custody-b, the pool admin and device keys; swtpm for custody-t", async report =>
             {
                 var tokens = await CreateTokensAsync(report, cancellationToken).ConfigureAwait(false);
                 step = "TPM custodian";
@@ -90,18 +96,34 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
                 return (started, $"{tokens}\nswtpm (TPM 2.0 simulator) pid {started.Pid} on 127.0.0.1:{started.Port}, state in tpm/, {TpmCustodian} auth value in tpm/{TpmCustodian}.pin");
             }).ConfigureAwait(false);
 
+            step = "custody nodes";
+            using var admin = new DemoAdmin(
+                $"pkcs11:token={AdminToken};object={AdminToken}?module-path={Hardware.Pkcs11.Pkcs11Uri.DefaultModulePath}&pin-source=file:{Path.Combine(HsmDir, "pins", AdminToken + ".pin")}",
+                Path.Combine(outDir, "admin", AdminToken + ".pem"));
+            await console.StepAsync("Custody nodes: one `sharevault node run` process per custodian, each with only its own PIN, mutual TLS on loopback", async report =>
+            {
+                var prepared = nodes.Prepare(time);
+                nodes.ResetReplicas();
+                var hardware = Custodians.ToDictionary(c => c, CustodianUri);
+                await nodes.StartAsync(hardware, admin.PemFile, new Dictionary<string, string> { ["SOFTHSM2_CONF"] = Path.Combine(HsmDir, "softhsm2.conf") }, report, cancellationToken)
+                    .ConfigureAwait(false);
+                return (0, prepared + "\n" + string.Join('\n', nodes.Describe())
+                    + $"\npool administrator key {admin.Key.Kid} on token {AdminToken} (nodes accept registry changes it signs); the claims service opens no custody token and reads no PIN");
+            }).ConfigureAwait(false);
+
+            // The coordinator's custodians are the nodes only: this store registry never opens a token or a TPM.
             using var stores = CustodianStores.Open(DataDir);
             var catalog = new KeyCatalog(DataDir);
             step = "pool key";
-            var key = await console.StepAsync("Pool key: 2-of-3 product RSA, each custodian's key born inside its token or the TPM", report =>
+            var key = await console.StepAsync("Pool key: 2-of-3 product RSA, each custodian's key born inside its token or the TPM, through its node", report =>
             {
                 var record = catalog.Exists(PoolKey)
                     ? catalog.Load(PoolKey)
-                    : new ProductRsaCeremony(stores, catalog, time).Create(PoolKey, 2, 2048, [.. Custodians.Select(CustodianUri)], new SynchronousProgress(report));
-                if (!record.Quorums.Any(q => q.Kid == TpmQuorumKid))
+                    : new ProductRsaCeremony(stores, catalog, time).Create(PoolKey, 2, 2048, [.. Custodians.Select(nodes.NodeUri)], new SynchronousProgress(report));
+                if (!record.Quorums.Any(q => q.Kid == TpmQuorumKid) || record.Custodians.Any(c => c.Kind != CustodianKind.Node))
                 {
                     throw new InvalidOperationException(
-                        $"the pool key in {DataDir} was made by an older demo without the TPM custodian (quorums {string.Join(", ", record.Quorums.Select(q => q.Kid))}): run with --fresh");
+                        $"the pool key in {DataDir} was made by an older demo (custodians {string.Join(", ", record.Custodians.Select(c => $"{c.Name} ({c.Kind})"))}), not through custody nodes: run with --fresh");
                 }
 
                 return Task.FromResult((record, "quorums (any 2 of custody-a, custody-b, custody-t):\n"
@@ -112,8 +134,9 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
 
             step = "claims service";
             var mqttPort = FreePort();
-            var thresholdSigner = new ThresholdSigner(stores);
-            var signer = new ThresholdPoolSigner(catalog, thresholdSigner);
+            // Payouts go to the first quorum that answers; checkpoints to custody-a + custody-t, so the TPM node signs in every run.
+            var signer = new DemoPoolSigner(new ThresholdPoolSigner(catalog, new ThresholdSigner(stores)),
+                new ThresholdPoolSigner(catalog, new ThresholdSigner(stores) { Signers = new HashSet<string>(["custody-a", TpmCustodian], StringComparer.Ordinal) }));
             await using var host = await console.StepAsync("Claims service: embedded MQTT broker, SQLite, device login by signed proof", async report =>
             {
                 var started = await ClaimsHost.StartAsync(new ServiceOptions
@@ -128,23 +151,29 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
             var engine = host.Engine;
 
             step = "pool";
-            await console.StepAsync("Pool, members, premiums and a declared trigger", async report =>
+            await console.StepAsync("Pool, members, premiums and a declared trigger, signed by the pool administrator", async report =>
             {
-                await engine.CreatePoolAsync(Pool, "Canal-side homes", "EUR", PoolKey, maxPayout: 100_000, cancellationToken).ConfigureAwait(false);
+                AdminKey[] admins = [admin.Key];
+                await engine.CreatePoolAsync(Pool, "Canal-side homes", "EUR", PoolKey, 100_000, admins,
+                    admin.Sign(LedgerEntry.PoolCreated, engine.PoolBody(Pool, "Canal-side homes", "EUR", PoolKey, 100_000, admins)), cancellationToken).ConfigureAwait(false);
                 foreach (var (_, member, _) in Homes)
                 {
                     await engine.AddMemberAsync(Pool, member, member, cancellationToken).ConfigureAwait(false);
-                    await engine.RecordPremiumAsync(Pool, member, 30_000, cancellationToken).ConfigureAwait(false);
+                    var reference = "demo-premium-" + member;
+                    await engine.RecordPremiumAsync(Pool, member, 30_000, reference, admin.Sign(LedgerEntry.Premium, RegistryChange.Premium(member, 30_000, reference)), cancellationToken)
+                        .ConfigureAwait(false);
                 }
 
                 string ruleHash = string.Empty;
                 foreach (var (_, member, _) in Homes)
                 {
-                    var policy = await engine.IssuePolicyAsync(Pool, member, "leak-" + member, LeakRule, Payout, 0, null, cancellationToken).ConfigureAwait(false);
+                    var body = ClaimsEngine.PolicyBody("leak-" + member, member, LeakRule, Payout, 0, null);
+                    var policy = await engine.IssuePolicyAsync(Pool, member, "leak-" + member, LeakRule, Payout, 0, null, admin.Sign(LedgerEntry.PolicyIssued, body), cancellationToken)
+                        .ConfigureAwait(false);
                     ruleHash = Convert.ToHexStringLower(policy.Rule.Hash);
                 }
 
-                return (0, $"rule \"{LeakRule}\" (sha256 {ruleHash[..16]}…), payout 250.00 EUR, premiums 2 × 300.00 EUR");
+                return (0, $"rule \"{LeakRule}\" (sha256 {ruleHash[..16]}…), payout 250.00 EUR, premiums 2 × 300.00 EUR; pool, policies and premiums signed by admin key {admin.Key.Kid[..12]}…");
             }).ConfigureAwait(false);
 
             step = "devices";
@@ -165,7 +194,9 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
                         await File.WriteAllTextAsync(Path.Combine(outDir, "devices", device + ".pem"), pem, cancellationToken).ConfigureAwait(false);
                         using var publicKey = System.Security.Cryptography.ECDsa.Create();
                         publicKey.ImportFromPem(pem);
-                        await engine.EnrollDeviceAsync(Pool, member, device, publicKey.ExportSubjectPublicKeyInfo(), cancellationToken).ConfigureAwait(false);
+                        var spki = publicKey.ExportSubjectPublicKeyInfo();
+                        await engine.EnrollDeviceAsync(Pool, member, device, spki, admin.Sign(LedgerEntry.DeviceEnrolled, RegistryChange.DeviceEnrolled(device, member, spki)), cancellationToken)
+                            .ConfigureAwait(false);
                         lines.Add($"{device} ({scenario}): {definition.Description}");
                     }
 
@@ -242,21 +273,9 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
                 }).ConfigureAwait(false);
 
                 step = "verification";
-                await console.StepAsync("Verified as a sceptic would: payout JWS against jwks.json, every evidence file against its device key; the TPM quorum signs too", async report =>
+                await console.StepAsync("Verified as a sceptic would: payout JWS against jwks.json, every evidence file against its device key", async report =>
                 {
                     var jwks = KeyPublication.PublicKeys(key);
-
-                    // The payout went to the first quorum that answered (custody-a+custody-b): sign a throwaway
-                    // message with the quorum that needs custody-t, so the TPM demonstrably computes a partial.
-                    report($"signing a test message with {TpmQuorumKid}");
-                    var probe = System.Text.Encoding.UTF8.GetBytes($"sharevault demo: TPM quorum check {time.GetUtcNow():O}");
-                    var tpmSignature = await thresholdSigner.SignRawAsync(key, probe, TpmQuorumKid, cancellationToken).ConfigureAwait(false);
-                    if (tpmSignature.Kid != TpmQuorumKid || !tpmSignature.Signers.Contains(TpmCustodian)
-                        || KeyPublication.VerifyRaw(jwks.Where(k => k.Kid == TpmQuorumKid), probe, tpmSignature.Signature) != TpmQuorumKid)
-                    {
-                        throw new InvalidOperationException($"the {TpmQuorumKid} signature does not verify against jwks.json");
-                    }
-
                     var paidDevices = new HashSet<string>(StringComparer.Ordinal);
                     var payoutDir = Directory.CreateDirectory(Path.Combine(outDir, "payouts")).FullName;
                     foreach (var payout in payouts)
@@ -294,8 +313,7 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
                         }
                     }
 
-                    return (0, $"1 payout (kit-flood), 0 for kit-quiet; {verified} evidence files verified; leak delivered → payout verified in {Stopwatch.GetElapsedTime(deliveryStart).TotalSeconds:0.0} s\n"
-                        + $"test message signed by {tpmSignature.Kid} (signers {string.Join(" + ", tpmSignature.Signers)}; the TPM computed its partial) verifies against jwks.json");
+                    return (0, $"1 payout (kit-flood), 0 for kit-quiet; {verified} evidence files verified; leak delivered → payout verified in {Stopwatch.GetElapsedTime(deliveryStart).TotalSeconds:0.0} s");
                 }).ConfigureAwait(false);
 
                 step = "ledger";
@@ -310,7 +328,29 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
                         throw new InvalidOperationException("ledger export does not verify: " + verification.Detail);
                     }
 
-                    return (0, $"{verification.Entries} entries, {verification.Checkpoints} threshold-signed checkpoint(s), {verification.Payouts} payout(s), {verification.Reevaluated} trigger(s) re-evaluated");
+                    // Every checkpoint went to the quorum with the TPM (DemoPoolSigner): its JWS names that kid.
+                    var kids = engine.ExportLedger(Pool)["checkpoints"]!.AsArray().Select(c => Jws.TryParse(c!["jws"]!.GetValue<string>(), out var j) ? j.Kid : null).ToHashSet();
+                    if (!kids.SetEquals([TpmQuorumKid]))
+                    {
+                        throw new InvalidOperationException($"expected every checkpoint signed by {TpmQuorumKid}; got {string.Join(", ", kids)}");
+                    }
+
+                    return (0, $"{verification.Entries} entries, {verification.Checkpoints} threshold-signed checkpoint(s) (by {TpmQuorumKid}: the TPM node computed a partial), "
+                        + $"{verification.Payouts} payout(s), {verification.Reevaluated} trigger(s) re-evaluated");
+                }).ConfigureAwait(false);
+
+                step = "audit";
+                await console.StepAsync("Custody nodes' audit logs: every request each node signed or refused, hash-chained; copied to audit/ and checked", report =>
+                {
+                    var summaries = nodes.CollectAudit();
+                    var paidBy = summaries.Where(a => a.PayoutsSigned > 0).Select(a => a.Custodian).ToList();
+                    if (paidBy.Count < 2 || summaries.Single(a => a.Custodian == TpmCustodian).CheckpointsSigned == 0)
+                    {
+                        throw new InvalidOperationException($"the audit logs do not show a 2-of-3 payout and a TPM checkpoint: {string.Join("; ", summaries)}");
+                    }
+
+                    return Task.FromResult((0, string.Join('\n', summaries.Select(a =>
+                        $"audit/{a.Custodian}.jsonl: {a.Lines} line(s), chain verified; {a.PayoutsSigned} payout(s) and {a.CheckpointsSigned} checkpoint(s) signed, {a.Refused} refused"))));
                 }).ConfigureAwait(false);
             }
             finally
@@ -323,20 +363,29 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
 
             await File.WriteAllTextAsync(Path.Combine(outDir, "VERIFY.md"), VerifyGuide.Text, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is ClaimsException or ShareStoreException or KeyCatalogException or ThresholdSigningException or InvalidOperationException
-            or IOException or ArgumentException or System.Security.Cryptography.CryptographicException or System.Data.Common.DbException)
+        catch (Exception e) when (IsStepFailure(e))
         {
             console.Fail(step, e.Message);
             return false;
         }
         finally
         {
+            nodes.Dispose(); // before the TPM it fronts
             swtpm?.Dispose();
         }
 
         console.Line($"artefacts: {outDir}");
         return true;
     }
+
+    /// <summary>
+    /// The demo's one failure boundary: what a step can fail with (the libraries' domain exceptions,
+    /// files, crypto, the database, a node process that cannot start) ends the run with the step named
+    /// and exit 1; anything else is a bug and propagates with its stack.
+    /// </summary>
+    private static bool IsStepFailure(Exception e) => e is ClaimsException or ShareStoreException or KeyCatalogException or ThresholdSigningException
+        or InvalidOperationException or IOException or ArgumentException or System.Security.Cryptography.CryptographicException or System.Data.Common.DbException
+        or System.ComponentModel.Win32Exception;
 
     private string CustodianUri(string custodian) => custodian == TpmCustodian
         ? $"tpm:object={TpmCustodian}?tcti={SwtpmProcess.TctiFor(ReadTpmPort())}&pin-source=file:{TpmPinFile}"
@@ -358,7 +407,7 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
         var start = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add(script);
         start.ArgumentList.Add(HsmDir);
-        foreach (var label in TokenCustodians.Append(DeviceToken))
+        foreach (var label in TokenCustodians.Append(AdminToken).Append(DeviceToken))
         {
             start.ArgumentList.Add(label);
         }

@@ -16,6 +16,8 @@ internal static class VerifyGuide
         | `evidence/<device>/<seq>.cose` | each evidence record the service stored: COSE_Sign1 (RFC 9052), ES256 |
         | `devices/<device>.pem` | each device's P-256 public key (its private key never left its token) |
         | `ledger.json` | the pool ledger export: hash-chained entries, signed checkpoints, policies, evidence |
+        | `audit/<custodian>.jsonl` | each custody node's own hash-chained log of every request it signed or refused |
+        | `admin/pool-admin.pem` | the pool administrator's P-256 public key: it signed the pool, policies, premiums and devices |
 
         ## 1. The payout is an ordinary RS256 JWS
 
@@ -73,5 +75,38 @@ internal static class VerifyGuide
         `water_leak == 1 for 10m`, so anyone can re-evaluate the rule from the evidence files: the claim
         opens when `water_leak` stays 1 for 10 minutes of device time. `docs/claims-service.md` gives the
         exact entry format. ShareVault's own check is `sharevault ledger verify --in ledger.json`.
+
+        ## 4. The custody nodes' audit logs
+
+        Each custodian ran as its own `sharevault node run` process holding only its own PIN (or TPM auth
+        value); the claims service reached them over mutual TLS and held none. Before its hardware signed,
+        each node brought its own copy of the ledger up to date from the request (refusing forks and
+        registry changes without the administrator's signature), and for a payout re-verified every cited
+        COSE record and re-ran the trigger. `audit/<custodian>.jsonl` is its log, one JSON line per
+        request: `seq`, `time`, `prev` (the previous line's `hash`, 64 zeros first), the request (key,
+        kid, purpose, pool, claim, SHA-256 of the signed bytes — never the bytes), the outcome
+        (`signed`, or `refused` with a code and reason) and the coordinator's certificate thumbprint;
+        `hash` is SHA-256 over the RFC 8785 canonical JSON of the line without `hash`. Check a chain:
+
+        ```python
+        import json, hashlib
+        def canon(v):  # RFC 8785 for the strings, integers and nulls these lines hold
+            if isinstance(v, dict): return "{" + ",".join(json.dumps(k, ensure_ascii=False) + ":" + canon(v[k]) for k in sorted(v)) + "}"
+            if isinstance(v, list): return "[" + ",".join(canon(x) for x in v) + "]"
+            return json.dumps(v, ensure_ascii=False)
+        for name in ["custody-a", "custody-b", "custody-t"]:
+            prev = "0" * 64
+            for line in open(f"audit/{name}.jsonl"):
+                entry = json.loads(line); h = entry.pop("hash")
+                assert entry["prev"] == prev and hashlib.sha256(canon(entry).encode()).hexdigest() == h, (name, entry["seq"])
+                prev = h
+                print(name, entry["seq"], entry["op"], entry["request"].get("purpose"), entry["outcome"]["result"])
+        ```
+
+        The payout's two signers each have a `signed` payout line whose `signing_input_sha256` is the
+        SHA-256 of the JWS's `header.payload`; every checkpoint in `ledger.json` was signed by custody-a and
+        the TPM node custody-t. ShareVault's own check is `sharevault node audit --data-dir nodes/<custodian> --verify`.
+        The demo starts each run's service state afresh, and the nodes' ledger copies with it; their audit logs
+        only grow, one block of lines per run.
         """;
 }

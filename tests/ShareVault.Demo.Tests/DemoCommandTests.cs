@@ -54,6 +54,51 @@ public sealed class DemoCommandTests : IDisposable
         Assert.Equal(1, ledger.Payouts);
         Assert.Equal(1, ledger.Reevaluated);
         Assert.True(File.Exists(Path.Combine(_out, "VERIFY.md")));
+
+        // The claims service signed through custody nodes only: its key record names node URIs and no PIN source…
+        var record = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(_out, "data", "keys", "pool-1.json")))!;
+        var uris = record["custodians"]!.AsArray().Select(c => c!["uri"]!.GetValue<string>()).ToList();
+        Assert.Equal(3, uris.Count);
+        Assert.All(uris, u => Assert.StartsWith("https://127.0.0.1:", u, StringComparison.Ordinal));
+        Assert.All(uris, u => Assert.DoesNotContain("pin-source", u, StringComparison.Ordinal));
+
+        // …and each node's audit log (copied to audit/) verifies and records what it signed, across both runs:
+        // the payout by two nodes, every checkpoint by custody-a and the TPM node.
+        var signed = new Dictionary<string, (int Payouts, int Checkpoints)>();
+        foreach (var custodian in new[] { "custody-a", "custody-b", "custody-t" })
+        {
+            var text = await File.ReadAllTextAsync(Path.Combine(_out, "audit", custodian + ".jsonl"));
+            var check = ShareVault.Node.Audit.AuditLog.Verify(text);
+            Assert.True(check.BrokenLine is null, $"{custodian}: {check.Reason}");
+            var lines = text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!).ToList();
+            Assert.DoesNotContain(lines, l => l["outcome"]!["result"]!.GetValue<string>() == "refused");
+            int Count(string purpose) => lines.Count(l => l["op"]!.GetValue<string>() == "sign" && l["request"]!["purpose"]?.GetValue<string>() == purpose
+                && l["outcome"]!["result"]!.GetValue<string>() == "signed");
+            signed[custodian] = (Count("payout"), Count("checkpoint"));
+        }
+
+        var payers = jws.Kid!.Split('/')[1].Split('+');
+        Assert.All(payers, p => Assert.True(signed[p].Payouts >= 1, $"{p} signed no payout: {string.Join(", ", signed)}"));
+        Assert.True(signed.Values.Sum(v => v.Payouts) >= 4, $"two runs, two signers each: {string.Join(", ", signed)}");
+        Assert.True(signed["custody-a"].Checkpoints >= 2 && signed["custody-t"].Checkpoints >= 2, string.Join(", ", signed));
+        Assert.Equal(0, signed["custody-b"].Checkpoints); // checkpoints go to the quorum with the TPM only
+        Assert.DoesNotContain(System.Diagnostics.Process.GetProcesses(), IsDemoNode); // no node outlives the demo
+    }
+
+    private bool IsDemoNode(System.Diagnostics.Process process)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{process.Id}/cmdline").Contains(Path.Combine(_out, "nodes"), StringComparison.Ordinal);
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return false;
+        }
     }
 
     private Task<ProcessRunner.Result> RunDemoAsync() =>
