@@ -44,7 +44,7 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
 
     /// <summary>The quorum that signs the ledger's checkpoints, so the TPM node computes a partial in every run.</summary>
     public const string TpmQuorumKid = PoolKey + "/custody-a+" + TpmCustodian;
-    private const string DeviceToken = "device-keys";
+    public const string DeviceToken = "device-keys";
 
     /// <summary>The pool operator's token: its P-256 key signs the pool, policies, premiums and devices the nodes accept.</summary>
     private const string AdminToken = "pool-admin";
@@ -55,15 +55,9 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
         ("kit-quiet", "household-quiet", "quiet-home"),
     ];
 
-    private string HsmDir => Path.Combine(outDir, "hsm");
-
     private string DataDir => Path.Combine(outDir, "data");
 
     private string RunDir => Path.Combine(outDir, "run");
-
-    private string TpmDir => Path.Combine(outDir, "tpm");
-
-    private string TpmPinFile => Path.Combine(TpmDir, TpmCustodian + ".pin");
 
     public async Task<bool> RunAsync(CancellationToken cancellationToken)
     {
@@ -85,27 +79,28 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
 
         var step = "custody tokens";
         SwtpmProcess? swtpm = null;
+        var hardware = new DemoHardware(outDir);
         using var nodes = new DemoNodes(outDir, Custodians);
         try
         {
             swtpm = await console.StepAsync("Custody tokens + TPM: SoftHSM2 tokens for custody-a, custody-b, the pool admin and device keys; swtpm for custody-t", async report =>
             {
-                var tokens = await CreateTokensAsync(report, cancellationToken).ConfigureAwait(false);
+                var tokens = await hardware.CreateTokensAsync([.. TokenCustodians, AdminToken, DeviceToken], report, cancellationToken).ConfigureAwait(false);
                 step = "TPM custodian";
-                var started = StartTpm(report);
+                var started = hardware.StartTpm(report);
                 return (started, $"{tokens}\nswtpm (TPM 2.0 simulator) pid {started.Pid} on 127.0.0.1:{started.Port}, state in tpm/, {TpmCustodian} auth value in tpm/{TpmCustodian}.pin");
             }).ConfigureAwait(false);
 
             step = "custody nodes";
             using var admin = new DemoAdmin(
-                $"pkcs11:token={AdminToken};object={AdminToken}?module-path={Hardware.Pkcs11.Pkcs11Uri.DefaultModulePath}&pin-source=file:{Path.Combine(HsmDir, "pins", AdminToken + ".pin")}",
+                $"pkcs11:token={AdminToken};object={AdminToken}?module-path={Hardware.Pkcs11.Pkcs11Uri.DefaultModulePath}&pin-source=file:{Path.Combine(hardware.HsmDir, "pins", AdminToken + ".pin")}",
                 Path.Combine(outDir, "admin", AdminToken + ".pem"));
             await console.StepAsync("Custody nodes: one `sharevault node run` process per custodian, each with only its own PIN, mutual TLS on loopback", async report =>
             {
                 var prepared = nodes.Prepare(time);
                 nodes.ResetReplicas();
-                var hardware = Custodians.ToDictionary(c => c, CustodianUri);
-                await nodes.StartAsync(hardware, admin.PemFile, new Dictionary<string, string> { ["SOFTHSM2_CONF"] = Path.Combine(HsmDir, "softhsm2.conf") }, report, cancellationToken)
+                var uris = Custodians.ToDictionary(c => c, hardware.CustodianUri);
+                await nodes.StartAsync(uris, admin.PemFile, new Dictionary<string, string> { ["SOFTHSM2_CONF"] = Path.Combine(hardware.HsmDir, "softhsm2.conf") }, report, cancellationToken)
                     .ConfigureAwait(false);
                 return (0, prepared + "\n" + string.Join('\n', nodes.Describe())
                     + $"\npool administrator key {admin.Key.Kid} on token {AdminToken} (nodes accept registry changes it signs); the claims service opens no custody token and reads no PIN");
@@ -186,7 +181,7 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
                     foreach (var (device, member, scenario) in Homes)
                     {
                         var definition = Scenario.BuiltIn(scenario);
-                        var kit = SimulatedDevice.Open(definition, device, Path.Combine(RunDir, device), DeviceKeyUri(device), allowSoftwareKey: false,
+                        var kit = SimulatedDevice.Open(definition, device, Path.Combine(RunDir, device), hardware.DeviceKeyUri(device), allowSoftwareKey: false,
                             time.GetUtcNow() - definition.Duration);
                         devices.Add(kit);
                         var pem = kit.PublicKeyPem;
@@ -387,116 +382,6 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
         or InvalidOperationException or IOException or ArgumentException or System.Security.Cryptography.CryptographicException or System.Data.Common.DbException
         or System.ComponentModel.Win32Exception;
 
-    private string CustodianUri(string custodian) => custodian == TpmCustodian
-        ? $"tpm:object={TpmCustodian}?tcti={SwtpmProcess.TctiFor(ReadTpmPort())}&pin-source=file:{TpmPinFile}"
-        : TokenUri(custodian);
-
-    private string TokenUri(string token) =>
-        $"pkcs11:token={token}?module-path={Hardware.Pkcs11.Pkcs11Uri.DefaultModulePath}&pin-source=file:{Path.Combine(HsmDir, "pins", token + ".pin")}";
-
-    private string DeviceKeyUri(string device) =>
-        $"pkcs11:token={DeviceToken};object={device}?module-path={Hardware.Pkcs11.Pkcs11Uri.DefaultModulePath}&pin-source=file:{Path.Combine(HsmDir, "pins", DeviceToken + ".pin")}";
-
     // Below the ephemeral range and reserved for this process, so no client connection takes it before the broker binds it.
     private static int FreePort() => LoopbackPorts.Reserve();
-
-    /// <summary>Runs softhsm-config/create-tokens.sh (idempotent) and points SoftHSM at the demo's token folder.</summary>
-    private async Task<string> CreateTokensAsync(Action<string> report, CancellationToken cancellationToken)
-    {
-        var script = FindScript() ?? throw new InvalidOperationException("softhsm-config/create-tokens.sh not found: run the demo from the ShareVault repository");
-        var start = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(script);
-        start.ArgumentList.Add(HsmDir);
-        foreach (var label in TokenCustodians.Append(AdminToken).Append(DeviceToken))
-        {
-            start.ArgumentList.Add(label);
-        }
-
-        using var process = Process.Start(start)!;
-        var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
-        var lines = new List<string>();
-        while (await process.StandardOutput.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
-        {
-            report(line);
-            lines.Add(line.Replace(HsmDir, "hsm", StringComparison.Ordinal));
-        }
-
-        await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"create-tokens.sh failed: {(await stderr.ConfigureAwait(false)).Trim()}");
-        }
-
-        // SoftHSM reads SOFTHSM2_CONF with getenv when the module loads: set it for native code too.
-        NativeEnvironment.Set("SOFTHSM2_CONF", Path.Combine(HsmDir, "softhsm2.conf"));
-        return string.Join('\n', lines);
-    }
-
-    /// <summary>
-    /// Starts swtpm on the demo's TPM state. The key record keeps the custodian URI with its TCTI, so the
-    /// port is chosen once (a free pair, stored in tpm/port) and reused; the auth value is random, made once.
-    /// </summary>
-    private SwtpmProcess StartTpm(Action<string> report)
-    {
-        Directory.CreateDirectory(TpmDir);
-        var portFile = Path.Combine(TpmDir, "port");
-        int port;
-        if (File.Exists(portFile))
-        {
-            port = ReadTpmPort();
-            if (!SwtpmProcess.TryReservePortPair(port))
-            {
-                throw new InvalidOperationException(
-                    $"the demo's swtpm port {port} (or {port + 1}) on 127.0.0.1 is taken by another process; the pool key names that port, "
-                    + "so stop whatever holds it, or run with --fresh to start over on a new port");
-            }
-        }
-        else
-        {
-            port = SwtpmProcess.FreePortPair();
-            File.WriteAllText(portFile, port.ToString(System.Globalization.CultureInfo.InvariantCulture) + "\n");
-        }
-
-        if (!File.Exists(TpmPinFile))
-        {
-            // 16 random bytes as 32 hex characters: within the TPM's 32-byte limit for SHA-256 objects (TPM 2.0 Part 1 §19.6.4.3).
-            // Mode 0600, set at creation so the auth value is never world-readable.
-            var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
-            if (!OperatingSystem.IsWindows())
-            {
-                options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-            }
-
-            using var writer = new StreamWriter(TpmPinFile, System.Text.Encoding.ASCII, options);
-            writer.Write(Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16)));
-        }
-
-        report($"starting swtpm on 127.0.0.1:{port}");
-        return SwtpmProcess.Start(Path.Combine(TpmDir, "state"), port, TimeSpan.FromSeconds(10));
-    }
-
-    private int ReadTpmPort()
-    {
-        var text = File.ReadAllText(Path.Combine(TpmDir, "port")).Trim();
-        return int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port) && port is > 0 and < 65535
-            ? port
-            : throw new InvalidOperationException($"{Path.Combine(TpmDir, "port")} does not hold a port number: run with --fresh");
-    }
-
-    private static string? FindScript()
-    {
-        foreach (var origin in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
-        {
-            for (var dir = new DirectoryInfo(origin); dir is not null; dir = dir.Parent)
-            {
-                var candidate = Path.Combine(dir.FullName, "softhsm-config", "create-tokens.sh");
-                if (File.Exists(candidate))
-                {
-                    return candidate;
-                }
-            }
-        }
-
-        return null;
-    }
 }
