@@ -1,14 +1,12 @@
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using ShareVault.Claims;
-using ShareVault.Claims.Ingest;
 using ShareVault.Claims.Ledger;
 using ShareVault.Claims.Storage;
 using ShareVault.Claims.TestSupport;
 using ShareVault.Custody.Keys;
 using ShareVault.Custody.Nodes;
 using ShareVault.Custody.Signing;
-using ShareVault.Evidence;
 using ShareVault.Hardware;
 using ShareVault.Hardware.Custodians;
 using ShareVault.Service;
@@ -32,6 +30,7 @@ public sealed class GuardedNodes : NodeNetwork
 
     public const long PolicyAmount = 25_000;
 
+    private readonly List<TestPool> _pools = [];
     private ClaimsDatabase? _db;
     private ClaimsEngine? _engine;
 
@@ -83,6 +82,7 @@ public sealed class GuardedNodes : NodeNetwork
     {
         var suffix = Guid.NewGuid().ToString("N")[..8];
         var pool = new TestPool("pool-" + suffix, "flood-" + suffix, new SimulatedDevice("dev-" + suffix));
+        _pools.Add(pool);
         var e = Engine;
         var admins = lax ? Array.Empty<AdminKey>() : [AdminKey];
         await e.CreatePoolAsync(pool.Id, "Riverside homes", "EUR", Key.Name, 50_000, admins,
@@ -129,18 +129,11 @@ public sealed class GuardedNodes : NodeNetwork
         _db?.Dispose();
         Stores?.Dispose();
         Admin.Dispose();
-        await base.DisposeAsync();
-    }
-}
+        foreach (var pool in _pools)
+        {
+            await pool.Device.DisposeAsync();
+        }
 
-/// <summary>One test's pool: its id, its flood policy's id and its device (ids are unique per test: the engine's device and policy ids are global).</summary>
-public sealed record TestPool(string Id, string Policy, SimulatedDevice Device)
-{
-    public VerifiedRecord ToVerified(byte[] cose)
-    {
-        var v = EvidenceVerifier.Verify(cose, id => id == Device.Id ? Device.Key : null);
-        Assert.True(v.IsValid, v.Detail);
-        var r = v.Record!;
-        return new VerifiedRecord(r.DeviceId, r.Sequence, r.Time, v.Hash, cose, r.Readings, r.IsChainStart, r.PreviousHash.ToArray());
+        await base.DisposeAsync();
     }
 }
