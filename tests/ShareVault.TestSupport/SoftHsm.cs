@@ -39,6 +39,8 @@ public sealed class SoftHsm
         "dispose-race",
         // Custody node processes' (ShareVault.Node.Tests): node-a/b to the three-node class, node-d/e to the node-failure class.
         "node-a", "node-b", "node-d", "node-e",
+        // The malicious-coordinator class's guarded nodes (--admin-key, no raw signing): its own, as their replicas and audit logs are asserted on.
+        "node-g", "node-h",
         // Never logged in by any other test: login state is per process and token, so a wrong PIN
         // is only detectable on a token nobody in this process has opened.
         "wrong-pin-probe",

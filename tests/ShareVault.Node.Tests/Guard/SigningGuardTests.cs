@@ -392,38 +392,16 @@ public sealed class SigningGuardTests(PoolKeyFixture key)
     private static JsonObject CheckpointJustification(GuardedPool pool) => new() { ["pool"] = pool.Pool, ["purpose"] = "checkpoint" };
 
     private static ClaimInfo ForgedClaim(GuardedPool pool, IReadOnlyList<ShareVault.Claims.Ingest.VerifiedRecord> records, long amount) =>
-        new(ClaimsEngine.ClaimId("pol-flood", pool.Device.Id, records[0].Sequence), pool.Pool, "alice", "pol-flood", pool.Device.Id, records[0].Sequence, "approved", amount,
-            ShareVault.Claims.Rules.TriggerRule.Parse(FloodRule).HashHex,
-            new JsonArray([.. records.Select(r => (JsonNode)new JsonObject { ["seq"] = r.Sequence, ["sha256"] = Convert.ToHexStringLower(r.Hash) })]), string.Empty, null, null);
+        ForgedLedger.Claim(pool.Pool, "alice", "pol-flood", FloodRule, records, amount);
 
     private static List<(string Kind, JsonObject Body)> ClaimEntries(ClaimInfo claim, IReadOnlyList<ShareVault.Claims.Ingest.VerifiedRecord> records) =>
-    [
-        (LedgerEntry.ClaimOpened, new JsonObject
-        {
-            ["claim"] = claim.Id, ["policy"] = claim.PolicyId, ["member"] = claim.MemberId, ["device"] = claim.DeviceId, ["rule"] = FloodRule, ["rule_hash"] = claim.RuleHash,
-            ["amount"] = claim.Amount, ["from"] = LedgerEntry.FormatTime(records[0].Time), ["until"] = LedgerEntry.FormatTime(records[^1].Time), ["evidence"] = claim.Evidence.DeepClone(),
-        }),
-        (LedgerEntry.Decision, new JsonObject { ["claim"] = claim.Id, ["decision"] = "approved", ["by"] = "rule", ["reason"] = "the policy approves its trigger automatically" }),
-    ];
+        ForgedLedger.ClaimEntries(claim, FloodRule, records);
 
     /// <summary>A well-chained ledger (every hash recomputed) of <paramref name="entries"/> followed by <paramref name="extra"/>: what a coordinator that controls the database can write.</summary>
-    private static List<LedgerEntry> Forge(GuardedPool pool, IEnumerable<LedgerEntry> entries, IEnumerable<(string Kind, JsonObject Body)> extra)
-    {
-        var chained = new List<LedgerEntry>();
-        var previous = LedgerEntry.Genesis;
-        var time = pool.Clock.GetUtcNow();
-        foreach (var (kind, body, stamp) in entries.Select(e => (e.Kind, e.Body, e.Time)).Concat(extra.Select(x => (x.Kind, x.Body, LedgerEntry.FormatTime(time)))))
-        {
-            var seq = chained.Count + 1;
-            var hash = LedgerEntry.ComputeHash(pool.Pool, seq, stamp, kind, body, previous);
-            chained.Add(new LedgerEntry(pool.Pool, seq, stamp, kind, body, previous, hash));
-            previous = hash;
-        }
+    private static List<LedgerEntry> Forge(GuardedPool pool, IEnumerable<LedgerEntry> entries, IEnumerable<(string Kind, JsonObject Body)> extra) =>
+        ForgedLedger.Chain(pool.Pool, pool.Clock.GetUtcNow(), entries, extra);
 
-        return chained;
-    }
-
-    private static JsonArray Segment(IEnumerable<LedgerEntry> entries, long after) => new([.. entries.Where(e => e.Sequence > after).Select(e => (JsonNode)e.ToJson())]);
+    private static JsonArray Segment(IEnumerable<LedgerEntry> entries, long after) => ForgedLedger.Segment(entries, after);
 
     private static byte[] Payload(GuardRequest request) => Base64Url.Decode(Encoding.ASCII.GetString(request.SigningInput).Split('.')[1]);
 

@@ -12,7 +12,10 @@ namespace ShareVault.Node.Tests.Server;
 /// Three real custody nodes on loopback, each a <c>sharevault node run</c> child process: two on
 /// SoftHSM tokens of the class's own, one on a swtpm of its own. A CA, node server certificates and
 /// a coordinator client certificate are made with <see cref="NodeCertificates"/>; the coordinator
-/// (this process) opens no token, it talks to the nodes only.
+/// (this process) opens no token, it talks to the nodes only. Without an admin key the nodes sign
+/// raw messages (<c>--allow-raw-signing</c>, what the raw-signing tests need); with one they run as
+/// in production: <c>--admin-key</c> and no raw signing, so they sign only payouts and checkpoints
+/// their guard allows.
 /// </summary>
 public abstract class NodeNetwork : IAsyncLifetime
 {
@@ -20,8 +23,12 @@ public abstract class NodeNetwork : IAsyncLifetime
     private readonly Swtpm _tpm = new();
     private readonly List<ChildProcess> _nodes = [];
 
-    protected NodeNetwork(string tokenA, string tokenB, string tpmObject)
+    private readonly string? _adminKeyPem;
+
+    /// <param name="adminKeyPem">The pool administrator's public key (SPKI PEM) the nodes trust; null: raw signing allowed, no admin.</param>
+    protected NodeNetwork(string tokenA, string tokenB, string tpmObject, string? adminKeyPem = null)
     {
+        _adminKeyPem = adminKeyPem;
         Names = [tokenA, tokenB, tpmObject];
         Root = Directory.CreateTempSubdirectory("sv-nodes-").FullName;
         CertDir = Path.Combine(Root, "certs");
@@ -51,9 +58,14 @@ public abstract class NodeNetwork : IAsyncLifetime
         $"https://127.0.0.1:{Ports[i]}?custodian={Names[i]}&client-cert={Path.Combine(certDir.Length == 0 ? CertDir : certDir, coordinator + ".pem")}"
         + $"&client-key={Path.Combine(certDir.Length == 0 ? CertDir : certDir, coordinator + ".key")}&node-ca={Path.Combine(CertDir, "ca.pem")}";
 
-    public async Task InitializeAsync()
+    public virtual async Task InitializeAsync()
     {
         NodeCertificates.Create(CertDir, Names, "coordinator", null, TimeProvider.System);
+        if (_adminKeyPem is not null)
+        {
+            await File.WriteAllTextAsync(AdminKeyPath, _adminKeyPem);
+        }
+
         for (var i = 0; i < Names.Count; i++)
         {
             _nodes.Add(Start(i));
@@ -65,11 +77,13 @@ public abstract class NodeNetwork : IAsyncLifetime
         }
     }
 
+    private string AdminKeyPath => Path.Combine(Root, "admin.pem");
+
     private ChildProcess Start(int i) => ChildProcess.Start("node-" + Names[i], "dotnet",
         [
             Dll, "node", "run", "--data-dir", NodeDataDir(i), "--custodian", HardwareUris[i], "--listen", $"127.0.0.1:{Ports[i]}",
             "--cert", Path.Combine(CertDir, Names[i] + ".pem"), "--cert-key", Path.Combine(CertDir, Names[i] + ".key"),
-            "--client-ca", Path.Combine(CertDir, "ca.pem"), "--allow-raw-signing",
+            "--client-ca", Path.Combine(CertDir, "ca.pem"), .. _adminKeyPem is null ? ["--allow-raw-signing"] : new[] { "--admin-key", AdminKeyPath },
         ],
         new Dictionary<string, string?> { ["SOFTHSM2_CONF"] = SoftHsm.Shared.ConfPath });
 
@@ -81,7 +95,7 @@ public abstract class NodeNetwork : IAsyncLifetime
             .Create(name, threshold, 2048, [.. Names.Select((_, i) => NodeUri(i))]);
     }
 
-    public Task DisposeAsync()
+    public virtual Task DisposeAsync()
     {
         foreach (var node in _nodes)
         {
