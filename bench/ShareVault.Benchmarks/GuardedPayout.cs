@@ -58,7 +58,7 @@ internal sealed class GuardedPayout : IDisposable
         await e.AddMemberAsync(Pool, "alice", "Alice", default);
         const string rule = "water_leak == 1 for 10m";
         await e.IssuePolicyAsync(Pool, "alice", "flood", rule, 25_000, 0, null, Sign(LedgerEntry.PolicyIssued, ClaimsEngine.PolicyBody("flood", "alice", rule, 25_000, 0, null)), default);
-        await e.RecordPremiumAsync(Pool, "alice", 100_000, default);
+        await e.RecordPremiumAsync(Pool, "alice", 100_000, "bench-premium", Sign(LedgerEntry.Premium, RegistryChange.Premium("alice", 100_000, "bench-premium")), default);
 
         using var device = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var spki = device.ExportSubjectPublicKeyInfo();

@@ -93,7 +93,7 @@ public sealed class GuardedNodes : NodeNetwork
             Sign(pool.Id, LedgerEntry.PolicyIssued, ClaimsEngine.PolicyBody(pool.Policy, "alice", FloodRule, PolicyAmount, 0, null)), default);
         if (premium > 0)
         {
-            await e.RecordPremiumAsync(pool.Id, "alice", premium, default);
+            await PremiumAsync(pool.Id, "alice", premium, "pay-alice-" + suffix);
         }
 
         var device = pool.Device;
@@ -103,6 +103,10 @@ public sealed class GuardedNodes : NodeNetwork
     }
 
     public JsonObject Sign(string pool, string kind, JsonObject body) => AdminSignature.Sign(Admin, pool, kind, body);
+
+    /// <summary>A premium with its payment reference, signed by the pool administrator as the nodes require.</summary>
+    public Task PremiumAsync(string pool, string member, long amount, string reference) =>
+        Engine.RecordPremiumAsync(pool, member, amount, reference, Sign(pool, LedgerEntry.Premium, RegistryChange.Premium(member, amount, reference)), default);
 
     /// <summary>Real COSE_Sign1 records, verified as the ingest pipeline does, stored by the engine.</summary>
     public async Task<List<byte[]>> StoreAsync(TestPool pool, List<byte[]> records)

@@ -147,8 +147,8 @@ public sealed class MaliciousCoordinatorTests(GuardedNodes nodes) : IClassFixtur
     {
         var pool = await nodes.CreatePoolAsync();
         await CheckpointOnEveryNodeAsync(pool);
-        await nodes.Engine.RecordPremiumAsync(pool.Id, "bob", 5_000, default);
-        await nodes.Engine.RecordPremiumAsync(pool.Id, "bob", 6_000, default);
+        await nodes.PremiumAsync(pool.Id, "bob", 5_000, "pay-bob-1");
+        await nodes.PremiumAsync(pool.Id, "bob", 6_000, "pay-bob-2");
 
         // History rewritten: alice's premium raised, every hash after it recomputed, a checkpoint over the new head.
         var entries = nodes.Engine.LedgerEntries(pool.Id).ToList();
@@ -163,6 +163,19 @@ public sealed class MaliciousCoordinatorTests(GuardedNodes nodes) : IClassFixtur
 
         // The nodes kept the true history: the genuine ledger still checkpoints on every node.
         await CheckpointOnEveryNodeAsync(pool);
+    }
+
+    [Fact]
+    public async Task A_premium_without_an_admin_signature_is_refused_by_every_node_so_the_balance_cannot_be_raised()
+    {
+        var pool = await nodes.CreatePoolAsync();
+        await CheckpointOnEveryNodeAsync(pool);
+
+        // A coordinator that writes its database itself appends a premium nobody paid, well chained, and asks for a checkpoint over it.
+        var forged = ForgedLedger.Chain(pool.Id, nodes.Clock.GetUtcNow(), nodes.Engine.LedgerEntries(pool.Id),
+            [(LedgerEntry.Premium, RegistryChange.Premium("bob", 900_000, "pay-forged"))]);
+        var refusals = await RefusedByEveryNodeAsync(pool, CheckpointPayload(pool, forged[^1]), CheckpointJustification(pool), forged, "UnsignedRegistryChange");
+        Assert.All(refusals, f => Assert.Contains("(premium): no valid admin signature", f.Detail, StringComparison.Ordinal));
     }
 
     [Fact]
