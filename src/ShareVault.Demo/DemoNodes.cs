@@ -15,17 +15,29 @@ namespace ShareVault.Demo;
 /// them through node URIs and opens no token. Every process is killed and waited for on
 /// <see cref="Dispose"/>.
 /// </summary>
-internal sealed class DemoNodes(string outDir, IReadOnlyList<string> custodians) : IDisposable
+internal sealed class DemoNodes : IDisposable
 {
     public const string Coordinator = "coordinator";
 
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
     private readonly List<(string Custodian, Process Process, NodeOutput Output)> _running = [];
     private readonly Dictionary<string, int> _ports = new(StringComparer.Ordinal);
+    private readonly Lock _gate = new();
+    private readonly string _outDir;
+    private readonly IReadOnlyList<string> _custodians;
 
-    public string Root => Path.Combine(outDir, "nodes");
+    public DemoNodes(string outDir, IReadOnlyList<string> custodians)
+    {
+        _outDir = outDir;
+        _custodians = custodians;
 
-    public string CertDir => Path.Combine(outDir, "certs");
+        // Should the process exit without unwinding (Ctrl-C past the termination timeout), the nodes still die with it.
+        AppDomain.CurrentDomain.ProcessExit += OnProcessExit;
+    }
+
+    public string Root => Path.Combine(_outDir, "nodes");
+
+    public string CertDir => Path.Combine(_outDir, "certs");
 
     private string PortsFile => Path.Combine(Root, "ports");
 
@@ -41,7 +53,7 @@ internal sealed class DemoNodes(string outDir, IReadOnlyList<string> custodians)
         var made = !File.Exists(Path.Combine(CertDir, "ca.pem"));
         if (made)
         {
-            NodeCertificates.Create(CertDir, custodians, Coordinator, null, time);
+            NodeCertificates.Create(CertDir, _custodians, Coordinator, null, time);
         }
 
         Directory.CreateDirectory(Root);
@@ -58,7 +70,7 @@ internal sealed class DemoNodes(string outDir, IReadOnlyList<string> custodians)
                 _ports[parts[0]] = port;
             }
 
-            foreach (var custodian in custodians)
+            foreach (var custodian in _custodians)
             {
                 if (!_ports.TryGetValue(custodian, out var port))
                 {
@@ -75,16 +87,16 @@ internal sealed class DemoNodes(string outDir, IReadOnlyList<string> custodians)
         }
         else
         {
-            foreach (var custodian in custodians)
+            foreach (var custodian in _custodians)
             {
                 _ports[custodian] = LoopbackPorts.Reserve();
             }
 
-            File.WriteAllLines(PortsFile, custodians.Select(c => $"{c} {_ports[c].ToString(CultureInfo.InvariantCulture)}"));
+            File.WriteAllLines(PortsFile, _custodians.Select(c => $"{c} {_ports[c].ToString(CultureInfo.InvariantCulture)}"));
         }
 
-        return (made ? "made" : "kept") + $" certificates in certs/ (CA, {string.Join(", ", custodians)}, {Coordinator}); ports "
-            + string.Join(", ", custodians.Select(c => $"{c} {_ports[c]}"));
+        return (made ? "made" : "kept") + $" certificates in certs/ (CA, {string.Join(", ", _custodians)}, {Coordinator}); ports "
+            + string.Join(", ", _custodians.Select(c => $"{c} {_ports[c]}"));
     }
 
     /// <summary>The custodian URI the coordinator uses for a node: its address, the client certificate and the node CA.</summary>
@@ -98,7 +110,7 @@ internal sealed class DemoNodes(string outDir, IReadOnlyList<string> custodians)
     /// </summary>
     public void ResetReplicas()
     {
-        foreach (var custodian in custodians)
+        foreach (var custodian in _custodians)
         {
             var replica = Path.Combine(DataDir(custodian), "replica");
             if (Directory.Exists(replica))
@@ -121,7 +133,7 @@ internal sealed class DemoNodes(string outDir, IReadOnlyList<string> custodians)
             throw new InvalidOperationException($"{dll} not found: the demo starts its custody nodes with the sharevault CLI built beside it");
         }
 
-        foreach (var custodian in custodians)
+        foreach (var custodian in _custodians)
         {
             var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
             foreach (var argument in new[]
@@ -139,13 +151,18 @@ internal sealed class DemoNodes(string outDir, IReadOnlyList<string> custodians)
                 start.Environment[name] = value;
             }
 
-            var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start node {custodian}");
             var output = new NodeOutput();
+            Process process;
+            lock (_gate)
+            {
+                process = Process.Start(start) ?? throw new InvalidOperationException($"could not start node {custodian}");
+                _running.Add((custodian, process, output));
+            }
+
             process.OutputDataReceived += (_, e) => output.Add(e.Data);
             process.ErrorDataReceived += (_, e) => output.Add(e.Data);
             process.BeginOutputReadLine();
             process.BeginErrorReadLine();
-            _running.Add((custodian, process, output));
             report($"node {custodian}: pid {process.Id}, starting on 127.0.0.1:{_ports[custodian]}");
         }
 
@@ -178,9 +195,9 @@ internal sealed class DemoNodes(string outDir, IReadOnlyList<string> custodians)
     /// </summary>
     public IReadOnlyList<AuditSummary> CollectAudit()
     {
-        var dir = Directory.CreateDirectory(Path.Combine(outDir, "audit")).FullName;
+        var dir = Directory.CreateDirectory(Path.Combine(_outDir, "audit")).FullName;
         var summaries = new List<AuditSummary>();
-        foreach (var custodian in custodians)
+        foreach (var custodian in _custodians)
         {
             var source = Path.Combine(DataDir(custodian), AuditLog.FileName);
             var text = File.Exists(source) ? File.ReadAllText(source) : string.Empty;
@@ -203,6 +220,22 @@ internal sealed class DemoNodes(string outDir, IReadOnlyList<string> custodians)
     }
 
     public void Dispose()
+    {
+        AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
+        StopAll();
+    }
+
+    private void OnProcessExit(object? sender, EventArgs e) => StopAll();
+
+    private void StopAll()
+    {
+        lock (_gate)
+        {
+            StopAllLocked();
+        }
+    }
+
+    private void StopAllLocked()
     {
         foreach (var (_, process, _) in _running)
         {

@@ -365,8 +365,14 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
         }
         finally
         {
-            nodes.Dispose(); // before the TPM it fronts
-            swtpm?.Dispose();
+            // Nodes first: the TPM node holds swtpm's one client connection; then an orderly TPM shutdown,
+            // so the next run's start does not count towards the TPM's dictionary-attack lockout.
+            nodes.Dispose();
+            if (swtpm is not null)
+            {
+                swtpm.ShutDownOrderly(TimeSpan.FromSeconds(5));
+                swtpm.Dispose();
+            }
         }
 
         console.Line($"artefacts: {outDir}");

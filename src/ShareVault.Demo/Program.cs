@@ -14,4 +14,5 @@ root.SetAction(async (result, cancellationToken) =>
     var demo = new DemoRun(result.GetValue(output)!.FullName, result.GetValue(fresh), new DemoConsole(), TimeProvider.System);
     return await demo.RunAsync(cancellationToken).ConfigureAwait(false) ? 0 : 1;
 });
-return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
+// Ctrl-C cancels the run; give it time to stop the custody nodes and swtpm (its finally blocks) before the process exits.
+return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(30) }).ConfigureAwait(false);

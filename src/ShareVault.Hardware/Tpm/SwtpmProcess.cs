@@ -117,6 +117,40 @@ public sealed partial class SwtpmProcess : IDisposable
     /// </summary>
     public static bool TryReservePortPair(int port) => port is > 0 and < 65535 && LoopbackPorts.TryReserve(port, 2);
 
+    /// <summary>
+    /// Sends TPM2_Shutdown(TPM_SU_CLEAR) (TPM 2.0 Part 3 §9.4) on the command port, so the next start
+    /// is orderly. A TPM started after a disorderly stop (SIGKILL, power loss) counts the first use of
+    /// a dictionary-attack-protected key as a failed try (Part 1 §19.8.6); swtpm's default of three
+    /// tries then locks a state folder that is restarted again and again (the demo's) out with
+    /// TPM_RC_LOCKOUT. Call it when no client is connected (swtpm serves one at a time); false when
+    /// the TPM did not answer TPM_RC_SUCCESS within <paramref name="timeout"/>.
+    /// </summary>
+    public bool ShutDownOrderly(TimeSpan timeout)
+    {
+        if (_process.HasExited)
+        {
+            return false;
+        }
+
+        // tag TPM_ST_NO_SESSIONS, size 12, TPM_CC_Shutdown, TPM_SU_CLEAR.
+        byte[] command = [0x80, 0x01, 0, 0, 0, 12, 0, 0, 0x01, 0x45, 0, 0];
+        try
+        {
+            using var client = new TcpClient();
+            using var cancel = new CancellationTokenSource(timeout);
+            client.ConnectAsync(IPAddress.Loopback, Port, cancel.Token).AsTask().GetAwaiter().GetResult();
+            using var stream = client.GetStream();
+            stream.WriteAsync(command, cancel.Token).AsTask().GetAwaiter().GetResult();
+            var response = new byte[10];
+            stream.ReadExactlyAsync(response, cancel.Token).AsTask().GetAwaiter().GetResult();
+            return response.AsSpan(6, 4).SequenceEqual(new byte[4]);
+        }
+        catch (Exception e) when (e is SocketException or IOException or OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Kills swtpm (SIGKILL) now, as a crashed or unplugged TPM.</summary>
     public void Kill() => StopProcess(_process);
 
