@@ -41,10 +41,14 @@ public sealed class Swtpm : IDisposable
         return path;
     }
 
-    /// <summary>A TPM custodian URI for this instance, with an auth value in a pin file.</summary>
-    public string Uri(string objectName, string auth = "tpm-auth-1234", string? timeoutSeconds = null) =>
-        $"tpm:object={objectName}?tcti={Tcti}&pin-source=file:{PinFile(objectName, auth)}"
-        + (timeoutSeconds is null ? string.Empty : "&timeout=" + timeoutSeconds);
+    /// <summary>
+    /// A TPM custodian URI for this instance, with an auth value in a pin file. Its command watchdog
+    /// is 60 s unless a test sets one: on a loaded 2-core machine one swtpm command was seen to take
+    /// longer than the product's 10 s default (a clean-clone run next to five builds, load average 30),
+    /// and only the tests of the watchdog itself (TpmFailureTests) want it to fire.
+    /// </summary>
+    public string Uri(string objectName, string auth = "tpm-auth-1234", string timeoutSeconds = "60") =>
+        $"tpm:object={objectName}?tcti={Tcti}&pin-source=file:{PinFile(objectName, auth)}&timeout={timeoutSeconds}";
 
     public bool IsRunning => _process.IsRunning;
 
