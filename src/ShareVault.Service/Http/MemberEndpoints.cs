@@ -32,7 +32,16 @@ internal static class MemberEndpoints
         app.MapGet("/me", (HttpContext context) =>
         {
             var caller = Roles.Require(sessions, context);
-            return Results.Ok(new { role = caller.Role == CallerRole.Operator ? "operator" : "member", pool = caller.PoolId, member = caller.MemberId });
+            var key = caller is { Role: CallerRole.Member, PoolId: { } pool, MemberId: { } member } ? engine.MemberKeyOf(pool, member) : null;
+            return Results.Ok(new
+            {
+                role = caller.Role == CallerRole.Operator ? "operator" : "member",
+                pool = caller.PoolId,
+                member = caller.MemberId,
+                kid = key?.Kid,
+                credentialId = key?.CredentialId,
+                rpId = key?.WebAuthn?.RpId,
+            });
         });
 
         // The canonical action a member signs, and its SHA-256 (a passkey's challenge). Computes only; stores nothing.

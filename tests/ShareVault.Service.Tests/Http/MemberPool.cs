@@ -14,11 +14,10 @@ namespace ShareVault.Service.Tests.Http;
 /// <summary>
 /// A running service whose pool-1 has members holding key files (alice, the flooded home's owner;
 /// bob; carol), an operator key for the service, and a second pool administered by another key;
-/// alice's home has flooded and her claim waits for <see cref="VotesRequired"/> votes.
+/// alice's home has flooded and her claim waits for the votes its policy asks for.
 /// </summary>
 internal sealed class MemberPool : IAsyncDisposable
 {
-    public const int VotesRequired = 1;
 
     private MemberPool(ClaimsHost host, ECDsa operatorKey, ECDsa otherAdmin, Dictionary<string, ECDsa> members, SimulatedDevice device)
     {
@@ -42,7 +41,7 @@ internal sealed class MemberPool : IAsyncDisposable
 
     public string ClaimId => Host.Engine.ListClaims("pool-1").Single().Id;
 
-    public static async Task<MemberPool> StartAsync(PoolKeyFixture key, string[]? members = null, bool flood = true)
+    public static async Task<MemberPool> StartAsync(PoolKeyFixture key, string[]? members = null, bool flood = true, int votesRequired = 1)
     {
         var operatorKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var otherAdmin = ECDsa.Create(ECCurve.NamedCurves.nistP256);
@@ -66,7 +65,7 @@ internal sealed class MemberPool : IAsyncDisposable
                 MemberSignature.Sign(keys[member], "pool-1", LedgerEntry.MemberJoined, RegistryChange.MemberJoined(member, char.ToUpperInvariant(member[0]) + member[1..], memberKey)), default);
         }
 
-        await engine.IssuePolicyAsync("pool-1", "alice", "pol-alice-flood", "water_leak == 1 for 10m", 25_000, VotesRequired, null, default);
+        await engine.IssuePolicyAsync("pool-1", "alice", "pol-alice-flood", "water_leak == 1 for 10m", 25_000, votesRequired, null, default);
         await engine.RecordPremiumAsync("pool-1", "alice", 40_000, default);
         await engine.RecordPremiumAsync("pool-1", "bob", 40_000, default);
         await engine.EnrollDeviceAsync("pool-1", "alice", device.Id, device.PublicKey, null,
