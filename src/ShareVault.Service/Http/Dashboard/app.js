@@ -204,15 +204,25 @@ async function mePage() {
   const acceptedIds = new Set(accepted.filter((e) => e.kind === 'policy_accepted').map((e) => e.body.policy));
   let html = `<h1>${esc(member)}'s policies and devices</h1><h2>Policies</h2>
     <table data-test="policies"><tr><th>policy</th><th>rule</th><th>payout</th><th>votes needed</th><th></th></tr>
-    ${mine.map((p) => `<tr><td>${esc(p.id)}</td><td><code>${esc(p.rule)}</code><br><span class="mono muted">sha256 ${esc(p.ruleHash)}</span></td><td>${money(p.payoutAmount)}</td><td>${esc(p.votesRequired)}</td>
+    ${mine.length === 0 ? '<tr><td colspan="5" class="muted">No policy yet: the operator issues one to you.</td></tr>' : ''}${mine.map((p) => `<tr><td>${esc(p.id)}</td><td><code>${esc(p.rule)}</code><br><span class="mono muted">sha256 ${esc(p.ruleHash)}</span></td><td>${money(p.payoutAmount)}</td><td>${esc(p.votesRequired)}</td>
       <td>${acceptedIds.has(p.id) ? '<span class="status approved">accepted</span>' : `<button data-accept="${esc(p.id)}" data-hash="${esc(p.ruleHash)}">Accept</button>`}</td></tr>`).join('')}</table>
     <h2>Devices</h2>`;
   for (const d of devices.filter((x) => x.member === member)) {
     const records = await api('GET', `/devices/${encodeURIComponent(d.id)}/evidence?from=${Math.max(0, (d.maxSeq ?? 0) - 199)}&limit=200`);
     const latest = records[records.length - 1];
-    html += `<h3>${esc(d.id)}</h3><p class="muted">enrolled ${esc(shortTime(d.enrolledAt))} · ${records.length} recent records${latest ? ` · latest #${esc(latest.seq)} at ${esc(shortTime(latest.time))}: ${(latest.readings ?? []).map((r) => `${esc(r.n ?? r.name)} = ${esc(r.v ?? r.value)} ${esc(r.u ?? r.unit ?? '')}`).join(', ')}` : ''}</p>${chart(records, d.id)}`;
+    html += `<h3 data-test="device-${esc(d.id)}">${esc(d.id)}</h3><p class="muted">enrolled ${esc(shortTime(d.enrolledAt))} · ${records.length} recent records${latest ? ` · latest #${esc(latest.seq)} at ${esc(shortTime(latest.time))}: ${(latest.readings ?? []).map((r) => `${esc(r.n ?? r.name)} = ${esc(r.v ?? r.value)} ${esc(r.u ?? r.unit ?? '')}`).join(', ')}` : ''}</p>${chart(records, d.id)}`;
   }
+  html += `<h2>Enrol a device</h2><form id="device-form"><label>Device id <input name="device" required></label>
+    <label>Device public key (PEM, P-256) <textarea name="key" rows="4" required></textarea></label>
+    <button type="submit" data-test="enrol">Enrol with passkey</button></form>`;
   return html;
+}
+
+async function enrolDevice(device, pem) {
+  const der = b64d(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''));
+  const keySha256 = [...new Uint8Array(await crypto.subtle.digest('SHA-256', der))].map((x) => x.toString(16).padStart(2, '0')).join('');
+  const memberSig = await signAction('device_enrolled', { device, member: state.me.member, key_sha256: keySha256 });
+  await api('POST', '/devices', { pool: state.me.pool, member: state.me.member, id: device, publicKey: pem, member_sig: memberSig });
 }
 
 async function claimsPage() {
@@ -336,6 +346,12 @@ document.addEventListener('submit', async (event) => {
   try {
     if (event.target.id === 'login-form') await login(form.get('pool').trim(), form.get('member').trim());
     if (event.target.id === 'join-form') await joinWithPasskey(form.get('pool').trim(), form.get('invitation').trim());
+    if (event.target.id === 'device-form') {
+      await enrolDevice(form.get('device').trim(), form.get('key'));
+      document.activeElement?.blur();
+      await route();
+      return message(`Device ${form.get('device').trim()} enrolled with your signature.`, 'ok');
+    }
     await route();
     message(`Logged in as ${state.me.member}.`, 'ok');
   } catch (e) {
