@@ -234,6 +234,10 @@ public sealed class ClaimsHost : IAsyncDisposable
         }
     }
 
+    /// <summary>The HTTP API's mapped endpoints (for the test that holds docs/openapi.json to them).</summary>
+    internal IReadOnlyList<Microsoft.AspNetCore.Http.Endpoint> HttpEndpoints() =>
+        _http is null ? [] : [.. _http.Services.GetRequiredService<Microsoft.AspNetCore.Routing.EndpointDataSource>().Endpoints];
+
     private async Task StartHttpAsync(ILoggerFactory? logging, CancellationToken cancellationToken)
     {
         var builder = WebApplication.CreateSlimBuilder();
