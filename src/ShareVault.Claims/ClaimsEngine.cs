@@ -475,6 +475,9 @@ public sealed class ClaimsEngine : IDisposable
 
     public IReadOnlyList<LedgerEntry> LedgerEntries(string poolId) => _ledger.Entries(poolId);
 
+    /// <summary>The pool ledger's head (sequence number and hash), or null before its first entry: one row read.</summary>
+    public (long Seq, string Hash)? LedgerHead(string poolId) => _ledger.Head(poolId);
+
     public IReadOnlyList<LedgerCheckpoint> Checkpoints(string poolId) => _ledger.Checkpoints(poolId);
 
     /// <summary>A self-contained <see cref="LedgerExport.Format"/> export of a pool, for <see cref="LedgerVerifier"/>.</summary>

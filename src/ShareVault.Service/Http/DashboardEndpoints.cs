@@ -86,7 +86,7 @@ internal static class DashboardEndpoints
     {
         var engine = host.Engine;
         var pools = engine.ListPools();
-        var ledger = pools.Sum(p => engine.LedgerEntries(p.Id).Count);
+        var ledger = pools.Sum(p => engine.LedgerHead(p.Id)?.Seq ?? 0);
         var checkpoints = pools.Sum(p => engine.Checkpoints(p.Id).Count);
         return new JsonObject { ["evidence"] = engine.EvidenceCount(), ["entries"] = ledger, ["checkpoints"] = checkpoints }.ToJsonString();
     }
