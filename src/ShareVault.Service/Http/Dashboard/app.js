@@ -5,6 +5,8 @@
 
 const state = { pool: localStorage.getItem('sv.pool'), token: sessionStorage.getItem('sv.token'), me: null };
 const view = document.getElementById('view');
+// Messages live outside the view, so a live redraw does not wipe them; navigating clears them.
+const flash = document.getElementById('flash');
 
 // ---------------------------------------------------------------- helpers
 
@@ -36,7 +38,7 @@ function message(text, kind = 'error') {
   box.setAttribute('role', kind === 'error' ? 'alert' : 'status');
   box.dataset.test = `msg-${kind}`;
   box.textContent = text;
-  view.prepend(box);
+  flash.replaceChildren(box);
 }
 
 // ---------------------------------------------------------------- passkeys (W3C WebAuthn Level 2)
@@ -70,6 +72,7 @@ function logout(redraw = true) {
   state.token = null;
   state.me = null;
   sessionStorage.removeItem('sv.token');
+  flash.replaceChildren();
   showWho();
   if (redraw) route();
 }
@@ -321,6 +324,7 @@ document.addEventListener('click', async (event) => {
     if (target.id === 'logout') return logout();
     if (target.dataset.pool) return setPool(target.dataset.pool), route();
     if (target.dataset.vote !== undefined) {
+      flash.replaceChildren();
       target.disabled = true;
       const claimId = decodeURIComponent(location.hash.split('/')[2]);
       const approve = target.dataset.vote === 'true';
@@ -342,6 +346,7 @@ document.addEventListener('click', async (event) => {
 
 document.addEventListener('submit', async (event) => {
   event.preventDefault();
+  flash.replaceChildren();
   const form = new FormData(event.target);
   try {
     if (event.target.id === 'login-form') await login(form.get('pool').trim(), form.get('member').trim());
@@ -372,5 +377,8 @@ function listen() {
   events.onerror = () => live.classList.remove('on');
 }
 
-window.addEventListener('hashchange', route);
+window.addEventListener('hashchange', () => {
+  flash.replaceChildren();
+  route();
+});
 loadMe().then(route).then(listen);
