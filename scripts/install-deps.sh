@@ -2,7 +2,8 @@
 # Installs the Debian packages ShareVault uses, only those missing (idempotent, no prompts).
 set -euo pipefail
 packages=(softhsm2 opensc openssl swtpm swtpm-tools libtss2-esys-3.0.2-0 libtss2-tctildr0 libtss2-tcti-swtpm0
-          libtss2-tcti-device0 libtss2-mu0 libtss2-rc0 mosquitto sqlite3 postgresql)
+          libtss2-tcti-device0 libtss2-mu0 libtss2-rc0 mosquitto sqlite3 postgresql
+          chromium)  # headless Chromium for the dashboard's browser tests (driven by Playwright's bundled driver)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

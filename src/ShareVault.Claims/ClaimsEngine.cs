@@ -146,10 +146,43 @@ public sealed class ClaimsEngine : IDisposable
         return RegistryChange.PolicyIssued(policyId, memberId, rule!.Text, rule.HashHex, payoutAmount, votesRequired, RuleContextJson.Write(context ?? RuleContext.Empty));
     }
 
-    public Task AddMemberAsync(string poolId, string memberId, string name, CancellationToken cancellationToken)
+    public Task AddMemberAsync(string poolId, string memberId, string name, CancellationToken cancellationToken) =>
+        AddMemberAsync(poolId, memberId, name, null, null, cancellationToken);
+
+    /// <summary>
+    /// A member joins holding <paramref name="key"/> (a key file, PKCS#11 or passkey key; null: a member
+    /// without one), with <paramref name="memberSig"/>, their signature by that key over
+    /// <see cref="RegistryChange.MemberJoined"/> (<see cref="MemberSignature"/>); from then on every vote,
+    /// policy acceptance and device enrolment of the member needs their signature too.
+    /// </summary>
+    public Task AddMemberAsync(string poolId, string memberId, string name, MemberKey? key, JsonObject? memberSig, CancellationToken cancellationToken)
     {
         Require.Id(memberId, "Member id");
-        return _gate.RunAsync(tx => _pools.InsertMember(tx, poolId, memberId, name, Now()), cancellationToken);
+        ArgumentNullException.ThrowIfNull(name);
+        if (string.IsNullOrWhiteSpace(name) || name.Length > 200 || name.Any(char.IsControl))
+        {
+            throw new ClaimsException(ClaimsError.InvalidInput, "A member's name is 1-200 characters without control characters");
+        }
+
+        return _gate.RunAsync(tx => _pools.InsertMember(tx, poolId, memberId, name, key, memberSig, Now()), cancellationToken);
+    }
+
+    /// <summary>The key member <paramref name="memberId"/> recorded when joining pool <paramref name="poolId"/>, or null.</summary>
+    public MemberKey? MemberKeyOf(string poolId, string memberId)
+    {
+        using var c = _db.OpenReader();
+        return MemberActions.Key(c, null, poolId, memberId);
+    }
+
+    /// <summary>The policy's member accepts it, signed by the member when they hold a key (<see cref="RegistryChange.PolicyAccepted"/>).</summary>
+    public Task AcceptPolicyAsync(string poolId, string policyId, string memberId, JsonObject? memberSig, CancellationToken cancellationToken) =>
+        _gate.RunAsync(tx => _policies.Accept(tx, poolId, policyId, memberId, memberSig), cancellationToken);
+
+    /// <summary>Ids of the pool's policies that their members accepted.</summary>
+    public IReadOnlySet<string> AcceptedPolicies(string poolId)
+    {
+        using var c = _db.OpenReader();
+        return PolicyTable.Accepted(c, null, poolId);
     }
 
     /// <summary>Issues a policy: its rule's canonical text and SHA-256 go into the policy and the ledger.</summary>
@@ -214,7 +247,11 @@ public sealed class ClaimsEngine : IDisposable
         EnrollDeviceAsync(poolId, memberId, deviceId, publicKeySpki, null, cancellationToken);
 
     /// <summary>As above, with a pool administrator's signature over <see cref="RegistryChange.DeviceEnrolled"/> (required when the pool records admin keys).</summary>
-    public async Task EnrollDeviceAsync(string poolId, string memberId, string deviceId, byte[] publicKeySpki, JsonObject? admin, CancellationToken cancellationToken)
+    public Task EnrollDeviceAsync(string poolId, string memberId, string deviceId, byte[] publicKeySpki, JsonObject? admin, CancellationToken cancellationToken) =>
+        EnrollDeviceAsync(poolId, memberId, deviceId, publicKeySpki, admin, null, cancellationToken);
+
+    /// <summary>As above, with the member's signature over <see cref="RegistryChange.DeviceEnrolled"/> (required when the member holds a key).</summary>
+    public async Task EnrollDeviceAsync(string poolId, string memberId, string deviceId, byte[] publicKeySpki, JsonObject? admin, JsonObject? memberSig, CancellationToken cancellationToken)
     {
         Require.Id(deviceId, "Device id");
         ArgumentNullException.ThrowIfNull(publicKeySpki);
@@ -238,7 +275,7 @@ public sealed class ClaimsEngine : IDisposable
         await _gate.RunAsync(tx =>
         {
             PoolTables.RequireMember(tx, poolId, memberId);
-            _devices.Insert(tx, poolId, memberId, deviceId, publicKeySpki, Now(), admin);
+            _devices.Insert(tx, poolId, memberId, deviceId, publicKeySpki, Now(), admin, memberSig);
         }, cancellationToken).ConfigureAwait(false);
         _devices.Reload();
     }
@@ -341,10 +378,14 @@ public sealed class ClaimsEngine : IDisposable
     public static string ClaimId(string policyId, string deviceId, long startSeq) => ClaimBook.ClaimId(policyId, deviceId, startSeq);
 
     /// <summary>A member's vote on a claim whose policy asks for votes; the claimant cannot vote. Returns the claim's status text.</summary>
-    public async Task<string> VoteAsync(string claimId, string memberId, bool approve, CancellationToken cancellationToken)
+    public Task<string> VoteAsync(string claimId, string memberId, bool approve, CancellationToken cancellationToken) =>
+        VoteAsync(claimId, memberId, approve, null, cancellationToken);
+
+    /// <summary>As above, with the member's signature over <see cref="RegistryChange.Vote"/> (required when the member holds a key).</summary>
+    public async Task<string> VoteAsync(string claimId, string memberId, bool approve, JsonObject? memberSig, CancellationToken cancellationToken)
     {
         var status = ClaimStatus.Opened;
-        await _gate.RunAsync(tx => status = _claims.Vote(tx, claimId, memberId, approve), cancellationToken).ConfigureAwait(false);
+        await _gate.RunAsync(tx => status = _claims.Vote(tx, claimId, memberId, approve, memberSig), cancellationToken).ConfigureAwait(false);
         return status.ToText();
     }
 
@@ -433,6 +474,9 @@ public sealed class ClaimsEngine : IDisposable
     public IReadOnlyList<PayoutInfo> ListPayouts(string? poolId = null) => _payouts.List(poolId);
 
     public IReadOnlyList<LedgerEntry> LedgerEntries(string poolId) => _ledger.Entries(poolId);
+
+    /// <summary>The pool ledger's head (sequence number and hash), or null before its first entry: one row read.</summary>
+    public (long Seq, string Hash)? LedgerHead(string poolId) => _ledger.Head(poolId);
 
     public IReadOnlyList<LedgerCheckpoint> Checkpoints(string poolId) => _ledger.Checkpoints(poolId);
 

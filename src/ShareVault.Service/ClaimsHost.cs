@@ -40,6 +40,19 @@ public sealed record ServiceOptions
     /// <summary>Set on <see cref="EvidenceIngest.AfterStoreBeforeReceipts"/> before the broker accepts anyone (crash tests: <see cref="FaultInjection"/>).</summary>
     public Func<IReadOnlyList<VerifiedRecord>, CancellationToken, Task>? AfterStoreBeforeReceipts { get; init; }
 
+    /// <summary>
+    /// Keys (SPKI, P-256 or RSA: <c>sharevault admin key create</c>) that log in as the service's operator,
+    /// who may create pools and act as every pool's operator; a pool's recorded admin keys log in as that
+    /// pool's operator. Empty: only pool administrators operate (and nobody may create a pool over HTTP).
+    /// </summary>
+    public IReadOnlyList<ShareVault.Claims.Ledger.AdminKey> OperatorKeys { get; init; } = [];
+
+    /// <summary>
+    /// The dashboard's origin as browsers reach it (e.g. https://pool.example), which passkeys are bound to
+    /// (WebAuthn relying party id = its host). Default: http://localhost:PORT.
+    /// </summary>
+    public Uri? PublicOrigin { get; init; }
+
     /// <summary>How often payouts, checkpoints and gap time-outs are looked at when no evidence arrives.</summary>
     public TimeSpan HousekeepingInterval { get; init; } = TimeSpan.FromSeconds(1);
 }
@@ -86,6 +99,8 @@ public sealed class ClaimsHost : IAsyncDisposable
     /// <summary>Errors seen by the housekeeping loop (e.g. a custodian unreachable while signing); it keeps retrying.</summary>
     public string? LastHousekeepingError { get; private set; }
 
+    public TimeProvider Time { get; private set; } = TimeProvider.System;
+
     public static async Task<ClaimsHost> StartAsync(ServiceOptions options, IPoolSigner signer, TimeProvider time, CancellationToken cancellationToken, ILoggerFactory? logging = null)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -96,7 +111,7 @@ public sealed class ClaimsHost : IAsyncDisposable
         var loggers = logging ?? NullLoggerFactory.Instance;
         var ingest = new EvidenceIngest(engine, (topic, payload, ct) =>
             broker is not null ? broker.PublishAsync(topic, payload, ct) : external!.PublishAsync(topic, payload, ct), time, options.Ingest, loggers.CreateLogger<EvidenceIngest>());
-        var host = new ClaimsHost(options, db, engine, ingest) { _log = loggers.CreateLogger<ClaimsHost>() };
+        var host = new ClaimsHost(options, db, engine, ingest) { _log = loggers.CreateLogger<ClaimsHost>(), Time = time };
         try
         {
             ingest.BatchCommitted += () => host._wake.Release();
@@ -219,6 +234,10 @@ public sealed class ClaimsHost : IAsyncDisposable
         }
     }
 
+    /// <summary>The HTTP API's mapped endpoints (for the test that holds docs/openapi.json to them).</summary>
+    internal IReadOnlyList<Microsoft.AspNetCore.Http.Endpoint> HttpEndpoints() =>
+        _http is null ? [] : [.. _http.Services.GetRequiredService<Microsoft.AspNetCore.Routing.EndpointDataSource>().Endpoints];
+
     private async Task StartHttpAsync(ILoggerFactory? logging, CancellationToken cancellationToken)
     {
         var builder = WebApplication.CreateSlimBuilder();
@@ -231,7 +250,12 @@ public sealed class ClaimsHost : IAsyncDisposable
 
         HttpApi.Configure(builder.Services);
         var app = builder.Build();
-        HttpApi.Map(app, this);
+        var gate = new Http.MemberGate(Engine, Options.OperatorKeys, () =>
+        {
+            var origin = Options.PublicOrigin ?? new Uri($"http://localhost:{HttpAddress!.Port}");
+            return new ShareVault.Claims.Ledger.WebAuthnBinding(origin.Host, origin.GetLeftPart(UriPartial.Authority));
+        }, Time);
+        HttpApi.Map(app, this, gate);
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         _http = app;
         var addresses = app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>().Features

@@ -14,12 +14,14 @@ using ShareVault.Claims.Ledger;
 using ShareVault.Claims.Rules;
 using ShareVault.Evidence;
 using ShareVault.Hardware;
+using ShareVault.Service.Http;
 
 namespace ShareVault.Service;
 
 /// <summary>
 /// The HTTP API (ASP.NET Core minimal APIs) on 127.0.0.1. Errors are RFC 9457 problem details:
-/// unknown things 404, invalid input 400, conflicts (already exists, votes closed) 409.
+/// unknown things 404, invalid input 400, conflicts (already exists, votes closed) 409; a write
+/// without a bearer token 401, by the wrong operator or member 403 (<see cref="Roles"/>).
 /// </summary>
 internal static class HttpApi
 {
@@ -50,6 +52,11 @@ internal static class HttpApi
             // is the binder's message and the JSON path, never the body itself.
             var reason = bad.InnerException is System.Text.Json.JsonException json ? bad.Message + " " + json.Message : bad.Message;
             return (bad.StatusCode, bad.StatusCode == StatusCodes.Status400BadRequest ? "Invalid request" : "Request refused", reason);
+        }
+
+        if (exception is HttpAuthException auth)
+        {
+            return (auth.Status, auth.Title, auth.Message);
         }
 
         return (exception is ClaimsException claims ? claims : FromClaimsLibrary(exception)) switch
@@ -90,11 +97,13 @@ internal static class HttpApi
             .Select(f => f.GetMethod()?.DeclaringType?.Assembly)
             .FirstOrDefault(a => a is not null && a != typeof(object).Assembly && a != typeof(Identifier).Assembly);
 
-    public static void Map(WebApplication app, ClaimsHost host)
+    public static void Map(WebApplication app, ClaimsHost host, MemberGate gate)
     {
         ArgumentNullException.ThrowIfNull(app);
         ArgumentNullException.ThrowIfNull(host);
+        ArgumentNullException.ThrowIfNull(gate);
         var engine = host.Engine;
+        var sessions = gate.Sessions;
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("ShareVault.Service.HttpApi");
         app.UseExceptionHandler(error => error.Run(async context =>
         {
@@ -104,6 +113,11 @@ internal static class HttpApi
             {
                 // Method and route only: the query and body may carry member data, keys or evidence.
                 log.LogError(exception, "HTTP {Method} {Path} answered {Status}", context.Request.Method, context.Request.Path.Value, problem.Status);
+            }
+
+            if (problem.Status == StatusCodes.Status401Unauthorized)
+            {
+                context.Response.Headers.WWWAuthenticate = "Bearer realm=\"sharevault\""; // RFC 6750 §3
             }
 
             await Results.Problem(detail: problem.Detail, statusCode: problem.Status, title: problem.Title).ExecuteAsync(context).ConfigureAwait(false);
@@ -120,26 +134,40 @@ internal static class HttpApi
         // Pools, members, policies, premiums.
         app.MapGet("/pools", () => engine.ListPools());
         app.MapGet("/pools/{id}", (string id) => engine.GetPool(id) ?? throw new ClaimsException(ClaimsError.NotFound, $"No pool '{id}'"));
-        app.MapPost("/pools", async (CreatePool body, CancellationToken ct) =>
+        app.MapPost("/pools", async (CreatePool body, HttpContext http, CancellationToken ct) =>
         {
+            Roles.RequireOperator(sessions, http, null);
             await engine.CreatePoolAsync(body.Id, body.Name, body.Currency, body.Key, body.MaxPayout, AdminKeys(body.AdminKeys), body.Admin, ct).ConfigureAwait(false);
             return Results.Created($"/pools/{body.Id}", engine.GetPool(body.Id));
         });
         app.MapGet("/pools/{id}/members", (string id) => engine.ListMembers(id));
-        app.MapPost("/pools/{id}/members", async (string id, AddMember body, CancellationToken ct) =>
+        app.MapPost("/pools/{id}/members", async (string id, AddMember body, HttpContext http, CancellationToken ct) =>
         {
-            await engine.AddMemberAsync(id, body.Id, body.Name ?? body.Id, ct).ConfigureAwait(false);
-            return Results.Created($"/pools/{id}/members/{body.Id}", body);
+            Roles.RequireOperator(sessions, http, id);
+            MemberKey? key;
+            try
+            {
+                key = body.Key is null ? null : MemberKey.FromPem(body.Key);
+            }
+            catch (FormatException e)
+            {
+                throw new ClaimsException(ClaimsError.InvalidInput, "key: " + e.Message, e);
+            }
+
+            await engine.AddMemberAsync(id, body.Id, body.Name ?? body.Id, key, body.MemberSig, ct).ConfigureAwait(false);
+            return Results.Created($"/pools/{id}/members/{body.Id}", new { id = body.Id, name = body.Name ?? body.Id });
         });
         app.MapGet("/pools/{id}/policies", (string id) => engine.ListPolicies(id));
-        app.MapPost("/pools/{id}/policies", async (string id, IssuePolicy body, CancellationToken ct) =>
+        app.MapPost("/pools/{id}/policies", async (string id, IssuePolicy body, HttpContext http, CancellationToken ct) =>
         {
+            Roles.RequireOperator(sessions, http, id);
             var context = RuleContextJson.Read(body.Context ?? new JsonObject());
             var policy = await engine.IssuePolicyAsync(id, body.Member, body.Id, body.Rule, body.PayoutAmount, body.VotesRequired, context, body.Admin, ct).ConfigureAwait(false);
             return Results.Created($"/pools/{id}/policies/{body.Id}", new { policy.Id, rule = policy.Rule.Text, ruleHash = policy.Rule.HashHex });
         });
-        app.MapPost("/pools/{id}/premiums", async (string id, PayPremium body, CancellationToken ct) =>
+        app.MapPost("/pools/{id}/premiums", async (string id, PayPremium body, HttpContext http, CancellationToken ct) =>
         {
+            Roles.RequireOperator(sessions, http, id);
             await engine.RecordPremiumAsync(id, body.Member, body.Amount, body.Ref, body.Admin, ct).ConfigureAwait(false);
             return Results.Ok(engine.GetPool(id));
         });
@@ -156,15 +184,16 @@ internal static class HttpApi
 
         // Devices and evidence.
         app.MapGet("/devices", (string? pool) => engine.ListDevices(pool).Select(DeviceView));
-        app.MapPost("/devices", async (EnrollDevice body, CancellationToken ct) =>
+        app.MapPost("/devices", async (EnrollDevice body, HttpContext http, CancellationToken ct) =>
         {
+            Roles.RequireMemberOrOperator(sessions, http, body.Pool, body.Member);
             var (id, spki) = DeviceKeys.Parse(body.PublicKey, body.Id);
-            await engine.EnrollDeviceAsync(body.Pool, body.Member, id, spki, body.Admin, ct).ConfigureAwait(false);
+            await engine.EnrollDeviceAsync(body.Pool, body.Member, id, spki, body.Admin, body.MemberSig, ct).ConfigureAwait(false);
             return Results.Created($"/devices/{id}", DeviceView(engine.ListDevices(body.Pool).Single(d => d.Id == id)));
         });
         app.MapGet("/devices/{id}", (string id) => DeviceView(engine.ListDevices().FirstOrDefault(d => d.Id == id) ?? throw new ClaimsException(ClaimsError.NotFound, $"No device '{id}'")));
-        app.MapGet("/devices/{id}/evidence", (string id, long? from, int? limit) =>
-            engine.Evidence(id, from ?? 0, Math.Clamp(limit ?? 100, 1, 1000)).Select(e => new
+        app.MapGet("/devices/{id}/evidence", (string id, long? from, int? limit, HttpContext http) =>
+            OwnDevice(sessions, http, engine, id).Evidence(id, from ?? 0, Math.Clamp(limit ?? 100, 1, 1000)).Select(e => new
             {
                 seq = e.Sequence,
                 time = e.Time,
@@ -172,9 +201,9 @@ internal static class HttpApi
                 sha256 = Convert.ToHexStringLower(e.Hash),
                 readings = JsonNode.Parse(e.Readings),
             }));
-        app.MapGet("/devices/{id}/evidence/{seq:long}", (string id, long seq) =>
+        app.MapGet("/devices/{id}/evidence/{seq:long}", (string id, long seq, HttpContext http) =>
         {
-            var record = engine.EvidenceRecord(id, seq) ?? throw new ClaimsException(ClaimsError.NotFound, $"No evidence {id}#{seq}");
+            var record = OwnDevice(sessions, http, engine, id).EvidenceRecord(id, seq) ?? throw new ClaimsException(ClaimsError.NotFound, $"No evidence {id}#{seq}");
             return Results.Bytes(record.Cose, "application/cose; cose-type=\"cose-sign1\"");
         });
         app.MapGet("/devices/{id}/gaps", (string id) => engine.Gaps(id).Select(g => new { from = g.From, to = g.To, detectedAt = g.DetectedAt, skippedAt = g.SkippedAt }));
@@ -185,8 +214,6 @@ internal static class HttpApi
         // Claims and payouts.
         app.MapGet("/claims", (string? pool, string? status) => engine.ListClaims(pool, status));
         app.MapGet("/claims/{id}", (string id) => engine.ListClaims().FirstOrDefault(c => c.Id == id) ?? throw new ClaimsException(ClaimsError.NotFound, $"No claim '{id}'"));
-        app.MapPost("/claims/{id}/votes", async (string id, CastVote body, CancellationToken ct) =>
-            Results.Ok(new { claim = id, status = await engine.VoteAsync(id, body.Member, body.Approve, ct).ConfigureAwait(false) }));
         app.MapGet("/claims/{id}/payout", (string id) =>
         {
             var payout = engine.ListPayouts().FirstOrDefault(p => p.ClaimId == id) ?? throw new ClaimsException(ClaimsError.NotFound, $"Claim '{id}' has no payout");
@@ -195,6 +222,17 @@ internal static class HttpApi
         app.MapGet("/payouts", (string? pool) => engine.ListPayouts(pool));
 
         app.MapGet("/metrics", () => Results.Text(host.Ingest.Metrics.PrometheusText(), "text/plain; version=0.0.4"));
+
+        MemberEndpoints.Map(app, host, gate);
+        DashboardEndpoints.Map(app, host, gate);
+    }
+
+    /// <summary>A device's readings are its member's own data: that member or the pool's operator (a claim's records are public in the ledger export).</summary>
+    private static ClaimsEngine OwnDevice(SessionBook sessions, HttpContext http, ClaimsEngine engine, string deviceId)
+    {
+        var device = engine.Device(deviceId) ?? throw new ClaimsException(ClaimsError.NotFound, $"No device '{deviceId}'");
+        Roles.RequireMemberOrOperator(sessions, http, device.PoolId, device.MemberId);
+        return engine;
     }
 
     private static object DeviceView(DeviceRow d) => new
@@ -223,15 +261,15 @@ internal static class HttpApi
     /// <summary><paramref name="AdminKeys"/>: the pool administrators' SPKI PEMs; <paramref name="Admin"/>: {"kid","sig"} by one of them (docs/claims-service.md).</summary>
     internal sealed record CreatePool(string Id, string Name, string Currency, string Key, long MaxPayout, IReadOnlyList<string>? AdminKeys = null, JsonObject? Admin = null);
 
-    internal sealed record AddMember(string Id, string? Name = null);
+    /// <summary><paramref name="Key"/>: the member's P-256 public key (PEM); <paramref name="MemberSig"/>: their signature over the member_joined action.</summary>
+    internal sealed record AddMember(string Id, string? Name = null, string? Key = null, [property: System.Text.Json.Serialization.JsonPropertyName("member_sig")] JsonObject? MemberSig = null);
 
     internal sealed record IssuePolicy(string Id, string Member, string Rule, long PayoutAmount, int VotesRequired = 0, JsonObject? Context = null, JsonObject? Admin = null);
 
     internal sealed record PayPremium(string Member, long Amount, string? Ref = null, JsonObject? Admin = null);
 
-    internal sealed record EnrollDevice(string Pool, string Member, string PublicKey, string? Id = null, JsonObject? Admin = null);
-
-    internal sealed record CastVote(string Member, bool Approve);
+    internal sealed record EnrollDevice(string Pool, string Member, string PublicKey, string? Id = null, JsonObject? Admin = null,
+        [property: System.Text.Json.Serialization.JsonPropertyName("member_sig")] JsonObject? MemberSig = null);
 }
 
 /// <summary>Device public keys as given at enrolment: SPKI PEM ("PUBLIC KEY") or an EC P-256 JWK (RFC 7518 §6.2.1).</summary>

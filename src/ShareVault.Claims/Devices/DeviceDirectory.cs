@@ -31,9 +31,12 @@ internal sealed class DeviceDirectory
     }
 
     /// <summary>Binds a device (its P-256 key, SubjectPublicKeyInfo DER) to a member, with its <c>device_enrolled</c> entry.</summary>
-    public void Insert(DbTransaction tx, string poolId, string memberId, string deviceId, byte[] publicKeySpki, string now, JsonObject? admin)
+    public void Insert(DbTransaction tx, string poolId, string memberId, string deviceId, byte[] publicKeySpki, string now, JsonObject? admin, JsonObject? memberSig = null)
     {
         var body = RegistryChange.DeviceEnrolled(deviceId, memberId, publicKeySpki);
+
+        // The member signs first; an administrator's signature then covers the member's (AdminSignature.SignedBytes keeps member_sig).
+        MemberActions.Attach(poolId, LedgerEntry.DeviceEnrolled, body, memberId, MemberActions.Key(tx.Connection!, tx, poolId, memberId), memberSig);
         RegistryAdmin.Attach(poolId, LedgerEntry.DeviceEnrolled, body, RegistryAdmin.Keys(tx, poolId), admin);
         if (Sql.Exists(tx, "SELECT 1 FROM devices WHERE id=@id", ("@id", deviceId)))
         {

@@ -11,13 +11,14 @@ namespace ShareVault.Claims.Ledger;
 /// </summary>
 internal sealed class LedgerBook(ClaimsDatabase db, TimeProvider time, int checkpointEvery, TimeSpan checkpointInterval)
 {
-    /// <summary>Appends an entry after the pool's head (or the genesis hash) in <paramref name="tx"/>.</summary>
-    public void Append(DbTransaction tx, string poolId, string kind, JsonObject body)
+    /// <summary>Appends an entry after the pool's head (or the genesis hash) in <paramref name="tx"/>; returns it.</summary>
+    public LedgerEntry Append(DbTransaction tx, string poolId, string kind, JsonObject body)
     {
         var head = Head(tx.Connection!, tx, poolId);
         var entry = LedgerEntry.Create(poolId, (head?.Seq ?? 0) + 1, time.GetUtcNow(), kind, body, head?.Hash ?? LedgerEntry.Genesis);
         Sql.Exec(tx, "INSERT INTO ledger(pool_id,seq,time,kind,body,prev,hash) VALUES (@p,@s,@t,@k,@b,@pr,@h)",
             ("@p", poolId), ("@s", entry.Sequence), ("@t", entry.Time), ("@k", kind), ("@b", CanonicalJson.SerializeToString(body)), ("@pr", entry.Previous), ("@h", entry.Hash));
+        return entry;
     }
 
     public (long Seq, string Hash)? Head(string poolId)

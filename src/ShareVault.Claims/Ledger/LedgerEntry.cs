@@ -22,6 +22,12 @@ public sealed record LedgerEntry(string Pool, long Sequence, string Time, string
     public const string Decision = "decision";
     public const string Payout = "payout";
 
+    /// <summary>A member accepts a policy issued to them, signed by the member (<see cref="MemberSignature"/>).</summary>
+    public const string PolicyAccepted = "policy_accepted";
+
+    /// <summary>A member's vote on a claim, signed by the member; a decision by votes names its vote entries.</summary>
+    public const string Vote = "vote";
+
     public static string ComputeHash(string pool, long sequence, string time, string kind, JsonObject body, string previous)
     {
         var canonical = CanonicalJson.Serialize(new JsonObject

@@ -45,7 +45,13 @@ public enum RegistryRefusal
 
     /// <summary>A registry change without a valid signature by a required admin key.</summary>
     NotAdminSigned,
+
+    /// <summary>A member action (join, policy acceptance, device enrolment, vote) of a member who holds a key, without a valid signature by that key.</summary>
+    NotMemberSigned,
 }
+
+/// <summary>A vote as its <c>vote</c> entry (at <paramref name="Sequence"/>) records it.</summary>
+public sealed record RegistryVote(string MemberId, bool Approve, long Sequence);
 
 /// <summary>The outcome of one <see cref="PoolRegistry.Apply"/>: applied, or refused with a reason and a detail that names ids (never secrets).</summary>
 public sealed record RegistryStep(bool Applied, RegistryRefusal? Refusal, string Detail)
@@ -74,6 +80,9 @@ public sealed class PoolRegistry
     private readonly Dictionary<string, RegistryDevice> _devices;
     private readonly Dictionary<string, RegistryClaim> _claims;
     private readonly HashSet<string> _premiumRefs;
+    private readonly Dictionary<string, MemberKey> _memberKeys;
+    private readonly HashSet<string> _accepted;
+    private readonly Dictionary<string, List<RegistryVote>> _votes;
     private readonly IReadOnlyList<AdminKey>? _requiredAdmins;
 
     /// <param name="poolId">The pool whose entries this folds (entries carry no pool id; it is part of their hash).</param>
@@ -88,6 +97,9 @@ public sealed class PoolRegistry
         _devices = new(StringComparer.Ordinal);
         _claims = new(StringComparer.Ordinal);
         _premiumRefs = new(StringComparer.Ordinal);
+        _memberKeys = new(StringComparer.Ordinal);
+        _accepted = new(StringComparer.Ordinal);
+        _votes = new(StringComparer.Ordinal);
     }
 
     private PoolRegistry(PoolRegistry other)
@@ -99,6 +111,9 @@ public sealed class PoolRegistry
         _devices = new(other._devices, StringComparer.Ordinal);
         _claims = new(other._claims, StringComparer.Ordinal);
         _premiumRefs = new(other._premiumRefs, StringComparer.Ordinal);
+        _memberKeys = new(other._memberKeys, StringComparer.Ordinal);
+        _accepted = new(other._accepted, StringComparer.Ordinal);
+        _votes = other._votes.ToDictionary(v => v.Key, v => new List<RegistryVote>(v.Value), StringComparer.Ordinal);
         Pool = other.Pool;
         Sequence = other.Sequence;
         Head = other.Head;
@@ -125,6 +140,15 @@ public sealed class PoolRegistry
     public IReadOnlyDictionary<string, RegistryDevice> Devices => _devices;
 
     public IReadOnlyDictionary<string, RegistryClaim> Claims => _claims;
+
+    /// <summary>The keys members recorded when they joined (members without one are absent).</summary>
+    public IReadOnlyDictionary<string, MemberKey> MemberKeys => _memberKeys;
+
+    /// <summary>Ids of the policies their members accepted (<c>policy_accepted</c>).</summary>
+    public IReadOnlySet<string> AcceptedPolicies => _accepted;
+
+    /// <summary>The votes cast on a claim, in ledger order (empty when none).</summary>
+    public IReadOnlyList<RegistryVote> VotesOn(string claimId) => _votes.TryGetValue(claimId, out var votes) ? votes : [];
 
     /// <summary>Sum of the premium entries.</summary>
     public long Premiums { get; private set; }
@@ -240,9 +264,9 @@ public sealed class PoolRegistry
             return Inconsistent(seq, $"the first entry must be {LedgerEntry.PoolCreated}, not {entry.Kind}");
         }
 
-        if (AdminSignature.IsRegistryChange(entry.Kind) && CheckAdmin(entry) is { } unsigned)
+        if (AdminSignature.IsRegistryChange(entry.Kind) && CheckAdmin(entry) is { } adminUnsigned)
         {
-            return unsigned;
+            return adminUnsigned;
         }
 
         switch (entry.Kind)
@@ -278,7 +302,81 @@ public sealed class PoolRegistry
                         return Inconsistent(seq, $"member '{member}' joins twice");
                     }
 
+                    // A key recorded at joining signs the join itself (proof of possession) and every later action of the member.
+                    var key = MemberKey.ReadFrom(body, "$.body");
+                    if (key is not null && CheckMember(entry, member, key) is { } notSigned)
+                    {
+                        return notSigned;
+                    }
+
                     _members[member] = name;
+                    if (key is not null)
+                    {
+                        _memberKeys[member] = key;
+                    }
+
+                    return RegistryStep.Ok;
+                }
+
+            case LedgerEntry.PolicyAccepted:
+                {
+                    var id = JsonFields.String(body["policy"], "$.body.policy");
+                    var member = JsonFields.String(body["member"], "$.body.member");
+                    var ruleHash = JsonFields.String(body["rule_hash"], "$.body.rule_hash");
+                    if (!_policies.TryGetValue(id, out var policy) || policy.MemberId != member || policy.RuleHash != ruleHash)
+                    {
+                        return Inconsistent(seq, $"member '{member}' accepts policy '{id}', which is not issued to them with this rule hash");
+                    }
+
+                    if (_accepted.Contains(id))
+                    {
+                        return Inconsistent(seq, $"policy '{id}' is accepted twice");
+                    }
+
+                    if (MemberSigned(entry, member) is { } notSigned)
+                    {
+                        return notSigned;
+                    }
+
+                    _accepted.Add(id);
+                    return RegistryStep.Ok;
+                }
+
+            case LedgerEntry.Vote:
+                {
+                    var id = JsonFields.String(body["claim"], "$.body.claim");
+                    var member = JsonFields.String(body["member"], "$.body.member");
+                    if (body["approve"] is not JsonValue approveNode || !approveNode.TryGetValue<bool>(out var approve))
+                    {
+                        throw new FormatException("$.body.approve is missing or not true/false");
+                    }
+
+                    if (!_claims.TryGetValue(id, out var claim) || claim.Status != RegistryClaim.Opened)
+                    {
+                        return Inconsistent(seq, $"a vote on claim '{id}', which is not open");
+                    }
+
+                    if (!_members.ContainsKey(member) || member == claim.MemberId)
+                    {
+                        return Inconsistent(seq, $"'{member}' may not vote on claim '{id}' (not a member, or its claimant)");
+                    }
+
+                    if (VotesOn(id).Any(v => v.MemberId == member))
+                    {
+                        return Inconsistent(seq, $"member '{member}' votes twice on claim '{id}'");
+                    }
+
+                    if (MemberSigned(entry, member) is { } notSigned)
+                    {
+                        return notSigned;
+                    }
+
+                    if (!_votes.TryGetValue(id, out var votes))
+                    {
+                        _votes[id] = votes = [];
+                    }
+
+                    votes.Add(new RegistryVote(member, approve, seq));
                     return RegistryStep.Ok;
                 }
 
@@ -329,6 +427,11 @@ public sealed class PoolRegistry
                     if (!_members.ContainsKey(member))
                     {
                         return Inconsistent(seq, $"device '{id}' for unknown member '{member}'");
+                    }
+
+                    if (MemberSigned(entry, member) is { } notSigned)
+                    {
+                        return notSigned;
                     }
 
                     if (_devices.ContainsKey(id))
@@ -413,6 +516,11 @@ public sealed class PoolRegistry
                         return Inconsistent(seq, $"claim '{id}': '{decision}' is not a decision");
                     }
 
+                    if (CheckTally(seq, id, claim, decision, body) is { } untallied)
+                    {
+                        return untallied;
+                    }
+
                     _claims[id] = claim with { Status = decision };
                     return RegistryStep.Ok;
                 }
@@ -440,6 +548,55 @@ public sealed class PoolRegistry
             default:
                 return RegistryStep.Refuse(RegistryRefusal.Malformed, $"entry {seq}: unknown kind '{entry.Kind}'");
         }
+    }
+
+    /// <summary>
+    /// A decision by the rule needs a policy that asks for no votes; a decision by votes names its
+    /// <c>vote</c> entries (<c>"votes"</c>: their sequence numbers), each on this claim and of the
+    /// decided side, at least the policy's votes_required of them. A decision by votes without
+    /// <c>"votes"</c> was written before votes were ledger entries: accepted only while no vote on the
+    /// claim is in the ledger (the checkpoint over the head vouches that it was not rewritten).
+    /// </summary>
+    private RegistryStep? CheckTally(long seq, string claimId, RegistryClaim claim, string decision, JsonObject body)
+    {
+        var by = body["by"] is null ? null : JsonFields.String(body["by"], "$.body.by");
+        var required = _policies.TryGetValue(claim.PolicyId, out var policy) ? policy.VotesRequired : 0;
+        if (by == "rule")
+        {
+            return required == 0 ? null : Inconsistent(seq, $"claim '{claimId}' is decided by the rule, but its policy asks for {required} vote(s)");
+        }
+
+        if (by != "votes")
+        {
+            return null;
+        }
+
+        var cast = VotesOn(claimId);
+        if (body["votes"] is null)
+        {
+            return cast.Count == 0 ? null : Inconsistent(seq, $"the decision on claim '{claimId}' does not name the votes it counts");
+        }
+
+        var named = JsonFields.Array(body["votes"], "$.body.votes").Select((n, i) => JsonFields.Int64(n, $"$.body.votes[{i}]")).ToList();
+        var approve = decision == RegistryClaim.Approved;
+        if (named.Distinct().Count() != named.Count || named.Any(n => !cast.Any(v => v.Sequence == n && v.Approve == approve)))
+        {
+            return Inconsistent(seq, $"the decision on claim '{claimId}' names entries that are not distinct votes to {(approve ? "approve" : "decline")} it");
+        }
+
+        return named.Count >= required ? null : Inconsistent(seq, $"claim '{claimId}' is {decision} by {named.Count} vote(s); its policy asks for {required}");
+    }
+
+    /// <summary>The member's signature, required when the member recorded a key at joining.</summary>
+    private RegistryStep? MemberSigned(LedgerEntry entry, string memberId) =>
+        _memberKeys.TryGetValue(memberId, out var key) ? CheckMember(entry, memberId, key) : null;
+
+    private RegistryStep? CheckMember(LedgerEntry entry, string memberId, MemberKey key)
+    {
+        var check = MemberSignature.Verify(PoolId, entry.Kind, entry.Body, key);
+        return check == MemberCheck.Valid
+            ? null
+            : RegistryStep.Refuse(RegistryRefusal.NotMemberSigned, $"entry {entry.Sequence} ({entry.Kind}): no valid signature by member '{memberId}' ({check})");
     }
 
     private RegistryStep? CheckAdmin(LedgerEntry entry)

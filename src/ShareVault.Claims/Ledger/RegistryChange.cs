@@ -75,4 +75,24 @@ public static class RegistryChange
             ["key_sha256"] = Convert.ToHexStringLower(SHA256.HashData(publicKeySpki)),
         };
     }
+
+    /// <summary>
+    /// <c>member_joined</c>: with <paramref name="key"/>, the member's own key (PEM, and for a passkey its
+    /// relying party and origin), which signs this entry (proof of possession) and every later action of
+    /// the member (<see cref="MemberSignature"/>); without, a member of an older ledger or the local CLI.
+    /// </summary>
+    public static JsonObject MemberJoined(string memberId, string name, MemberKey? key)
+    {
+        var body = new JsonObject { ["member"] = memberId, ["name"] = name };
+        key?.WriteTo(body);
+        return body;
+    }
+
+    /// <summary><c>policy_accepted</c>: the member accepts the policy with exactly this rule (its hash).</summary>
+    public static JsonObject PolicyAccepted(string policyId, string memberId, string ruleHash) =>
+        new() { ["policy"] = policyId, ["member"] = memberId, ["rule_hash"] = ruleHash };
+
+    /// <summary><c>vote</c>: a member approves or declines a claim.</summary>
+    public static JsonObject Vote(string claimId, string memberId, bool approve) =>
+        new() { ["claim"] = claimId, ["member"] = memberId, ["approve"] = approve };
 }

@@ -71,10 +71,12 @@ internal sealed class ClaimBook(ClaimsDatabase db, LedgerBook ledger, TimeProvid
     }
 
     /// <summary>
-    /// A member's vote on an open claim; the claimant cannot vote. Decides the claim once approvals
-    /// or rejections reach the policy's votes_required. Returns the claim's status after the vote.
+    /// A member's vote on an open claim; the claimant cannot vote. The vote is a <c>vote</c> entry,
+    /// signed by the member when they hold a key (<paramref name="memberSig"/>). Decides the claim once
+    /// approvals or rejections reach the policy's votes_required; the decision names the vote entries it
+    /// counts. Returns the claim's status after the vote.
     /// </summary>
-    public ClaimStatus Vote(DbTransaction tx, string claimId, string memberId, bool approve)
+    public ClaimStatus Vote(DbTransaction tx, string claimId, string memberId, bool approve, JsonObject? memberSig = null)
     {
         string poolId, claimant, policyId;
         ClaimStatus status;
@@ -106,15 +108,23 @@ internal sealed class ClaimBook(ClaimsDatabase db, LedgerBook ledger, TimeProvid
             throw new ClaimsException(ClaimsError.AlreadyExists, $"Member '{memberId}' has already voted on claim '{claimId}'");
         }
 
-        var approvals = Sql.Int64(tx.Connection!, tx, "SELECT COUNT(*) FROM votes WHERE claim_id=@c AND approve=1", ("@c", claimId));
-        var rejections = Sql.Int64(tx.Connection!, tx, "SELECT COUNT(*) FROM votes WHERE claim_id=@c AND approve=0", ("@c", claimId));
-        if (approvals >= required)
+        var body = RegistryChange.Vote(claimId, memberId, approve);
+        MemberActions.Attach(poolId, LedgerEntry.Vote, body, memberId, MemberActions.Key(tx.Connection!, tx, poolId, memberId), memberSig);
+        ledger.Append(tx, poolId, LedgerEntry.Vote, body);
+
+        // The vote entries of this claim, for the decision to name (PoolRegistry checks the tally against them).
+        var cast = Sql.Query(tx.Connection!, tx, "SELECT seq, body FROM ledger WHERE pool_id=@p AND kind=@k", r => (Seq: r.GetInt64(0), Body: JsonNode.Parse(r.GetString(1))!.AsObject()),
+                ("@p", poolId), ("@k", LedgerEntry.Vote))
+            .Where(v => v.Body["claim"]?.GetValue<string>() == claimId).ToList();
+        var approvals = cast.Where(v => v.Body["approve"]!.GetValue<bool>()).Select(v => v.Seq).ToList();
+        var rejections = cast.Where(v => !v.Body["approve"]!.GetValue<bool>()).Select(v => v.Seq).ToList();
+        if (approvals.Count >= required)
         {
-            Decide(tx, poolId, claimId, status = ClaimStatus.Approved, DecidedBy.Votes, $"{approvals} member(s) approved");
+            Decide(tx, poolId, claimId, status = ClaimStatus.Approved, DecidedBy.Votes, $"{approvals.Count} member(s) approved", approvals);
         }
-        else if (rejections >= required)
+        else if (rejections.Count >= required)
         {
-            Decide(tx, poolId, claimId, status = ClaimStatus.Declined, DecidedBy.Votes, $"{rejections} member(s) declined");
+            Decide(tx, poolId, claimId, status = ClaimStatus.Declined, DecidedBy.Votes, $"{rejections.Count} member(s) declined", rejections);
         }
 
         return status;
@@ -153,9 +163,15 @@ internal sealed class ClaimBook(ClaimsDatabase db, LedgerBook ledger, TimeProvid
         return hash is null ? null : new JsonObject { ["seq"] = seq, ["sha256"] = Convert.ToHexStringLower(hash) };
     }
 
-    private void Decide(DbTransaction tx, string poolId, string claimId, ClaimStatus decision, DecidedBy by, string reason)
+    private void Decide(DbTransaction tx, string poolId, string claimId, ClaimStatus decision, DecidedBy by, string reason, IReadOnlyList<long>? votes = null)
     {
         Sql.Exec(tx, "UPDATE claims SET status=@s, decided_at=@t, reason=@r WHERE id=@id", ("@s", decision.ToText()), ("@t", Now()), ("@r", reason), ("@id", claimId));
-        ledger.Append(tx, poolId, LedgerEntry.Decision, new JsonObject { ["claim"] = claimId, ["decision"] = decision.ToText(), ["by"] = by.ToText(), ["reason"] = reason });
+        var body = new JsonObject { ["claim"] = claimId, ["decision"] = decision.ToText(), ["by"] = by.ToText(), ["reason"] = reason };
+        if (votes is not null)
+        {
+            body["votes"] = new JsonArray([.. votes.Select(v => (JsonNode)v)]);
+        }
+
+        ledger.Append(tx, poolId, LedgerEntry.Decision, body);
     }
 }

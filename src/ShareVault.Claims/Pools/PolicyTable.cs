@@ -30,6 +30,27 @@ internal sealed class PolicyTable(ClaimsDatabase db, LedgerBook ledger)
         ledger.Append(tx, policy.PoolId, LedgerEntry.PolicyIssued, body);
     }
 
+    /// <summary>The policy's member accepts it (<c>policy_accepted</c>), signed by the member when they hold a key.</summary>
+    public void Accept(DbTransaction tx, string poolId, string policyId, string memberId, JsonObject? memberSig)
+    {
+        PoolTables.RequireMember(tx, poolId, memberId);
+        var ruleHash = Sql.Query(tx.Connection!, tx, "SELECT rule_hash FROM policies WHERE id=@id AND pool_id=@p AND member_id=@m", r => r.GetString(0), ("@id", policyId), ("@p", poolId), ("@m", memberId)).FirstOrDefault()
+            ?? throw new ClaimsException(ClaimsError.NotFound, $"No policy '{policyId}' of member '{memberId}' in pool '{poolId}'");
+        if (Accepted(tx.Connection!, tx, poolId).Contains(policyId))
+        {
+            throw new ClaimsException(ClaimsError.AlreadyExists, $"Policy '{policyId}' is already accepted");
+        }
+
+        var body = RegistryChange.PolicyAccepted(policyId, memberId, ruleHash);
+        MemberActions.Attach(poolId, LedgerEntry.PolicyAccepted, body, memberId, MemberActions.Key(tx.Connection!, tx, poolId, memberId), memberSig);
+        ledger.Append(tx, poolId, LedgerEntry.PolicyAccepted, body);
+    }
+
+    /// <summary>Ids of the pool's policies that their members accepted.</summary>
+    public static HashSet<string> Accepted(DbConnection c, DbTransaction? tx, string poolId) =>
+        [.. Sql.Query(c, tx, "SELECT body FROM ledger WHERE pool_id=@p AND kind=@k", r => JsonNode.Parse(r.GetString(0))?["policy"]?.GetValue<string>() ?? string.Empty,
+            ("@p", poolId), ("@k", LedgerEntry.PolicyAccepted))];
+
     /// <summary>The pool member's policies, parsed.</summary>
     public List<PolicyRow> ForMember(DbTransaction tx, string poolId, string memberId) =>
         Sql.Query(tx.Connection!, tx, "SELECT id, rule_text, payout_amount, votes_required, context FROM policies WHERE pool_id=@p AND member_id=@m ORDER BY id", r =>

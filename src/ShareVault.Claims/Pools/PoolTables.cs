@@ -21,7 +21,10 @@ internal sealed class PoolTables(ClaimsDatabase db, LedgerBook ledger)
         ledger.Append(tx, id, LedgerEntry.PoolCreated, entry);
     }
 
-    public void InsertMember(DbTransaction tx, string poolId, string memberId, string name, string now)
+    public void InsertMember(DbTransaction tx, string poolId, string memberId, string name, string now) => InsertMember(tx, poolId, memberId, name, null, null, now);
+
+    /// <summary>A member who holds <paramref name="key"/> joins with their signature over the <c>member_joined</c> action by that key.</summary>
+    public void InsertMember(DbTransaction tx, string poolId, string memberId, string name, MemberKey? key, JsonObject? memberSig, string now)
     {
         RequirePool(tx, poolId);
         if (Sql.Exists(tx, "SELECT 1 FROM members WHERE pool_id=@p AND id=@m", ("@p", poolId), ("@m", memberId)))
@@ -30,7 +33,9 @@ internal sealed class PoolTables(ClaimsDatabase db, LedgerBook ledger)
         }
 
         Sql.Exec(tx, "INSERT INTO members(pool_id,id,name,created_at) VALUES (@p,@m,@n,@t)", ("@p", poolId), ("@m", memberId), ("@n", name), ("@t", now));
-        ledger.Append(tx, poolId, LedgerEntry.MemberJoined, new JsonObject { ["member"] = memberId, ["name"] = name });
+        var body = RegistryChange.MemberJoined(memberId, name, key);
+        MemberActions.Attach(poolId, LedgerEntry.MemberJoined, body, memberId, key, memberSig);
+        ledger.Append(tx, poolId, LedgerEntry.MemberJoined, body);
     }
 
     /// <summary>

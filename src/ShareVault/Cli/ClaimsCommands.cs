@@ -38,10 +38,12 @@ internal static class ClaimsCommands
         var brokerKey = new Option<string?>("--broker-key") { Description = "PEM client key for the external broker" };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Sign a ledger checkpoint after this many entries", DefaultValueFactory = _ => 64 };
         var checkpointMinutes = new Option<int>("--checkpoint-minutes") { Description = "…or after this many minutes", DefaultValueFactory = _ => 10 };
+        var operatorKey = new Option<string[]>("--operator-key") { Description = "PEM public key (P-256 or RSA, e.g. from 'sharevault admin key create') that logs in as the service's operator; repeatable. A pool's admin keys log in as that pool's operator.", AllowMultipleArgumentsPerToken = false };
+        var publicOrigin = new Option<string?>("--public-origin") { Description = "The dashboard's origin as browsers reach it, which passkeys are bound to (default http://localhost:HTTP_PORT)" };
         var time = new EvidenceTimeOptions();
         var command = new Command("serve", "Run the claims service: embedded MQTT broker, SQLite, HTTP API, payouts signed by the pool's threshold key")
         {
-            mqttTls, mqttPlain, mqttBind, http, broker, brokerCa, brokerCert, brokerKey, checkpointEvery, checkpointMinutes, time.MaxAge, time.MaxLead, time.MaxStepBack,
+            mqttTls, mqttPlain, mqttBind, http, broker, brokerCa, brokerCert, brokerKey, checkpointEvery, checkpointMinutes, time.MaxAge, time.MaxLead, time.MaxStepBack, operatorKey, publicOrigin,
         };
         command.SetAction((result, cancellationToken) => CliContext.RunAsync(async () =>
         {
@@ -73,6 +75,8 @@ internal static class ClaimsCommands
                     EvidenceTime = time.Read(result),
                 },
                 AfterStoreBeforeReceipts = faults?.AfterStoreBeforeReceipts(),
+                OperatorKeys = [.. (result.GetValue(operatorKey) ?? []).Select(f => AdminKey.FromPem(File.ReadAllText(f)))],
+                PublicOrigin = result.GetValue(publicOrigin) is { } origin ? new Uri(origin) : null,
             };
             // Logs go to stderr (stdout stays the service's one-line announcements, which scripts read).
             using var logging = LoggerFactory.Create(b =>
@@ -99,6 +103,7 @@ internal static class ClaimsCommands
                 Console.WriteLine($"  subscribed to {url} as {options.ExternalBroker!.ClientId} ($share/{options.ExternalBroker.ShareGroup}/…)");
             }
 
+            Console.WriteLine($"  dashboard {options.PublicOrigin?.GetLeftPart(UriPartial.Authority) ?? $"http://localhost:{host.HttpAddress?.Port}"}/dashboard/");
             Console.WriteLine($"  HTTP API {host.HttpAddress}");
             try
             {

@@ -39,7 +39,7 @@ public sealed class HttpApiErrorTests(PoolKeyFixture key)
     {
         Assert.NotNull(name);
         await using var host = await StartAsync();
-        using var http = new HttpClient { BaseAddress = host.HttpAddress };
+        using var http = await OperatorAsync(host);
         using var content = new StringContent(body, Encoding.UTF8, "application/json");
         using var response = await http.PostAsync(new Uri("/devices", UriKind.Relative), content);
         var problem = await ProblemAsync(response);
@@ -51,7 +51,7 @@ public sealed class HttpApiErrorTests(PoolKeyFixture key)
     public async Task Unknown_pool_is_404_and_a_second_enrolment_is_409()
     {
         await using var host = await StartAsync();
-        using var http = new HttpClient { BaseAddress = host.HttpAddress };
+        using var http = await OperatorAsync(host);
         using (var unknown = await http.PostAsync(new Uri("/devices", UriKind.Relative), Json(Body(Pem, pool: "nope"))))
         {
             Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
@@ -92,9 +92,25 @@ public sealed class HttpApiErrorTests(PoolKeyFixture key)
         Assert.DoesNotContain("hunter2", problem.Detail, StringComparison.Ordinal);
     }
 
+    private static readonly ECDsa Operator = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+
+    /// <summary>Enrolling a device is the operator's (or its member's) write: log in as the service's operator.</summary>
+    private static async Task<HttpClient> OperatorAsync(ClaimsHost host)
+    {
+        var http = new HttpClient { BaseAddress = host.HttpAddress };
+        using var challengeResponse = await http.PostAsJsonAsync(new Uri("/auth/challenge", UriKind.Relative), new JsonObject { ["role"] = "operator", ["pool"] = "pool-1" });
+        var challenge = (await challengeResponse.Content.ReadFromJsonAsync<JsonObject>())!;
+        var signature = Operator.SignData(Encoding.UTF8.GetBytes(challenge["text"]!.GetValue<string>()), HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation);
+        using var tokenResponse = await http.PostAsJsonAsync(new Uri("/auth/token", UriKind.Relative), new JsonObject { ["challenge"] = challenge["challenge"]!.GetValue<string>(), ["signature"] = ShareVault.Hardware.Base64Url.Encode(signature) });
+        var token = (await tokenResponse.Content.ReadFromJsonAsync<JsonObject>())!["token"]!.GetValue<string>();
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        return http;
+    }
+
     private async Task<ClaimsHost> StartAsync()
     {
-        var host = await ClaimsHost.StartAsync(IngestOverMqttTests.Options(key), key.Signer(), TimeProvider.System, default);
+        var options = IngestOverMqttTests.Options(key) with { OperatorKeys = [ShareVault.Claims.Ledger.AdminKey.FromSubjectPublicKeyInfo(Operator.ExportSubjectPublicKeyInfo())] };
+        var host = await ClaimsHost.StartAsync(options, key.Signer(), TimeProvider.System, default);
         await IngestOverMqttTests.SetUpPoolAsync(host.Engine, key.KeyName);
         return host;
     }
