@@ -55,8 +55,9 @@ public sealed class CommandLineTests
             }
             """);
 
-        // SIGTERM after 3 s: the agent drains and exits 0 (--preserve-status: timeout(1) reports the agent's own status, 143 had it died of the signal).
-        var run = await ProcessRunner.RunAsync("timeout", ["--preserve-status", "-s", "TERM", "3", "dotnet", AgentDll, "run", "--config", config, "--sink", "dir:" + dir.Sub("evidence")], TimeSpan.FromSeconds(60));
+        // SIGTERM after 10 s: the agent drains and exits 0 (--preserve-status: timeout(1) reports the agent's own status, 143 had it died of the signal).
+        // 10 s, not 3: on a loaded 2-core CI machine the runtime's start alone took most of 3 s (one record written, clean-clone suite run).
+        var run = await ProcessRunner.RunAsync("timeout", ["--preserve-status", "-s", "TERM", "10", "dotnet", AgentDll, "run", "--config", config, "--sink", "dir:" + dir.Sub("evidence")], TimeSpan.FromSeconds(60));
         Assert.True(run.ExitCode == 0, $"exit {run.ExitCode}: {run.StdErr}");
         Assert.Empty(Directory.GetFiles(dir.Sub(Path.Combine("data", "outbox")), "*.cose", SearchOption.TopDirectoryOnly));
         Assert.Contains("SOFTWARE key", run.StdErr, StringComparison.Ordinal);
