@@ -1,6 +1,8 @@
 using System.Security.Cryptography;
 using DeviceAgent.Sensors;
 using DeviceAgent.Storage;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using ShareVault.Evidence;
 
 namespace DeviceAgent;
@@ -20,7 +22,7 @@ public sealed class AgentPipeline : IDisposable
     private readonly SequenceState _state;
     private readonly Outbox _outbox;
     private readonly TimeProvider _time;
-    private readonly TextWriter _log;
+    private readonly ILogger _log;
     private readonly Lock _recordGate = new();
     private bool _disposed;
 
@@ -31,7 +33,7 @@ public sealed class AgentPipeline : IDisposable
         SequenceState state,
         Outbox outbox,
         TimeProvider time,
-        TextWriter? log = null)
+        ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(sensors);
         ArgumentNullException.ThrowIfNull(key);
@@ -49,7 +51,7 @@ public sealed class AgentPipeline : IDisposable
         _state = state;
         _outbox = outbox;
         _time = time;
-        _log = log ?? TextWriter.Null;
+        _log = logger ?? NullLogger.Instance;
         foreach (var sensor in sensors.OfType<IEventSensor>())
         {
             sensor.Triggered += OnTriggered;
@@ -123,11 +125,10 @@ public sealed class AgentPipeline : IDisposable
         {
             Record(_time.GetUtcNow(), readings, faults);
         }
-        catch (Exception e) when (e is IOException or CryptographicException or UnauthorizedAccessException or ObjectDisposedException
-                                      or ShareVault.Hardware.ShareStoreException)
+        catch (Exception e) when (AgentFailures.IsExpected(e))
         {
             // An event handler has no caller to report to; the next scheduled poll records the state again.
-            _log.WriteLine($"event from {sample.SensorId} could not be recorded: {e.Message}");
+            _log.LogError(e, "An event from sensor {Sensor} could not be recorded; the next poll records the state again", sample.SensorId);
         }
     }
 
@@ -139,9 +140,10 @@ public sealed class AgentPipeline : IDisposable
         {
             sample = read();
         }
-        catch (Exception e) when (e is IOException or InvalidOperationException or TimeoutException or UnauthorizedAccessException
-                                      or ArgumentException or NotSupportedException)
+        catch (Exception e) when (AgentFailures.IsExpected(e))
         {
+            // The bus or the driver failed: recorded as the sensor's fault (the record still goes out), and logged.
+            _log.LogWarning(e, "Sensor {Sensor} could not be read", sensorId);
             faults.Add(new SensorFault(sensorId, $"driver error: {e.GetType().Name}: {e.Message}"));
             return;
         }
@@ -164,7 +166,7 @@ public sealed class AgentPipeline : IDisposable
 
         if (sample.Fault is not null)
         {
-            _log.WriteLine($"sensor {sample.SensorId}: {sample.Fault}");
+            _log.LogWarning("Sensor {Sensor} reports a fault: {Fault}", sample.SensorId, sample.Fault);
         }
     }
 

@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using DeviceAgent.Configuration;
 using DeviceAgent.Keys;
+using Microsoft.Extensions.Logging;
 using ShareVault.Evidence;
 using ShareVault.Hardware;
 
@@ -10,7 +11,9 @@ var root = new RootCommand("device-agent: reads sensors, signs evidence with a h
 root.Subcommands.Add(RunCommand());
 root.Subcommands.Add(KeyCommand());
 root.Subcommands.Add(VerifyCommand());
-return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
+var exitCode = await root.Parse(args).InvokeAsync().ConfigureAwait(false);
+Cli.Logging.Dispose(); // the console logger writes from a queue: flush it before the process ends
+return exitCode;
 
 static Command RunCommand()
 {
@@ -31,7 +34,7 @@ static Command RunCommand()
             context.Cancel = true;
             stop.Cancel();
         });
-        await DeviceAgent.AgentHost.RunAsync(loaded, SensorRegistry.Default, TimeProvider.System, Console.Error, stop.Token).ConfigureAwait(false);
+        await DeviceAgent.AgentHost.RunAsync(loaded, SensorRegistry.Default, TimeProvider.System, Cli.Logging, stop.Token).ConfigureAwait(false);
         return 0;
     }));
     return command;
@@ -102,17 +105,43 @@ static Command VerifyCommand()
 
 internal static class Cli
 {
+    /// <summary>sysexits.h EX_SOFTWARE: an internal error (a bug), not a failure of the world the agent runs in.</summary>
+    public const int Bug = 70;
+
+    /// <summary>
+    /// The agent's logs: console, one line per entry, all on stderr (stdout stays what <c>key</c> and
+    /// <c>verify</c> print for scripts), structured, information and up. Messages carry ids, sequence
+    /// numbers and reasons, never a PIN, a key or an evidence payload.
+    /// </summary>
+    public static ILoggerFactory Logging { get; } = LoggerFactory.Create(b => b
+        .SetMinimumLevel(LogLevel.Information)
+        .AddSimpleConsole(c =>
+        {
+            c.SingleLine = true;
+            c.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+            c.UseUtcTimestamp = true;
+        })
+        .AddConsole(c => c.LogToStandardErrorThreshold = LogLevel.Trace));
+
+    /// <summary>
+    /// The command boundary: an expected failure (<see cref="DeviceAgent.AgentFailures.IsExpected"/>) prints
+    /// "device-agent: reason" on stderr and exits 1; anything else is a bug, logged with its exception, exit <see cref="Bug"/>.
+    /// </summary>
     public static async Task<int> RunAsync(Func<Task<int>> action)
     {
         try
         {
             return await action().ConfigureAwait(false);
         }
-        catch (Exception e) when (e is ShareStoreException or ArgumentException or IOException or UnauthorizedAccessException
-                                      or FormatException or InvalidOperationException or InvalidDataException or CryptographicException)
+        catch (Exception e) when (DeviceAgent.AgentFailures.IsExpected(e))
         {
             await Console.Error.WriteLineAsync("device-agent: " + e.Message).ConfigureAwait(false);
             return 1;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            Logging.CreateLogger("device-agent").LogCritical(e, "device-agent failed unexpectedly (a bug; please report it with this log)");
+            return Bug;
         }
     }
 }

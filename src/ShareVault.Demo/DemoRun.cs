@@ -380,13 +380,11 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
     }
 
     /// <summary>
-    /// The demo's one failure boundary: what a step can fail with (the libraries' domain exceptions,
-    /// files, crypto, the database, a node process that cannot start) ends the run with the step named
-    /// and exit 1; anything else is a bug and propagates with its stack.
+    /// The demo's one failure boundary (<see cref="CommandFailures.IsExpected"/>, the CLI's classification):
+    /// what a step can fail with ends the run with the step named and exit 1; anything else is a bug and
+    /// propagates with its stack.
     /// </summary>
-    private static bool IsStepFailure(Exception e) => e is ClaimsException or ShareStoreException or KeyCatalogException or ThresholdSigningException
-        or InvalidOperationException or IOException or ArgumentException or System.Security.Cryptography.CryptographicException or System.Data.Common.DbException
-        or System.ComponentModel.Win32Exception;
+    private static bool IsStepFailure(Exception e) => CommandFailures.IsExpected(e);
 
     // Below the ephemeral range and reserved for this process, so no client connection takes it before the broker binds it.
     private static int FreePort() => LoopbackPorts.Reserve();

@@ -4,6 +4,8 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Polly;
+using Polly.Retry;
 using ShareVault.Claims;
 using ShareVault.Claims.Ingest;
 using ShareVault.Claims.Payouts;
@@ -53,8 +55,25 @@ public sealed record ServiceOptions
     /// </summary>
     public Uri? PublicOrigin { get; init; }
 
-    /// <summary>How often payouts, checkpoints and gap time-outs are looked at when no evidence arrives.</summary>
+    /// <summary>
+    /// How often payouts, checkpoints and gap time-outs are looked at when no evidence arrives (more than
+    /// zero); also the wait before the first retry of a round that failed.
+    /// </summary>
     public TimeSpan HousekeepingInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Longest wait between two retries of a failed housekeeping round (custodians away, the database
+    /// unreachable): the wait doubles from <see cref="HousekeepingInterval"/> up to this (more than zero;
+    /// an interval longer than this is itself the cap).
+    /// </summary>
+    public TimeSpan HousekeepingRetryDelayMax { get; init; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first option out of range (the ingest options are checked by <see cref="IngestOptions.Validate"/>).</summary>
+    public void Validate()
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(HousekeepingInterval, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(HousekeepingRetryDelayMax, TimeSpan.Zero);
+    }
 }
 
 /// <summary>
@@ -69,6 +88,7 @@ public sealed class ClaimsHost : IAsyncDisposable
     private Task? _housekeeping;
     private ILogger _log = NullLogger.Instance;
     private WebApplication? _http;
+    private ResiliencePipeline _housekeepingRetry = ResiliencePipeline.Empty;
 
     private ClaimsHost(ServiceOptions options, ClaimsDatabase db, ClaimsEngine engine, EvidenceIngest ingest)
     {
@@ -104,6 +124,7 @@ public sealed class ClaimsHost : IAsyncDisposable
     public static async Task<ClaimsHost> StartAsync(ServiceOptions options, IPoolSigner signer, TimeProvider time, CancellationToken cancellationToken, ILoggerFactory? logging = null)
     {
         ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
         var db = ClaimsDatabase.Open(options.DatabasePath ?? Path.Combine(options.DataDir, "claims.db"));
         var engine = new ClaimsEngine(db, signer, time, options.Claims);
         EmbeddedBroker? broker = null;
@@ -112,6 +133,7 @@ public sealed class ClaimsHost : IAsyncDisposable
         var ingest = new EvidenceIngest(engine, (topic, payload, ct) =>
             broker is not null ? broker.PublishAsync(topic, payload, ct) : external!.PublishAsync(topic, payload, ct), time, options.Ingest, loggers.CreateLogger<EvidenceIngest>());
         var host = new ClaimsHost(options, db, engine, ingest) { _log = loggers.CreateLogger<ClaimsHost>(), Time = time };
+        host._housekeepingRetry = HousekeepingRetry(options, time, host.OnHousekeepingRetryAsync);
         try
         {
             ingest.BatchCommitted += () => host._wake.Release();
@@ -119,7 +141,7 @@ public sealed class ClaimsHost : IAsyncDisposable
             ingest.Start();
             if (options.ExternalBroker is { } externalOptions)
             {
-                external = new ExternalBrokerSource(ingest, externalOptions);
+                external = new ExternalBrokerSource(ingest, externalOptions, loggers.CreateLogger<ExternalBrokerSource>());
                 await external.StartAsync(cancellationToken).ConfigureAwait(false);
                 host.External = external;
             }
@@ -133,7 +155,7 @@ public sealed class ClaimsHost : IAsyncDisposable
                     Port = options.MqttPort,
                     TlsPort = options.MqttTlsPort,
                     Certificate = certificate,
-                }, time);
+                }, time, loggers.CreateLogger<EmbeddedBroker>());
                 try
                 {
                     await broker.StartAsync().ConfigureAwait(false);
@@ -206,11 +228,36 @@ public sealed class ClaimsHost : IAsyncDisposable
         _wake.Dispose();
     }
 
+    /// <summary>
+    /// The retry of a failed housekeeping round (Polly, driven by <paramref name="time"/>): tried again
+    /// until it succeeds, waiting <see cref="ServiceOptions.HousekeepingInterval"/> doubled each time up to
+    /// <see cref="ServiceOptions.HousekeepingRetryDelayMax"/> (or the interval, if longer), without jitter (one loop per service). Every
+    /// exception is retried (signing fails while custodians are away, the database may be unreachable;
+    /// nothing is lost: claims stay approved) except the cancellation of a stop, which ends the wait at once.
+    /// </summary>
+    internal static ResiliencePipeline HousekeepingRetry(ServiceOptions options, TimeProvider time, Func<OnRetryArguments<object>, ValueTask> onRetry)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        return new ResiliencePipelineBuilder { TimeProvider = time }
+            .AddRetry(new RetryStrategyOptions
+            {
+                MaxRetryAttempts = int.MaxValue,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = false,
+                Delay = options.HousekeepingInterval,
+                MaxDelay = options.HousekeepingRetryDelayMax > options.HousekeepingInterval ? options.HousekeepingRetryDelayMax : options.HousekeepingInterval,
+                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is { } e && !(e is OperationCanceledException && args.Context.CancellationToken.IsCancellationRequested)),
+                OnRetry = onRetry,
+            })
+            .Build();
+    }
+
     private async Task HousekeepAsync(CancellationToken cancellationToken)
     {
-        while (!cancellationToken.IsCancellationRequested)
+        try
         {
-            try
+            while (!cancellationToken.IsCancellationRequested)
             {
                 await _wake.WaitAsync(Options.HousekeepingInterval, cancellationToken).ConfigureAwait(false);
                 while (_wake.CurrentCount > 0)
@@ -218,20 +265,22 @@ public sealed class ClaimsHost : IAsyncDisposable
                     await _wake.WaitAsync(cancellationToken).ConfigureAwait(false);
                 }
 
-                await HousekeepOnceAsync(cancellationToken).ConfigureAwait(false);
+                await _housekeepingRetry.ExecuteAsync(static async (host, ct) => await host.HousekeepOnceAsync(ct).ConfigureAwait(false), this, cancellationToken).ConfigureAwait(false);
                 LastHousekeepingError = null;
             }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                // Signing can fail while custodians are away; nothing is lost (claims stay approved) and the loop retries.
-                LastHousekeepingError = e.GetType().Name + ": " + e.Message;
-                _log.LogWarning(e, "Housekeeping (gaps, payouts, checkpoints) failed; retrying in {Interval}", Options.HousekeepingInterval);
-            }
         }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopped, possibly in the middle of a retry wait.
+        }
+    }
+
+    private ValueTask OnHousekeepingRetryAsync(OnRetryArguments<object> args)
+    {
+        var e = args.Outcome.Exception!;
+        LastHousekeepingError = e.GetType().Name + ": " + e.Message;
+        _log.LogWarning(e, "Housekeeping (gaps, payouts, checkpoints) failed (try {Attempt}); retrying in {Delay}", args.AttemptNumber + 1, args.RetryDelay);
+        return ValueTask.CompletedTask;
     }
 
     /// <summary>The HTTP API's mapped endpoints (for the test that holds docs/openapi.json to them).</summary>
@@ -245,7 +294,11 @@ public sealed class ClaimsHost : IAsyncDisposable
         builder.Logging.ClearProviders();
         if (logging is not null)
         {
-            builder.Services.AddSingleton(logging);
+            // ASP.NET's own request lines carry the query string (member data, keys): warnings and up only.
+            builder.Logging.AddProvider(new ForwardingLoggerProvider(logging)).AddFilter("Microsoft.AspNetCore", LogLevel.Warning).AddFilter("Microsoft.Hosting", LogLevel.Warning)
+
+                // HttpApi logs every 5xx with its exception, method and route; ASP.NET's copy of the same would double it.
+                .AddFilter("Microsoft.AspNetCore.Diagnostics.ExceptionHandlerMiddleware", LogLevel.None);
         }
 
         HttpApi.Configure(builder.Services);

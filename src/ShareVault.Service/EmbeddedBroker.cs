@@ -1,5 +1,7 @@
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using MQTTnet;
 using MQTTnet.Protocol;
 using MQTTnet.Server;
@@ -40,9 +42,11 @@ public sealed class EmbeddedBroker : IAsyncDisposable
     private readonly EvidenceIngest _ingest;
     private readonly TimeProvider _time;
     private readonly MqttServer _server;
+    private readonly ILogger _log;
 
-    public EmbeddedBroker(ClaimsEngine engine, EvidenceIngest ingest, BrokerOptions options, TimeProvider time)
+    public EmbeddedBroker(ClaimsEngine engine, EvidenceIngest ingest, BrokerOptions options, TimeProvider time, ILogger<EmbeddedBroker>? logger = null)
     {
+        _log = logger ?? NullLogger<EmbeddedBroker>.Instance;
         _engine = engine ?? throw new ArgumentNullException(nameof(engine));
         _ingest = ingest ?? throw new ArgumentNullException(nameof(ingest));
         _time = time ?? throw new ArgumentNullException(nameof(time));
@@ -103,9 +107,13 @@ public sealed class EmbeddedBroker : IAsyncDisposable
         {
             args.ReasonCode = reason == MqttConnectReasonCode.NotAuthorized ? reason : MqttConnectReasonCode.BadUserNameOrPassword;
             args.ReasonString = "not an enrolled device";
+
+            // Client id, user name (a device id) and endpoint only: never the password (a device proof).
+            _log.LogWarning("MQTT connection refused ({Reason}): client {ClientId}, user {User}, from {Endpoint}", args.ReasonCode, args.ClientId, args.UserName, args.RemoteEndPoint);
             return Task.CompletedTask;
         }
 
+        _log.LogInformation("MQTT device {Device} connected from {Endpoint}", device, args.RemoteEndPoint);
         args.SessionItems[DeviceItem] = device;
         args.ReasonCode = MqttConnectReasonCode.Success;
         return Task.CompletedTask;
@@ -165,6 +173,7 @@ public sealed class EmbeddedBroker : IAsyncDisposable
         args.ProcessPublish = false;
         args.Response.ReasonCode = MqttPubAckReasonCode.NotAuthorized;
         _ingest.Metrics.RefusedByBroker();
+        _log.LogWarning("MQTT publish by {Device} to {Topic} refused: not authorized", device ?? args.ClientId, topic);
         if (parsed && kind == EvidenceTopicKind.Evidence)
         {
             // Recorded (and counted) as TopicMismatch, with a receipt to the publisher only.
@@ -183,6 +192,7 @@ public sealed class EmbeddedBroker : IAsyncDisposable
 
         args.ProcessSubscription = false;
         args.Response.ReasonCode = MqttSubscribeReasonCode.NotAuthorized;
+        _log.LogWarning("MQTT subscription by {Device} to {Filter} refused: not authorized", device ?? args.ClientId, filter);
         return Task.CompletedTask;
     }
 }

@@ -1,4 +1,6 @@
 using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using MQTTnet;
 using MQTTnet.Formatter;
 using MQTTnet.Protocol;
@@ -38,9 +40,10 @@ public sealed record ExternalBrokerOptions
 /// <c>pattern write sharevault/v1/devices/%u/evidence</c>); ingest still refuses a record whose signer
 /// is not the topic's device.
 /// </summary>
-public sealed class ExternalBrokerSource(EvidenceIngest ingest, ExternalBrokerOptions options) : IAsyncDisposable
+public sealed class ExternalBrokerSource(EvidenceIngest ingest, ExternalBrokerOptions options, ILogger<ExternalBrokerSource>? logger = null) : IAsyncDisposable
 {
     private readonly IMqttClient _client = new MqttClientFactory().CreateMqttClient();
+    private readonly ILogger _log = logger ?? NullLogger<ExternalBrokerSource>.Instance;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -76,6 +79,7 @@ public sealed class ExternalBrokerSource(EvidenceIngest ingest, ExternalBrokerOp
         }
 
         _client.ApplicationMessageReceivedAsync += OnMessageAsync;
+        _client.DisconnectedAsync += OnDisconnectedAsync;
         await _client.ConnectAsync(builder.Build(), cancellationToken).ConfigureAwait(false);
         var subscribe = new MqttClientSubscribeOptionsBuilder()
             .WithTopicFilter(f => f.WithTopic(EvidenceTopics.SharedEvidence(options.ShareGroup)).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce))
@@ -86,6 +90,8 @@ public sealed class ExternalBrokerSource(EvidenceIngest ingest, ExternalBrokerOp
         {
             throw new InvalidOperationException($"The broker refused the evidence subscription: {code}");
         }
+
+        _log.LogInformation("Subscribed to evidence on {Broker} as {ClientId} (shared group {Group})", options.Url.Host, options.ClientId, options.ShareGroup);
     }
 
     public Task PublishAsync(string topic, byte[] payload, CancellationToken cancellationToken) =>
@@ -109,7 +115,30 @@ public sealed class ExternalBrokerSource(EvidenceIngest ingest, ExternalBrokerOp
         await ingest.SubmitAsync(new IncomingEvidence(args.ApplicationMessage.Topic, System.Buffers.BuffersExtensions.ToArray(args.ApplicationMessage.Payload), null) { Done = done }, CancellationToken.None).ConfigureAwait(false);
         // Acknowledge only a message ingest has handled: Done is cancelled when ingest stops first, and
         // then the broker must keep the message and redeliver it to the next session.
-        _ = done.Task.ContinueWith(_ => args.AcknowledgeAsync(CancellationToken.None), CancellationToken.None,
+        _ = done.Task.ContinueWith(_ => AcknowledgeAsync(args), CancellationToken.None,
             TaskContinuationOptions.ExecuteSynchronously | TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default).Unwrap();
+    }
+
+    private async Task AcknowledgeAsync(MqttApplicationMessageReceivedEventArgs args)
+    {
+        try
+        {
+            await args.AcknowledgeAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is MQTTnet.Exceptions.MqttCommunicationException or InvalidOperationException or OperationCanceledException)
+        {
+            // Stored, not acknowledged: the broker redelivers it and ingest answers it as a duplicate.
+            _log.LogWarning(e, "Acknowledging evidence on {Topic} to the broker failed; it will be redelivered (a duplicate)", args.ApplicationMessage.Topic);
+        }
+    }
+
+    private Task OnDisconnectedAsync(MqttClientDisconnectedEventArgs args)
+    {
+        if (args.ClientWasConnected)
+        {
+            _log.LogError(args.Exception, "Lost the connection to broker {Broker} ({Reason}); evidence stops until the service is restarted", options.Url.Host, args.Reason);
+        }
+
+        return Task.CompletedTask;
     }
 }

@@ -59,7 +59,7 @@ internal static class HttpApi
             return (auth.Status, auth.Title, auth.Message);
         }
 
-        return (exception is ClaimsException claims ? claims : FromClaimsLibrary(exception)) switch
+        return (exception as ClaimsException) switch
         {
             { Error: ClaimsError.NotFound } e => (StatusCodes.Status404NotFound, "Not found", e.Message),
             { Error: ClaimsError.AlreadyExists or ClaimsError.Conflict } e => (StatusCodes.Status409Conflict, "Conflict", e.Message),
@@ -69,33 +69,6 @@ internal static class HttpApi
             _ => (StatusCodes.Status500InternalServerError, "Internal error", "The request failed; the service log has the details"),
         };
     }
-
-    /// <summary>
-    /// TEMPORARY: delete once ClaimsEngine throws <see cref="ClaimsException"/> (Claims split in
-    /// progress). Converts the BCL exceptions the claims library itself throws today, and only those
-    /// (an InvalidOperationException from JSON or ASP.NET code stays a 500).
-    /// </summary>
-    private static ClaimsException? FromClaimsLibrary(Exception? exception)
-    {
-        if (exception is null || ThrownBy(exception) != typeof(ClaimsException).Assembly)
-        {
-            return null;
-        }
-
-        return exception switch
-        {
-            KeyNotFoundException e => new ClaimsException(ClaimsError.NotFound, e.Message, e),
-            ArgumentException e => new ClaimsException(ClaimsError.InvalidInput, e.Message, e),
-            InvalidOperationException e => new ClaimsException(ClaimsError.Conflict, e.Message, e),
-            _ => null,
-        };
-    }
-
-    /// <summary>The first assembly on the stack that is neither the BCL nor ShareVault.Evidence (throw helpers such as ArgumentNullException.ThrowIfNull and Identifier.Validate sit above the claims code that called them).</summary>
-    private static System.Reflection.Assembly? ThrownBy(Exception exception) =>
-        new System.Diagnostics.StackTrace(exception, false).GetFrames()
-            .Select(f => f.GetMethod()?.DeclaringType?.Assembly)
-            .FirstOrDefault(a => a is not null && a != typeof(object).Assembly && a != typeof(Identifier).Assembly);
 
     public static void Map(WebApplication app, ClaimsHost host, MemberGate gate)
     {
@@ -161,7 +134,7 @@ internal static class HttpApi
         app.MapPost("/pools/{id}/policies", async (string id, IssuePolicy body, HttpContext http, CancellationToken ct) =>
         {
             Roles.RequireOperator(sessions, http, id);
-            var context = RuleContextJson.Read(body.Context ?? new JsonObject());
+            var context = PolicyContext(body.Context);
             var policy = await engine.IssuePolicyAsync(id, body.Member, body.Id, body.Rule, body.PayoutAmount, body.VotesRequired, context, body.Admin, ct).ConfigureAwait(false);
             return Results.Created($"/pools/{id}/policies/{body.Id}", new { policy.Id, rule = policy.Rule.Text, ruleHash = policy.Rule.HashHex });
         });
@@ -245,6 +218,19 @@ internal static class HttpApi
         evaluatedSeq = d.EvaluatedSequence,
         maxSeq = d.MaxSequence,
     };
+
+    /// <summary>The policy's places and windows; malformed ones are the client's fault (400, naming the JSON path).</summary>
+    private static RuleContext PolicyContext(JsonObject? json)
+    {
+        try
+        {
+            return RuleContextJson.Read(json ?? new JsonObject());
+        }
+        catch (FormatException e)
+        {
+            throw new ClaimsException(ClaimsError.InvalidInput, e.Message, e);
+        }
+    }
 
     private static List<AdminKey> AdminKeys(IReadOnlyList<string>? pems)
     {

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using DeviceAgent.Delivery;
+using Microsoft.Extensions.Logging;
 using Simulators;
 using Simulators.Scenarios;
 
@@ -56,7 +57,7 @@ run.SetAction(async (result, cancellationToken) =>
         var step = result.GetValue(stepOption) is { } seconds ? TimeSpan.FromSeconds(seconds) : scenario.Step;
 
         // Virtual time ends now, so the evidence carries plausible, recent times.
-        using var device = SimulatedDevice.Open(scenario, deviceId, stateDir, keyUri, software, DateTimeOffset.UtcNow - length, Console.Error);
+        using var device = SimulatedDevice.Open(scenario, deviceId, stateDir, keyUri, software, DateTimeOffset.UtcNow - length, Logs.CreateLogger("simulators"));
         File.WriteAllText(Path.Combine(sinkDir, "device.pem"), device.PublicKeyPem);
         Console.WriteLine($"scenario {scenario.Name} ({scenario.DeviceKind} kit at {scenario.Location.Label}): {scenario.Description}");
         Console.WriteLine($"device {deviceId}: {(device.HasHardwareKey ? "hardware key " + keyUri : "SOFTWARE key (simulator) " + keyUri)}");
@@ -79,22 +80,23 @@ run.SetAction(async (result, cancellationToken) =>
         Console.WriteLine($"{records.Count} signed record(s), {written} written to {sinkDir}");
         return 0;
     }
-    catch (Exception ex) when (ex is ArgumentException or InvalidDataException or IOException or FormatException
-        or ShareVault.Hardware.ShareStoreException or System.Security.Cryptography.CryptographicException or UnauthorizedAccessException)
+    catch (Exception ex) when (DeviceAgent.AgentFailures.IsExpected(ex))
     {
         await Console.Error.WriteLineAsync($"simulators: {ex.Message}").ConfigureAwait(false);
         return 2;
     }
 });
 root.Subcommands.Add(run);
-return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
+var exitCode = await root.Parse(args).InvokeAsync().ConfigureAwait(false);
+Logs.Factory.Dispose(); // flush the console logger's queue
+return exitCode;
 
 // Sends the outbox over MQTT like the agent does; a record leaves only on the service's stored-receipt.
 static async Task<long> DeliverAsync(SimulatedDevice device, string broker, string? caFile, TimeSpan timeout, CancellationToken cancellationToken)
 {
     var options = new BrokerOptions { Uri = new Uri(broker), CaFile = caFile, DeviceProofKey = device.Signer, MinBackoff = TimeSpan.FromMilliseconds(250) };
     var before = device.Outbox.Count;
-    await using var delivery = new MqttDelivery(device.DeviceId, options, device.Outbox, TimeProvider.System, Console.Error);
+    await using var delivery = new MqttDelivery(device.DeviceId, options, device.Outbox, TimeProvider.System, Logs.CreateLogger<MqttDelivery>());
     using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
     stop.CancelAfter(timeout);
     var running = delivery.RunAsync(stop.Token);
@@ -106,4 +108,17 @@ static async Task<long> DeliverAsync(SimulatedDevice device, string broker, stri
     await stop.CancelAsync().ConfigureAwait(false);
     await running.ConfigureAwait(false);
     return before - device.Outbox.Count;
+}
+
+/// <summary>The simulator's logs, as the agent writes them: console, one line each, on stderr (stdout is the run's report).</summary>
+internal static class Logs
+{
+    public static ILoggerFactory Factory { get; } = LoggerFactory.Create(b => b
+        .SetMinimumLevel(LogLevel.Information)
+        .AddSimpleConsole(c => c.SingleLine = true)
+        .AddConsole(c => c.LogToStandardErrorThreshold = LogLevel.Trace));
+
+    public static ILogger CreateLogger(string category) => Factory.CreateLogger(category);
+
+    public static ILogger<T> CreateLogger<T>() => Factory.CreateLogger<T>();
 }

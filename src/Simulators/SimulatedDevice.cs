@@ -48,7 +48,7 @@ public sealed class SimulatedDevice : IDisposable
     /// builds its kit at <paramref name="start"/>. <paramref name="keyUri"/> is a device key URI
     /// (<c>pkcs11:</c>, <c>tpm:</c>, or <c>file:</c> with <paramref name="allowSoftwareKey"/>).
     /// </summary>
-    public static SimulatedDevice Open(Scenario scenario, string deviceId, string stateDir, string keyUri, bool allowSoftwareKey, DateTimeOffset start, TextWriter? log = null)
+    public static SimulatedDevice Open(Scenario scenario, string deviceId, string stateDir, string keyUri, bool allowSoftwareKey, DateTimeOffset start, Microsoft.Extensions.Logging.ILogger? log = null)
     {
         ArgumentNullException.ThrowIfNull(scenario);
         Directory.CreateDirectory(stateDir);

@@ -73,7 +73,7 @@ public abstract partial class ServiceCrashContract(PoolKeyFixture key, ITestOutp
 
         var second = await StartServiceAsync(port);
         var delivered = await AgentFinishesAsync(agent, second);
-        Assert.True(Regex.Count(agent.StdErr, "mqtt: connected to ") >= 2, "the agent never reconnected to the restarted service\n" + agent.Output);
+        Assert.True(Regex.Count(agent.StdErr, "MQTT connected to ") >= 2, "the agent never reconnected to the restarted service\n" + agent.Output);
 
         // Every record was sent again: the killed batch's records come back as duplicates, the rest are stored now.
         var metrics = await MetricsAsync(second);
@@ -210,9 +210,9 @@ public abstract partial class ServiceCrashContract(PoolKeyFixture key, ITestOutp
     /// <summary>The real agent pipeline: the home-flood kit signs an hour of evidence with its SoftHSM key into a durable outbox, then delivers it and waits for receipts.</summary>
     private ChildProcess StartAgent(string deviceKey, int port) =>
         Track(ChildProcess.Start("agent", "dotnet",
-            [Path.Combine(AppContext.BaseDirectory, "Simulators.dll"), "run", "--scenario", "home-flood", "--minutes", "60",
+            SimulatorProcess.Arguments("run", "--scenario", "home-flood", "--minutes", "60",
              "--device-id", DeviceId, "--key", deviceKey, "--sink", "dir:" + Path.Combine(_dir, "sink"), "--state", AgentState,
-             "--broker", $"mqtt://127.0.0.1:{port}", "--receipt-timeout", "600"],
+             "--broker", $"mqtt://127.0.0.1:{port}", "--receipt-timeout", "600"),
             new Dictionary<string, string?> { ["SOFTHSM2_CONF"] = SoftHsm.Shared.ConfPath }));
 
     /// <summary>Waits for the agent to empty its outbox through the restarted service; returns how many records it signed.</summary>

@@ -34,8 +34,8 @@ public sealed class SimulatorOverMqttTests(PoolKeyFixture key) : IDisposable
         await host.Engine.EnrollDeviceAsync("pool-1", "alice", "kit-alice", spki, default);
 
         var run = await ProcessRunner.RunAsync("dotnet",
-            [Path.Combine(AppContext.BaseDirectory, "Simulators.dll"), "run", "--scenario", "home-flood", "--minutes", "60",
-             "--device-id", "kit-alice", "--key", deviceUri, "--sink", $"dir:{_dir}", "--broker", $"mqtt://127.0.0.1:{options.MqttPort}"],
+            SimulatorProcess.Arguments("run", "--scenario", "home-flood", "--minutes", "60",
+             "--device-id", "kit-alice", "--key", deviceUri, "--sink", $"dir:{_dir}", "--broker", $"mqtt://127.0.0.1:{options.MqttPort}"),
             TimeSpan.FromMinutes(3), new Dictionary<string, string> { ["SOFTHSM2_CONF"] = SoftHsm.Shared.ConfPath });
 
         Assert.True(run.ExitCode == 0, run.StdOut + run.StdErr);

@@ -36,10 +36,25 @@ public sealed record BrokerOptions
     /// <summary>Most records sent and awaiting a receipt at once.</summary>
     public int MaxInFlight { get; init; } = 32;
 
-    /// <summary>Reconnect back-off: first delay, doubling up to <see cref="MaxBackoff"/>, with jitter.</summary>
+    /// <summary>Reconnect back-off: the wait before the first reconnect (more than zero), doubling up to <see cref="MaxBackoff"/>.</summary>
     public TimeSpan MinBackoff { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>Longest wait between two reconnects; at least <see cref="MinBackoff"/>.</summary>
     public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromMinutes(2);
 
+    /// <summary>Randomise each reconnect wait (Polly's decorrelated jitter), so devices that lost one broker do not return together. Off only for tests.</summary>
+    public bool ReconnectJitter { get; init; } = true;
+
     public bool UseTls => Uri.Scheme is "mqtts" or "ssl" or "tls";
+
+    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first option out of range.</summary>
+    public void Validate()
+    {
+        ArgumentNullException.ThrowIfNull(Uri);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(MinBackoff, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxBackoff, MinBackoff);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ResendAfter, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxInFlight);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(SessionExpiry, TimeSpan.Zero);
+    }
 }

@@ -3,9 +3,13 @@ using System.Collections.Concurrent;
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using DeviceAgent.Storage;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using MQTTnet;
 using MQTTnet.Exceptions;
 using MQTTnet.Protocol;
+using Polly;
+using Polly.Retry;
 using ShareVault.Evidence;
 
 namespace DeviceAgent.Delivery;
@@ -14,7 +18,7 @@ namespace DeviceAgent.Delivery;
 /// Delivers the outbox over MQTT 5 (MQTTnet): QoS 1 publishes to the device's evidence topic, a
 /// persistent session (clean start false, session expiry &gt; 0) so receipts queued while the device
 /// is away still arrive, a retained status with a matching last will, TLS with a pinned CA, and
-/// reconnects with exponential back-off and jitter. A PUBACK only means the broker took the
+/// reconnects with exponential back-off and jitter (<see cref="ReconnectRetry"/>). A PUBACK only means the broker took the
 /// message (MQTT 5 §4.3.2); records leave the outbox when the service's receipt arrives.
 /// </summary>
 public sealed class MqttDelivery : IAsyncDisposable
@@ -23,15 +27,17 @@ public sealed class MqttDelivery : IAsyncDisposable
     private readonly BrokerOptions _options;
     private readonly Outbox _outbox;
     private readonly TimeProvider _time;
-    private readonly TextWriter _log;
+    private readonly ILogger _log;
     private readonly Func<DeviceStatus>? _status;
+    private readonly ResiliencePipeline _reconnect;
     private readonly IMqttClient _client;
     private readonly ConcurrentDictionary<string, DateTimeOffset> _inFlight = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _receiptArrived = new(0, int.MaxValue);
 
-    public MqttDelivery(string deviceId, BrokerOptions options, Outbox outbox, TimeProvider time, TextWriter? log = null, Func<DeviceStatus>? status = null)
+    public MqttDelivery(string deviceId, BrokerOptions options, Outbox outbox, TimeProvider time, ILogger? logger = null, Func<DeviceStatus>? status = null)
     {
         ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
         ArgumentNullException.ThrowIfNull(outbox);
         ArgumentNullException.ThrowIfNull(time);
         if (!Identifier.IsValid(deviceId))
@@ -43,13 +49,14 @@ public sealed class MqttDelivery : IAsyncDisposable
         _options = options;
         _outbox = outbox;
         _time = time;
-        _log = log ?? TextWriter.Null;
+        _log = logger ?? NullLogger.Instance;
         _status = status;
+        _reconnect = ReconnectRetry(options, time, OnReconnectRetryAsync);
         _client = new MqttClientFactory().CreateMqttClient();
         _client.ApplicationMessageReceivedAsync += OnMessageAsync;
     }
 
-    /// <summary>Successful connections so far.</summary>
+    /// <summary>Connections set up so far (connected, subscribed to receipts, status published).</summary>
     public int Connections { get; private set; }
 
     /// <summary>Publishes the broker acknowledged (including resends).</summary>
@@ -60,54 +67,90 @@ public sealed class MqttDelivery : IAsyncDisposable
 
     public bool IsConnected => _client.IsConnected;
 
-    /// <summary>Connects, delivers and reconnects until cancelled.</summary>
+    /// <summary>
+    /// Connects, delivers and reconnects until cancelled; cancelling also ends a reconnect wait at once.
+    /// A failure that is not a delivery failure (<see cref="AgentFailures.IsExpected"/>: a bug) is thrown.
+    /// </summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        var attempt = 0;
-        while (!cancellationToken.IsCancellationRequested)
+        Exception? lost = null;
+        try
         {
-            try
+            while (!cancellationToken.IsCancellationRequested)
             {
-                await ConnectAsync(cancellationToken).ConfigureAwait(false);
-                attempt = 0;
-                await DeliverWhileConnectedAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-            {
-                break;
-            }
-            catch (Exception e) when (e is MqttCommunicationException or IOException or OperationCanceledException
-                                          or InvalidOperationException or System.Net.Sockets.SocketException or System.Security.Authentication.AuthenticationException)
-            {
-                _log.WriteLine($"mqtt: {e.GetType().Name}: {e.Message}");
-            }
+                // One execution of the retry per connection: the failure that ended the previous
+                // connection is its first failed try (so a dropped connection waits MinBackoff, jittered,
+                // before the next connect: no tight loop when a broker accepts and then drops a client),
+                // and the back-off grows only while connecting keeps failing, from MinBackoff again after
+                // every connection that came up.
+                var ended = lost;
+                await _reconnect.ExecuteAsync(
+                    async ct =>
+                    {
+                        if (ended is { } e)
+                        {
+                            ended = null;
+                            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e);
+                        }
 
-            _inFlight.Clear();
-            if (cancellationToken.IsCancellationRequested)
-            {
-                break;
-            }
+                        await ConnectAsync(ct).ConfigureAwait(false);
+                    },
+                    cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await DeliverWhileConnectedAsync(cancellationToken).ConfigureAwait(false);
+                    lost = new MqttCommunicationException("the broker connection ended");
+                }
+                catch (Exception e) when (IsDeliveryFailure(e, cancellationToken))
+                {
+                    lost = e;
+                }
 
-            var delay = Backoff(attempt++);
-            _log.WriteLine($"mqtt: reconnecting in {delay.TotalSeconds:F1} s");
-            try
-            {
-                await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
+                _inFlight.Clear();
             }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopped, possibly in the middle of a reconnect wait.
         }
 
         await DisconnectAsync().ConfigureAwait(false);
     }
 
-    /// <summary>Exponential back-off with "equal jitter": half the capped delay plus a random half.</summary>
-    internal TimeSpan Backoff(int attempt)
+    /// <summary>
+    /// The reconnect retry (Polly, driven by <paramref name="time"/>): unlimited tries, waiting
+    /// <see cref="BrokerOptions.MinBackoff"/> doubled each time up to <see cref="BrokerOptions.MaxBackoff"/>,
+    /// with jitter unless <see cref="BrokerOptions.ReconnectJitter"/> is off (many devices that lost one
+    /// broker must not all come back in the same second). Delivery failures are retried
+    /// (<see cref="IsDeliveryFailure"/>); a stop ends the wait at once; anything else (a bug) is thrown.
+    /// </summary>
+    internal static ResiliencePipeline ReconnectRetry(BrokerOptions options, TimeProvider time, Func<OnRetryArguments<object>, ValueTask> onRetry)
     {
-        var capped = Math.Min(_options.MaxBackoff.TotalMilliseconds, _options.MinBackoff.TotalMilliseconds * Math.Pow(2, Math.Min(attempt, 30)));
-        return TimeSpan.FromMilliseconds((capped / 2) + (Random.Shared.NextDouble() * capped / 2));
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        return new ResiliencePipelineBuilder { TimeProvider = time }
+            .AddRetry(new RetryStrategyOptions
+            {
+                MaxRetryAttempts = int.MaxValue,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = options.ReconnectJitter,
+                Delay = options.MinBackoff,
+                MaxDelay = options.MaxBackoff,
+                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is { } e && IsDeliveryFailure(e, args.Context.CancellationToken)),
+                OnRetry = onRetry,
+            })
+            .Build();
+    }
+
+    /// <summary>What ends a connection without being a bug: the agent's expected failures, or a time-out that is not our stop.</summary>
+    private static bool IsDeliveryFailure(Exception e, CancellationToken stop) =>
+        e is OperationCanceledException ? !stop.IsCancellationRequested : AgentFailures.IsExpected(e);
+
+    private ValueTask OnReconnectRetryAsync(OnRetryArguments<object> args)
+    {
+        // The host and the failure only: a broker password or device proof never reaches an exception message.
+        _log.LogWarning(args.Outcome.Exception, "MQTT connection to {Host} failed or ended (try {Attempt}); reconnecting in {Delay}", _options.Uri.Host, args.AttemptNumber + 1, args.RetryDelay);
+        return ValueTask.CompletedTask;
     }
 
     private async Task ConnectAsync(CancellationToken cancellationToken)
@@ -146,15 +189,16 @@ public sealed class MqttDelivery : IAsyncDisposable
             throw new MqttCommunicationException($"broker refused the connection: {result.ResultCode} {result.ReasonString}");
         }
 
-        Connections++;
-        _log.WriteLine($"mqtt: connected to {_options.Uri.Host} (session {(result.IsSessionPresent ? "resumed" : "new")})");
-
         // Subscribing again is harmless when the session was resumed, and needed when it was not.
         var subscribe = new MqttClientSubscribeOptionsBuilder()
             .WithTopicFilter(EvidenceTopics.Receipts(_deviceId), MqttQualityOfServiceLevel.AtLeastOnce, noLocal: true, retainAsPublished: false, MqttRetainHandling.SendAtSubscribe)
             .Build();
         await _client.SubscribeAsync(subscribe, cancellationToken).ConfigureAwait(false);
         await PublishStatusAsync(cancellationToken).ConfigureAwait(false);
+
+        // Counted once the connection is fully set up (subscribed, status published): what fails before is a failed try.
+        Connections++;
+        _log.LogInformation("MQTT connected to {Host} as {Device} (session {Session})", _options.Uri.Host, _deviceId, result.IsSessionPresent ? "resumed" : "new");
     }
 
     private void ConfigureTls(MqttClientTlsOptionsBuilder tls)
@@ -234,7 +278,7 @@ public sealed class MqttDelivery : IAsyncDisposable
                 }
                 else
                 {
-                    _log.WriteLine($"mqtt: broker refused record {entry.Sequence}: {result.ReasonCode} {result.ReasonString}");
+                    _log.LogWarning("MQTT broker refused record {Sequence}: {ReasonCode} {Reason}", entry.Sequence, result.ReasonCode, result.ReasonString);
                 }
             }
 
@@ -290,7 +334,7 @@ public sealed class MqttDelivery : IAsyncDisposable
         var payload = message.Payload.Length > EvidenceReceipt.MaxEncodedBytes ? [] : message.Payload.ToArray();
         if (!EvidenceReceipt.TryDecode(payload, out var receipt) || receipt!.DeviceId != _deviceId)
         {
-            _log.WriteLine("mqtt: ignored a malformed receipt");
+            _log.LogWarning("Ignored a malformed receipt on {Topic} ({Bytes} bytes)", message.Topic, message.Payload.Length);
             return Task.CompletedTask;
         }
 
@@ -301,7 +345,7 @@ public sealed class MqttDelivery : IAsyncDisposable
             ReceiptsMatched++;
             if (receipt.Status == ReceiptStatus.Rejected)
             {
-                _log.WriteLine($"mqtt: service rejected record {receipt.Sequence}: {receipt.Reason}; moved to outbox/rejected");
+                _log.LogWarning("The service rejected record {Sequence}: {Reason}; moved to outbox/rejected", receipt.Sequence, receipt.Reason);
             }
         }
 
@@ -328,9 +372,9 @@ public sealed class MqttDelivery : IAsyncDisposable
             await _client.PublishAsync(offline, timeout.Token).ConfigureAwait(false);
             await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().Build(), timeout.Token).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is MqttCommunicationException or OperationCanceledException or IOException or InvalidOperationException)
+        catch (Exception e) when (e is OperationCanceledException || AgentFailures.IsExpected(e))
         {
-            _log.WriteLine($"mqtt: clean disconnect failed: {e.Message}");
+            _log.LogWarning(e, "MQTT clean disconnect from {Host} failed; the broker publishes the last will instead", _options.Uri.Host);
         }
     }
 

@@ -79,12 +79,7 @@ internal static class ClaimsCommands
                 PublicOrigin = result.GetValue(publicOrigin) is { } origin ? new Uri(origin) : null,
             };
             // Logs go to stderr (stdout stays the service's one-line announcements, which scripts read).
-            using var logging = LoggerFactory.Create(b =>
-            {
-                b.SetMinimumLevel(LogLevel.Information).AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
-                b.AddConsole(c => c.LogToStandardErrorThreshold = LogLevel.Trace).AddSimpleConsole(c => c.SingleLine = true);
-            });
-            await using var host = await ClaimsHost.StartAsync(options, signer, TimeProvider.System, cancellationToken, logging).ConfigureAwait(false);
+            await using var host = await ClaimsHost.StartAsync(options, signer, TimeProvider.System, cancellationToken, CliContext.Logging).ConfigureAwait(false);
             Console.WriteLine($"sharevault: claims service on {host.Database.DisplayName}");
             if (host.Broker is not null)
             {

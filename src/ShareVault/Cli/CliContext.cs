@@ -1,8 +1,6 @@
 using System.CommandLine;
-using ShareVault.Claims.Errors;
-using ShareVault.Custody.Keys;
-using ShareVault.Custody.Threshold;
-using ShareVault.Hardware;
+using Microsoft.Extensions.Logging;
+using ShareVault.Service;
 
 namespace ShareVault.Cli;
 
@@ -13,6 +11,9 @@ public static class CliContext
     public const int Failed = 1;
     public const int Invalid = 2;
 
+    /// <summary>sysexits.h EX_SOFTWARE: an internal error (a bug), not a failure of the request or the machine.</summary>
+    public const int Bug = 70;
+
     public static readonly Option<string> DataDir = new("--data-dir")
     {
         Description = "Folder holding key metadata (public parts only) and service state",
@@ -20,19 +21,43 @@ public static class CliContext
         Recursive = true,
     };
 
-    /// <summary>Runs a verb; known failures print "sharevault: reason" on stderr and return <see cref="Failed"/>.</summary>
+    /// <summary>
+    /// The CLI's logs: console, one line per entry, all on stderr (stdout stays the lines scripts read:
+    /// addresses, ids, JSON), structured (message templates), information and up (ASP.NET's own request
+    /// lines only from warnings, since a request line carries its query). Messages name ids, codes and
+    /// reasons, never a PIN, a share, a key or an evidence payload.
+    /// </summary>
+    public static ILoggerFactory Logging { get; } = LoggerFactory.Create(b => b
+        .SetMinimumLevel(LogLevel.Information)
+        .AddFilter("Microsoft.AspNetCore", LogLevel.Warning)
+        .AddFilter("Microsoft.Hosting", LogLevel.Warning)
+        .AddSimpleConsole(c =>
+        {
+            c.SingleLine = true;
+            c.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+            c.UseUtcTimestamp = true;
+        })
+        .AddConsole(c => c.LogToStandardErrorThreshold = LogLevel.Trace));
+
+    /// <summary>
+    /// Runs a verb: an expected failure (<see cref="CommandFailures.IsExpected"/>) prints "sharevault: reason"
+    /// on stderr and returns <see cref="Failed"/>; anything else is a bug, logged with its exception, <see cref="Bug"/>.
+    /// </summary>
     public static async Task<int> RunAsync(Func<Task<int>> action)
     {
         try
         {
             return await action().ConfigureAwait(false);
         }
-        catch (Exception e) when (e is ClaimsException or ShareStoreException or KeyCatalogException or ThresholdSigningException
-            or ArgumentException or KeyNotFoundException or System.Data.Common.DbException or IOException or UnauthorizedAccessException or FormatException or InvalidOperationException
-            or System.Security.Cryptography.CryptographicException or System.Net.Sockets.SocketException)
+        catch (Exception e) when (CommandFailures.IsExpected(e))
         {
             await Console.Error.WriteLineAsync("sharevault: " + e.Message).ConfigureAwait(false);
             return Failed;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            Logging.CreateLogger("sharevault").LogCritical(e, "sharevault failed unexpectedly (a bug; please report it with this log)");
+            return Bug;
         }
     }
 

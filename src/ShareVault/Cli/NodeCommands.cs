@@ -6,6 +6,8 @@ using ShareVault.Node.Audit;
 using ShareVault.Node.Certificates;
 using ShareVault.Node.Server;
 
+using ShareVault.Service;
+
 namespace ShareVault.Cli;
 
 /// <summary><c>sharevault node run|audit|certs</c>: a custody node beside one custodian's hardware.</summary>
@@ -44,8 +46,7 @@ internal static class NodeCommands
 
             var options = new NodeOptions(CliContext.ReadableDataDir(result), result.GetValue(custodian)!, endpoint, result.GetValue(cert)!, result.GetValue(certKey),
                 result.GetValue(clientCa)!, result.GetValue(adminKeys) ?? [], result.GetValue(maxPerPayout), result.GetValue(maxPerDay), result.GetValue(allowRaw));
-            using var logs = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).AddFilter(l => l >= LogLevel.Warning));
-            await using var node = await CustodyNode.StartAsync(options, new ForwardingProvider(logs), cancellationToken).ConfigureAwait(false);
+            await using var node = await CustodyNode.StartAsync(options, new ForwardingLoggerProvider(CliContext.Logging), cancellationToken).ConfigureAwait(false);
             Console.WriteLine($"node {node.Custodian} listening on https://{endpoint}");
             await node.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
             return CliContext.Ok;
@@ -99,15 +100,5 @@ internal static class NodeCommands
             return CliContext.Ok;
         }));
         return command;
-    }
-
-    /// <summary>Hands the node's loggers to a factory the command owns (console, stderr, warnings and up; never request bodies).</summary>
-    private sealed class ForwardingProvider(ILoggerFactory factory) : ILoggerProvider
-    {
-        public ILogger CreateLogger(string categoryName) => factory.CreateLogger(categoryName);
-
-        public void Dispose()
-        {
-        }
     }
 }

@@ -2,7 +2,11 @@ using System.Security.Cryptography;
 using DeviceAgent.Delivery;
 using DeviceAgent.Storage;
 using DeviceAgent.Tests.Support;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 using ShareVault.Evidence;
+using ShareVault.Hardware;
+using ShareVault.TestSupport;
 
 namespace DeviceAgent.Tests.Delivery;
 
@@ -222,21 +226,85 @@ public sealed class MqttDeliveryTests : IDisposable
         await Eventually(() => broker.Retained.TryGetValue(topic, out var s) && DeviceStatus.TryDecode(s, out var d) && !d!.Online, "the last will says offline");
     }
 
-    [Fact]
-    public void Backoff_grows_exponentially_with_jitter_up_to_the_cap()
-    {
-        using var outbox = Outbox.Open(_dir.Sub("outbox"));
-        var delivery = new MqttDelivery(DeviceId, new BrokerOptions
-        {
-            Uri = new Uri("mqtt://127.0.0.1:1"),
-            MinBackoff = TimeSpan.FromSeconds(1),
-            MaxBackoff = TimeSpan.FromSeconds(60),
-        }, outbox, TimeProvider.System);
+    // Reconnect waits (Polly on the agent's TimeProvider), on virtual time: the waits are read from the
+    // timers the retry creates (TimerWatchingTime), and time moves only when the test advances it.
 
-        var first = Enumerable.Range(0, 50).Select(_ => delivery.Backoff(0).TotalSeconds).ToList();
-        Assert.All(first, d => Assert.InRange(d, 0.5, 1.0));
-        Assert.True(first.Distinct().Count() > 10, "jitter varies the delay");
-        Assert.All(Enumerable.Range(0, 50).Select(_ => delivery.Backoff(3).TotalSeconds), d => Assert.InRange(d, 4, 8));
-        Assert.All(Enumerable.Range(0, 50).Select(_ => delivery.Backoff(40).TotalSeconds), d => Assert.InRange(d, 30, 60));
+    [Fact]
+    public async Task Reconnect_waits_double_up_to_the_cap_each_failure_is_logged_and_a_stop_ends_the_wait()
+    {
+        var time = new TimerWatchingTime();
+        var logs = new FakeLogCollector();
+        using var outbox = Outbox.Open(_dir.Sub("outbox"));
+
+        // A reserved loopback port nothing listens on: every connect is refused at once.
+        var options = Options(new Uri($"mqtt://127.0.0.1:{LoopbackPorts.Reserve()}"));
+        await using var delivery = new MqttDelivery(DeviceId, options, outbox, time, new FakeLogger<MqttDelivery>(logs));
+        using var stop = new CancellationTokenSource();
+        var running = delivery.RunAsync(stop.Token);
+
+        foreach (var seconds in new[] { 1, 2, 4, 8, 8 })
+        {
+            var wait = await time.NextWaitAsync();
+            Assert.Equal(TimeSpan.FromSeconds(seconds), wait);
+            time.Advance(wait);
+        }
+
+        // The sixth wait is pending on virtual time that never moves again: only the stop can end it.
+        Assert.Equal(TimeSpan.FromSeconds(8), await time.NextWaitAsync());
+        Assert.False(running.IsCompleted);
+        await stop.CancelAsync();
+        await running.WaitAsync(Patience);
+        Assert.Equal(0, delivery.Connections);
+
+        var failures = logs.GetSnapshot().Where(r => r.Level == LogLevel.Warning).ToList();
+        Assert.Equal(6, failures.Count);
+        Assert.All(failures, r => Assert.NotNull(r.Exception));
+        Assert.All(failures, r => Assert.Contains("reconnecting in", r.Message, StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task A_lost_connection_waits_the_first_delay_and_the_back_off_starts_again_after_a_connection()
+    {
+        var time = new TimerWatchingTime();
+        using var outbox = Outbox.Open(_dir.Sub("outbox"));
+        await using var broker = new EmbeddedBroker(id => id == DeviceId ? _key : null);
+        await broker.StartAsync();
+        await using var delivery = new MqttDelivery(DeviceId, Options(broker.Uri), outbox, time);
+        using var stop = new CancellationTokenSource();
+        var running = delivery.RunAsync(stop.Token);
+        await Eventually(() => delivery.Connections == 1 && delivery.IsConnected, "connected");
+
+        // The broker goes away: the lost connection counts as the first failure (no tight reconnect loop).
+        await broker.StopAsync();
+        Assert.Equal(TimeSpan.FromSeconds(1), await time.NextWaitAsync());
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(TimeSpan.FromSeconds(2), await time.NextWaitAsync());
+
+        // Back before the next try: it connects, and the next loss waits the first delay again.
+        await broker.StartAsync();
+        time.Advance(TimeSpan.FromSeconds(2));
+        await Eventually(() => delivery.Connections == 2 && delivery.IsConnected, "reconnected");
+        await broker.StopAsync();
+        Assert.Equal(TimeSpan.FromSeconds(1), await time.NextWaitAsync());
+
+        await stop.CancelAsync();
+        await running.WaitAsync(Patience);
+    }
+
+    [Fact]
+    public void Reconnect_options_out_of_range_are_refused_by_name()
+    {
+        var uri = new Uri("mqtt://127.0.0.1:1883");
+        Assert.Equal("MinBackoff", Assert.Throws<ArgumentOutOfRangeException>(() => (Options(uri) with { MinBackoff = TimeSpan.Zero }).Validate()).ParamName);
+        Assert.Equal("MaxBackoff", Assert.Throws<ArgumentOutOfRangeException>(() => (Options(uri) with { MaxBackoff = TimeSpan.FromMilliseconds(500) }).Validate()).ParamName);
+    }
+
+    private static BrokerOptions Options(Uri uri) => new()
+    {
+        Uri = uri,
+        MinBackoff = TimeSpan.FromSeconds(1),
+        MaxBackoff = TimeSpan.FromSeconds(8),
+        ReconnectJitter = false,
+        KeepAlive = TimeSpan.FromSeconds(5),
+    };
 }
