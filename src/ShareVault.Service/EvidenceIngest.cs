@@ -122,6 +122,9 @@ public sealed class EvidenceIngest : IAsyncDisposable
     /// </summary>
     private const int CommittedDepth = 1;
 
+    /// <summary>Receipts published at once (issued in order, then awaited together).</summary>
+    private const int ReceiptWindow = 256;
+
     /// <summary>Which step of which batch a retry is for (its log line and <see cref="StoreFailed"/> name them).</summary>
     private static readonly ResiliencePropertyKey<(string What, int Count)> StepKey = new("sharevault.ingest.step");
 
@@ -555,11 +558,21 @@ public sealed class EvidenceIngest : IAsyncDisposable
                 await hook(records, ct).ConfigureAwait(false);
             }
 
+            // Issued in order, up to ReceiptWindow at a time: over an external broker each QoS 1 PUBLISH
+            // waits for its PUBACK, and one at a time that round trip, not the commit, set the pace (a
+            // profile of serve behind mosquitto). The agent matches receipts by hash, not by order.
+            var inFlight = new List<Task>(Math.Min(ReceiptWindow, receipts.Count));
             foreach (var receipt in receipts)
             {
-                await _publishReceipt(EvidenceTopics.Receipts(receipt.DeviceId), receipt.Encode(), ct).ConfigureAwait(false);
+                inFlight.Add(_publishReceipt(EvidenceTopics.Receipts(receipt.DeviceId), receipt.Encode(), ct));
+                if (inFlight.Count == ReceiptWindow)
+                {
+                    await Task.WhenAll(inFlight).ConfigureAwait(false);
+                    inFlight.Clear();
+                }
             }
 
+            await Task.WhenAll(inFlight).ConfigureAwait(false);
             return true;
         }, cancellationToken).ConfigureAwait(false);
         if (!published)
