@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using DeviceAgent.Storage;
 using DeviceAgent.Tests.Support;
 using ShareVault.Evidence;
 using ShareVault.TestSupport;
@@ -58,7 +59,7 @@ public sealed class CommandLineTests
         // SIGTERM after 3 s: the agent drains and exits 0 (--preserve-status: timeout(1) reports the agent's own status, 143 had it died of the signal).
         var run = await ProcessRunner.RunAsync("timeout", ["--preserve-status", "-s", "TERM", "3", "dotnet", AgentDll, "run", "--config", config, "--sink", "dir:" + dir.Sub("evidence")], TimeSpan.FromSeconds(60));
         Assert.True(run.ExitCode == 0, $"exit {run.ExitCode}: {run.StdErr}");
-        Assert.Empty(Directory.GetFiles(dir.Sub(Path.Combine("data", "outbox")), "*.cose", SearchOption.TopDirectoryOnly));
+        Assert.Empty(Outbox.Inspect(dir.Sub(Path.Combine("data", "outbox"))));
         Assert.Contains("SOFTWARE key", run.StdErr, StringComparison.Ordinal);
 
         var files = Directory.GetFiles(dir.Sub("evidence"), "*.cose");

@@ -167,6 +167,44 @@ public sealed class Outbox : IDisposable
         return outbox;
     }
 
+    /// <summary>
+    /// The records an outbox folder holds, in sequence order with their bytes, read without changing
+    /// anything (no torn tail is cut, no segment deleted): for inspecting an agent's outbox while it
+    /// runs, or after it was killed.
+    /// </summary>
+    public static IReadOnlyList<(OutboxEntry Entry, byte[] Cose)> Inspect(string directory)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        var waiting = new SortedDictionary<long, (OutboxEntry, byte[])>();
+        var full = Path.GetFullPath(directory);
+        foreach (var path in Directory.EnumerateFiles(full, SegmentPrefix + "*" + SegmentExtension).Order(StringComparer.Ordinal))
+        {
+            var left = ReadAcks(Path.ChangeExtension(path, AcksExtension));
+            var bytes = File.ReadAllBytes(path);
+            var offset = 0;
+            while (TryParseFrame(bytes.AsSpan(offset), out var sequence, out var enqueued, out var hash, out var size))
+            {
+                if (!left.Contains(sequence))
+                {
+                    waiting[sequence] = (new OutboxEntry(sequence, hash, size, enqueued, path) { Offset = offset + FrameHeader }, bytes.AsSpan(offset + FrameHeader, size).ToArray());
+                }
+
+                offset += FrameHeader + size;
+            }
+        }
+
+        foreach (var file in Directory.EnumerateFiles(full, "*" + LegacyExtension))
+        {
+            if (TryParseLegacyName(Path.GetFileName(file), out var sequence, out var enqueued))
+            {
+                var bytes = File.ReadAllBytes(file);
+                waiting.TryAdd(sequence, (new OutboxEntry(sequence, Convert.ToHexStringLower(EvidenceRecord.Hash(bytes)), bytes.Length, enqueued, file), bytes));
+            }
+        }
+
+        return [.. waiting.Values];
+    }
+
     /// <summary>Adds a signed record; it is on disk (fsync'd with its group) when this returns. Applies the bounds first.</summary>
     public OutboxEntry Add(long sequence, ReadOnlySpan<byte> cose) =>
         AddAsync(sequence, cose.ToArray(), CancellationToken.None).GetAwaiter().GetResult();
