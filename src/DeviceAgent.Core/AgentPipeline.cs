@@ -99,7 +99,8 @@ public sealed class AgentPipeline : IDisposable
             var due = Task.Delay(interval, _time, cancellationToken);
             try
             {
-                await CaptureAsync(cancellationToken).ConfigureAwait(false);
+                // A poll that has started finishes (its record becomes durable); the stop takes effect between polls.
+                await CaptureAsync(CancellationToken.None).ConfigureAwait(false);
             }
             catch (Exception e) when (e is IOException or CryptographicException or UnauthorizedAccessException
                                           or ShareVault.Hardware.ShareStoreException)

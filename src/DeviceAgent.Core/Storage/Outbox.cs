@@ -149,6 +149,9 @@ public sealed class Outbox : IDisposable
         }
     }
 
+    /// <summary>Test seam: runs on the committer thread before each group is written (a test holds a commit here to queue records behind it).</summary>
+    internal Action? BeforeGroupWrite { get; set; }
+
     /// <summary>Opens the outbox in <paramref name="directory"/>, recovering what a crash left.</summary>
     public static Outbox Open(string directory, OutboxLimits? limits = null, TimeProvider? time = null)
     {
@@ -398,6 +401,7 @@ public sealed class Outbox : IDisposable
         var offsets = new long[group.Count];
         try
         {
+            BeforeGroupWrite?.Invoke();
             var length = group.Sum(p => (long)FrameHeader + p.Cose.Length);
             segment = SegmentFor(length);
             start = segment.Length;

@@ -14,29 +14,40 @@ namespace DeviceAgent.Tests.Storage;
 public sealed class GroupCommitTests
 {
     [Fact]
-    public async Task Records_queued_together_share_fsyncs_and_each_is_acknowledged_after_its_own()
+    public async Task Records_queued_during_a_commit_share_the_next_fsync_and_none_is_acknowledged_before_it()
     {
         using var dir = new TempDir();
         const int Records = 2000;
         using (var outbox = Outbox.Open(dir.Path, new OutboxLimits { MaxRecords = int.MaxValue }))
         {
-            var acknowledged = new List<Task<OutboxEntry>>();
-            for (long seq = 1; seq <= Records; seq++)
+            // The first record's commit is held before its write; everything queued meanwhile waits for the next one.
+            using var writing = new ManualResetEventSlim();
+            using var release = new ManualResetEventSlim();
+            outbox.BeforeGroupWrite = () =>
+            {
+                if (!writing.IsSet)
+                {
+                    writing.Set();
+                    release.Wait();
+                }
+            };
+
+            var acknowledged = new List<Task<OutboxEntry>> { outbox.AddAsync(1, BitConverter.GetBytes(1L)) };
+            Assert.True(writing.Wait(TimeSpan.FromSeconds(30)), "the committer never started");
+            for (long seq = 2; seq <= Records; seq++)
             {
                 acknowledged.Add(outbox.AddAsync(seq, BitConverter.GetBytes(seq)));
             }
 
-            // Each acknowledgement is counted against the fsyncs done when it arrives: the record was
-            // covered by one of them.
-            var fsyncsSeen = await Task.WhenAll(acknowledged.Select(async t =>
-            {
-                await t;
-                return outbox.GroupCommits;
-            }));
-            Assert.All(fsyncsSeen, n => Assert.InRange(n, 1, Records));
+            Assert.All(acknowledged, t => Assert.False(t.IsCompleted, "acknowledged before any fsync"));
+            Assert.Equal(0, outbox.GroupCommits);
+            Assert.Empty(outbox.Snapshot()); // delivery sees nothing that is not durable
+            release.Set();
+            await Task.WhenAll(acknowledged).WaitAsync(TimeSpan.FromSeconds(60));
+
+            // Two fsyncs for 2 000 records: the held one's, and one for all queued behind it.
+            Assert.Equal(2, outbox.GroupCommits);
             Assert.Equal(Enumerable.Range(1, Records).Select(i => (long)i), outbox.Snapshot().Select(e => e.Sequence));
-            // 2000 appends queued from one loop in far less time than one fsync takes: they group.
-            Assert.InRange(outbox.GroupCommits, 1, Records / 2);
         }
 
         using var reopened = Outbox.Open(dir.Path, new OutboxLimits { MaxRecords = int.MaxValue });
@@ -45,7 +56,7 @@ public sealed class GroupCommitTests
     }
 
     [Fact]
-    public async Task Pipeline_records_in_flight_together_share_commits_and_the_chain_and_state_survive_reopening()
+    public async Task Pipeline_records_made_during_a_commit_share_the_next_and_the_chain_and_state_survive_reopening()
     {
         using var dir = new TempDir();
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
@@ -53,10 +64,28 @@ public sealed class GroupCommitTests
         using (var outbox = Outbox.Open(dir.Sub("outbox"), new OutboxLimits { MaxRecords = int.MaxValue }))
         using (var pipeline = new AgentPipeline("pi-1", [new CountingThermometer()], key, SequenceState.Open(dir.Path, outbox), outbox, TimeProvider.System))
         {
-            var made = await Task.WhenAll(Enumerable.Range(0, Records).Select(_ => pipeline.CaptureAsync()));
+            using var writing = new ManualResetEventSlim();
+            using var release = new ManualResetEventSlim();
+            outbox.BeforeGroupWrite = () =>
+            {
+                if (!writing.IsSet)
+                {
+                    writing.Set();
+                    release.Wait();
+                }
+            };
+
+            var first = pipeline.CaptureAsync();
+            Assert.True(writing.Wait(TimeSpan.FromSeconds(30)), "the committer never started");
+            var rest = Enumerable.Range(1, Records - 1).Select(_ => pipeline.CaptureAsync()).ToList();
+            Assert.False(first.IsCompleted);
+            Assert.Equal(0, pipeline.RecordsMade); // signed, but not acknowledged before the fsync
+            release.Set();
+            var made = await Task.WhenAll([first, .. rest]).WaitAsync(TimeSpan.FromSeconds(60));
+
+            Assert.Equal(2, outbox.GroupCommits);
             Assert.Equal(Records, outbox.Count);
-            Assert.InRange(outbox.GroupCommits, 1, Records - 1);
-            Assert.Equal(Enumerable.Range(1, Records).Select(i => (long)i), made.Select(r => r.Record.Sequence).Order());
+            Assert.Equal(Enumerable.Range(1, Records).Select(i => (long)i), made.Select(r => r.Record.Sequence));
         }
 
         using var reopened = Outbox.Open(dir.Sub("outbox"), new OutboxLimits { MaxRecords = int.MaxValue });
