@@ -26,7 +26,9 @@ namespace ShareVault.Benchmarks;
 /// the rounds are printed with the ingest / bare-verify ratio, and each round checks that every
 /// record was stored exactly once and receipted. With <c>--postgres</c> every in-process and MQTT
 /// round runs a second time against PostgreSQL (a fresh database per round), printed in the same
-/// table, so SQLite, PostgreSQL and bare verify are compared under the same load. Nothing here
+/// table, so SQLite, PostgreSQL and bare verify are compared under the same load. With <c>--serve</c>
+/// (implies <c>--postgres</c>) every round also runs 1, 2 and 3 real <c>sharevault serve</c>
+/// processes behind mosquitto with a shared subscription (<see cref="ScaleOutRound"/>). Nothing here
 /// fails on a slow machine; it prints.
 /// </summary>
 internal sealed class IngestBenchmark : IBenchmark
@@ -36,13 +38,17 @@ internal sealed class IngestBenchmark : IBenchmark
 
     private static readonly TimeSpan VerifyWindow = TimeSpan.FromSeconds(1);
 
+    /// <summary>With <c>--serve</c>: rounds with 1, 2, … this many serve processes.</summary>
+    private const int MaxInstances = 3;
+
     /// <summary>Measures throughput, not the per-device rate limiter.</summary>
     private static readonly IngestOptions Unlimited = new() { RatePerSecond = 1e9, Burst = 1e9 };
 
     public string Name => "ingest";
 
     public string Description => "records/s verified + stored (FULL) + receipted, in process and over MQTT, vs bare ECDSA P-256 verify [devices] [records-per-device] [rounds] [--no-mqtt] "
-        + "[--postgres | --postgres=CONNSTRING: also on PostgreSQL, a throwaway server (initdb) unless CONNSTRING names one whose user may CREATE DATABASE]";
+        + "[--postgres | --postgres=CONNSTRING: also on PostgreSQL, a throwaway server (initdb) unless CONNSTRING names one whose user may CREATE DATABASE] "
+        + "[--serve: also 1, 2 and 3 real 'sharevault serve' processes behind mosquitto (shared subscription) on PostgreSQL]";
 
     public async Task RunAsync(string[] args)
     {
@@ -51,8 +57,9 @@ internal sealed class IngestBenchmark : IBenchmark
         var perDevice = numbers.Length > 1 ? numbers[1] : 150;
         var rounds = numbers.Length > 2 ? numbers[2] : 5;
         var mqtt = !args.Contains("--no-mqtt");
+        var serve = args.Contains("--serve");
         var total = devices * perDevice;
-        using var postgres = PostgresDatabases.FromArguments(args);
+        using var postgres = PostgresDatabases.FromArguments(serve && !args.Any(a => a.StartsWith("--postgres", StringComparison.Ordinal)) ? [.. args, "--postgres"] : args);
 
         Console.WriteLine($"fleet: {devices} devices x {perDevice} records = {total} records per round, {rounds} rounds, {Environment.ProcessorCount} cores, load average {LoadAverage()}");
         if (postgres is not null)
@@ -87,6 +94,7 @@ internal sealed class IngestBenchmark : IBenchmark
         var endToEnd = new List<RoundResult>();
         var pgInProcess = new List<RoundResult>();
         var pgEndToEnd = new List<RoundResult>();
+        var scaleOut = Enumerable.Range(0, MaxInstances).Select(_ => new List<(double Rate, bool Lossless, string Verdict)>()).ToArray();
         var pg = postgres is not null;
         Console.WriteLine();
         Console.WriteLine($"{"round",5} {"bare 1 core",12} {"bare all",10} {"evidence all",13} {"in-process",11} {"/bare",6} {(pg ? $"{"pg in-proc",11} {"/bare",6} " : string.Empty)}"
@@ -111,12 +119,25 @@ internal sealed class IngestBenchmark : IBenchmark
                 }
             }
 
+            if (serve)
+            {
+                for (var n = 1; n <= MaxInstances; n++)
+                {
+                    scaleOut[n - 1].Add(await ScaleOutAsync(fleet, postgres!, n));
+                }
+            }
+
             var e2e = mqtt ? endToEnd[^1] : null;
             var pgIn = pg ? pgInProcess[^1] : null;
             var pgE2e = pg && mqtt ? pgEndToEnd[^1] : null;
             Console.WriteLine($"{round,5} {bareOne[^1],10:F0}/s {bareAll[^1],8:F0}/s {evidenceAll[^1],11:F0}/s {Cell(inProcess[^1], bareAll[^1], 11)} {(pg ? Cell(pgIn, bareAll[^1], 11) + " " : string.Empty)}"
                 + $"{Cell(e2e, bareAll[^1], 10)} {(pg ? Cell(pgE2e, bareAll[^1], 10) + " " : string.Empty)}  "
                 + $"in-process {inProcess[^1].Verdict}{(pgIn is null ? string.Empty : "; pg in-process " + pgIn.Verdict)}{(e2e is null ? string.Empty : "; MQTT " + e2e.Verdict)}{(pgE2e is null ? string.Empty : "; pg MQTT " + pgE2e.Verdict)}");
+            if (serve)
+            {
+                Console.WriteLine($"{string.Empty,5} serve processes on mosquitto + PostgreSQL: "
+                    + string.Join(", ", scaleOut.Select((r, i) => $"{i + 1}: {r[^1].Rate:F0}/s {r[^1].Rate / bareAll[^1],4:P0} {r[^1].Verdict}")));
+            }
         }
 
         var bare = Stats.Median(bareAll);
@@ -142,10 +163,23 @@ internal sealed class IngestBenchmark : IBenchmark
             }
         }
 
+        if (serve)
+        {
+            for (var n = 1; n <= MaxInstances; n++)
+            {
+                var rates = scaleOut[n - 1].Select(r => r.Rate).ToList();
+                Console.WriteLine($"  {$"{n} serve process(es), mosquitto $share, PostgreSQL",-52} {Stats.Median(rates),8:F0}/s (min {rates.Min():F0}, max {rates.Max():F0}); / bare verify on all cores = {Stats.Median([.. rates.Select((r, i) => r / bareAll[i])]):P0}"
+                    + (n > 1 ? $"; / 1 process = {Stats.Median([.. rates.Select((r, i) => r / scaleOut[0][i].Rate)]):P0}" : string.Empty));
+            }
+
+            Console.WriteLine($"  {string.Empty,-52} on {Environment.ProcessorCount} cores the processes split the same CPUs: this shows the split (no loss, no double store), not added capacity");
+        }
+
         List<RoundResult> all = [.. inProcess, .. endToEnd, .. pgInProcess, .. pgEndToEnd];
-        var lossless = all.All(r => r.Lossless);
+        var scaleOutRounds = scaleOut.SelectMany(r => r).ToList();
+        var lossless = all.All(r => r.Lossless) && scaleOutRounds.All(r => r.Lossless);
         Console.WriteLine(lossless
-            ? $"zero loss: every record of every round stored exactly once and receipted 'stored' ({all.Count} rounds)"
+            ? $"zero loss: every record of every round stored exactly once and receipted 'stored' ({all.Count + scaleOutRounds.Count} rounds)"
             : "LOSS: at least one round did not store or receipt every record exactly once (see the rounds above)");
         foreach (var (_, key) in fleet.Devices)
         {
@@ -208,6 +242,25 @@ internal sealed class IngestBenchmark : IBenchmark
             var elapsed = clock.Elapsed;
             return RoundResult.Check(fleet, db, receipts, ingest.Metrics, elapsed, commits);
         }
+    }
+
+    /// <summary>Real <c>sharevault serve</c> processes behind mosquitto on a fresh PostgreSQL database (<see cref="ScaleOutRound"/>).</summary>
+    private static async Task<(double Rate, bool Lossless, string Verdict)> ScaleOutAsync(Fleet fleet, PostgresDatabases postgres, int instances)
+    {
+        using var fresh = postgres.Create();
+        using (var db = ClaimsDatabase.Open(fresh.ConnectionString))
+        using (var engine = new ClaimsEngine(db, new NoSigner(), TimeProvider.System))
+        {
+            await fleet.EnrollAsync(engine);
+        }
+
+        return await ScaleOutRound.RunAsync(instances, fresh.ConnectionString, fleet.Devices, fleet.Records, database =>
+        {
+            using var db = ClaimsDatabase.Open(database);
+            using var reader = db.OpenReader();
+            return (Convert.ToInt64(ClaimsDatabase.Scalar(reader, null, "SELECT COUNT(*) FROM evidence"), CultureInfo.InvariantCulture),
+                Convert.ToInt64(ClaimsDatabase.Scalar(reader, null, "SELECT COUNT(DISTINCT hash) FROM evidence"), CultureInfo.InvariantCulture));
+        }, WaitAsync);
     }
 
     /// <summary>

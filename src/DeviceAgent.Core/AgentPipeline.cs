@@ -24,6 +24,8 @@ public sealed class AgentPipeline : IDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _log;
     private readonly Lock _recordGate = new();
+    private long _durableSequence;
+    private byte[] _durableHash;
     private bool _disposed;
 
     public AgentPipeline(
@@ -52,6 +54,8 @@ public sealed class AgentPipeline : IDisposable
         _outbox = outbox;
         _time = time;
         _log = logger ?? NullLogger.Instance;
+        _durableSequence = state.LastSequence;
+        _durableHash = state.PreviousHash.ToArray();
         foreach (var sensor in sensors.OfType<IEventSensor>())
         {
             sensor.Triggered += OnTriggered;
@@ -67,7 +71,14 @@ public sealed class AgentPipeline : IDisposable
     public event EventHandler<RecordedEvidence>? Recorded;
 
     /// <summary>Polls every sensor now and records what they report.</summary>
-    public RecordedEvidence CaptureNow()
+    public RecordedEvidence CaptureNow() => CaptureAsync(CancellationToken.None).GetAwaiter().GetResult();
+
+    /// <summary>
+    /// Polls every sensor now and records what they report; completes once the record is durable in
+    /// the outbox. The next capture may start before that, so records made back to back share one
+    /// group commit (one fsync).
+    /// </summary>
+    public Task<RecordedEvidence> CaptureAsync(CancellationToken cancellationToken = default)
     {
         var now = _time.GetUtcNow();
         var readings = new List<Reading>();
@@ -77,7 +88,7 @@ public sealed class AgentPipeline : IDisposable
             Collect(sensor.Id, () => sensor.Read(now), readings, faults);
         }
 
-        return Record(now, readings, faults);
+        return RecordAsync(now, readings, faults, cancellationToken);
     }
 
     /// <summary>Polls the sensors every <paramref name="interval"/> until cancelled (first poll immediately).</summary>
@@ -86,10 +97,22 @@ public sealed class AgentPipeline : IDisposable
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(interval, TimeSpan.Zero);
         while (!cancellationToken.IsCancellationRequested)
         {
-            CaptureNow();
+            // The next poll is due one interval after this one starts, however long the record takes to become durable.
+            var due = Task.Delay(interval, _time, cancellationToken);
             try
             {
-                await Task.Delay(interval, _time, cancellationToken).ConfigureAwait(false);
+                // A poll that has started finishes (its record becomes durable); the stop takes effect between polls.
+                await CaptureAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception e) when (AgentFailures.IsExpected(e))
+            {
+                // The next poll records the state again; a full disk or a busy key is not the end of the agent.
+                _log.LogWarning(e, "A record could not be made; the next poll records the state again");
+            }
+
+            try
+            {
+                await due.ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -98,22 +121,67 @@ public sealed class AgentPipeline : IDisposable
         }
     }
 
-    /// <summary>Signs and enqueues one record: reserve a sequence number (persisted), sign, store, advance the chain.</summary>
-    public RecordedEvidence Record(DateTimeOffset time, IReadOnlyList<Reading> readings, IReadOnlyList<SensorFault> faults)
+    /// <summary>Signs and enqueues one record and waits until it is durable (see <see cref="RecordAsync"/>).</summary>
+    public RecordedEvidence Record(DateTimeOffset time, IReadOnlyList<Reading> readings, IReadOnlyList<SensorFault> faults) =>
+        RecordAsync(time, readings, faults, CancellationToken.None).GetAwaiter().GetResult();
+
+    /// <summary>
+    /// Signs one record with the next sequence number and the chain's previous hash and queues it for
+    /// the outbox's next group commit. The task completes (and <see cref="Recorded"/> is raised) only
+    /// after the fsync that covers the record; if that fails the task faults with the I/O error and
+    /// the chain continues from the newest durable record (the service sees a sequence gap, as after a
+    /// power cut).
+    /// </summary>
+    public async Task<RecordedEvidence> RecordAsync(
+        DateTimeOffset time,
+        IReadOnlyList<Reading> readings,
+        IReadOnlyList<SensorFault> faults,
+        CancellationToken cancellationToken = default)
     {
+        Task<OutboxEntry> durable;
+        RecordedEvidence recorded;
         lock (_recordGate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            var sequence = _state.Reserve();
+            var sequence = _state.Take();
             var record = new EvidenceRecord(_deviceId, sequence, time, _state.PreviousHash, readings, faults);
             var cose = EvidenceSigner.Sign(record, _key);
-            var entry = _outbox.Add(sequence, cose);
-            _state.Commit(sequence, Convert.FromHexString(entry.Hash));
-            RecordsMade++;
-            var recorded = new RecordedEvidence(record, cose);
-            Recorded?.Invoke(this, recorded);
-            return recorded;
+            durable = _outbox.AddAsync(sequence, cose, cancellationToken);
+            _state.Advance(sequence, EvidenceRecord.Hash(cose));
+            recorded = new RecordedEvidence(record, cose);
         }
+
+        OutboxEntry entry;
+        try
+        {
+            entry = await durable.ConfigureAwait(false);
+        }
+        catch (Exception) when (!durable.IsCompletedSuccessfully)
+        {
+            lock (_recordGate)
+            {
+                if (_state.LastSequence >= recorded.Record.Sequence)
+                {
+                    _state.Advance(_durableSequence, _durableHash);
+                }
+            }
+
+            throw;
+        }
+
+        lock (_recordGate)
+        {
+            if (entry.Sequence > _durableSequence)
+            {
+                _durableSequence = entry.Sequence;
+                _durableHash = Convert.FromHexString(entry.Hash);
+            }
+
+            RecordsMade++;
+        }
+
+        Recorded?.Invoke(this, recorded);
+        return recorded;
     }
 
     private void OnTriggered(object? sender, SensorSample sample)
@@ -174,6 +242,19 @@ public sealed class AgentPipeline : IDisposable
     {
         lock (_recordGate)
         {
+            if (!_disposed && _durableSequence > 0)
+            {
+                try
+                {
+                    // A clean stop leaves the state file current (a crash recovers the same from the outbox's head).
+                    _state.PersistDurable(_durableSequence, _durableHash);
+                }
+                catch (IOException e)
+                {
+                    _log.LogWarning(e, "Sequence state not written at stop (recovered from the outbox on start)");
+                }
+            }
+
             _disposed = true;
         }
 

@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using DeviceAgent.Storage;
 using DeviceAgent.Tests.Support;
 using ShareVault.Evidence;
 using ShareVault.TestSupport;
@@ -69,7 +70,7 @@ public sealed class CommandLineTests
         agent.Signal(ChildProcess.SigTerm);
         var exit = await agent.WaitForExitAsync(TimeSpan.FromSeconds(60));
         Assert.True(exit == 0, $"exit {exit}: {agent.StdErr}");
-        Assert.Empty(Directory.GetFiles(dir.Sub(Path.Combine("data", "outbox")), "*.cose", SearchOption.TopDirectoryOnly));
+        Assert.Empty(Outbox.Inspect(dir.Sub(Path.Combine("data", "outbox"))));
         Assert.Contains("SOFTWARE key", agent.StdErr, StringComparison.Ordinal);
 
         var files = Directory.GetFiles(dir.Sub("evidence"), "*.cose");

@@ -69,7 +69,7 @@ public sealed class IngestPipelineTests
     }
 
     [Fact]
-    public async Task The_next_batch_is_verified_while_the_previous_one_is_being_committed_and_is_receipted_after_it()
+    public async Task The_next_batch_is_verified_and_committed_while_the_previous_ones_receipts_are_out_and_is_receipted_after_it()
     {
         await using var rig = await Rig.CreateAsync(1, new IngestOptions { BatchSize = 4 });
         var chain = rig.Devices[0].Quiet(DateTimeOffset.UtcNow.AddHours(-1), 8);
@@ -100,12 +100,13 @@ public sealed class IngestPipelineTests
             await rig.Ingest.SubmitAsync(message, default);
         }
 
-        // The store stage is held after the first commit; the verify stage must still get through the second batch.
+        // The receipt stage is held after the first commit; the verify stage must still get through the
+        // second batch, and the store stage commit it, while not one receipt has gone out.
         var verified = await IngestOverMqttTests.EventuallyAsync(() => rig.Ingest.Metrics.VerifiedCount, n => n == 8, Wait);
         Assert.Equal(8, verified);
+        Assert.Equal(8, await IngestOverMqttTests.EventuallyAsync(() => rig.Engine.EvidenceCount(), n => n == 8, Wait));
         Assert.Empty(rig.Receipts);
         Assert.All(first.Concat(second), m => Assert.False(m.Done!.Task.IsCompleted));
-        Assert.Equal(4, rig.Engine.EvidenceCount()); // the second batch waits for its own commit
 
         release.SetResult();
         await Task.WhenAll(first.Concat(second).Select(m => m.Done!.Task)).WaitAsync(Wait);
@@ -321,7 +322,9 @@ public sealed class IngestPipelineTests
 
         Assert.All(messages, m => Assert.True(m.Done!.Task.IsCanceled, "a message that was never receipted must not look handled"));
         Assert.Empty(rig.Receipts);
-        Assert.Equal(4, rig.Engine.EvidenceCount()); // the held batch was committed; the rest waits for redelivery
+        // The held batch was committed, and batches behind it may have committed too (commits overlap
+        // receipts); none was receipted, so their senders send them again and get duplicates.
+        Assert.InRange(rig.Engine.EvidenceCount(), 4, 12);
     }
 
     [Fact]

@@ -225,7 +225,7 @@ public abstract partial class ServiceCrashContract(PoolKeyFixture key, ITestOutp
         Assert.Equal("0", summary.Groups["left"].Value);
 
         // Only stored/duplicate receipts release a record; a rejected one would sit in outbox/rejected.
-        Assert.Empty(Directory.GetFiles(Outbox, "*.cose"));
+        Assert.Empty(DeviceAgent.Storage.Outbox.Inspect(Outbox));
         Assert.Empty(Directory.GetFiles(Path.Combine(Outbox, "rejected")));
         var signed = int.Parse(summary.Groups["signed"].Value, CultureInfo.InvariantCulture);
         Assert.True(signed >= 61, $"{signed} records for an hour at one a minute");
@@ -289,9 +289,7 @@ public abstract partial class ServiceCrashContract(PoolKeyFixture key, ITestOutp
 
     /// <summary>The records waiting in the agent's outbox: sequence → SHA-256 of the COSE bytes.</summary>
     private SortedDictionary<long, string> OutboxRecords() =>
-        new(Directory.GetFiles(Outbox, "*.cose").ToDictionary(
-            f => long.Parse(Path.GetFileName(f).Split('-')[0], CultureInfo.InvariantCulture),
-            f => Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(f)))));
+        new(DeviceAgent.Storage.Outbox.Inspect(Outbox).ToDictionary(r => r.Entry.Sequence, r => Convert.ToHexStringLower(SHA256.HashData(r.Cose))));
 
     /// <summary>The stored evidence of the device: sequence → SHA-256 of the COSE bytes.</summary>
     private SortedDictionary<long, string> StoredEvidence() =>

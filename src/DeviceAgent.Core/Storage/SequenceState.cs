@@ -9,6 +9,16 @@ namespace DeviceAgent.Storage;
 /// A sequence number is persisted (fsync) as used before any record carries it, so a restart or a
 /// power cut can skip numbers but never reuse one. After a record is safely in the outbox its hash
 /// becomes the chain's previous hash, persisted the same way.
+/// <para>
+/// The pipeline takes the cheaper path that the outbox's group commit allows (<see cref="Take"/>,
+/// <see cref="Advance"/>): numbers are taken and the chain advanced in memory, and no state file is
+/// written per record. Every record is acknowledged only after the fsync that puts it in the outbox,
+/// and the outbox keeps its newest committed record on disk even after it was delivered
+/// (<see cref="Outbox.Head"/>), so <see cref="Open"/> continues the chain and the numbering from it.
+/// A number taken by a record that never reached its fsync may be taken again after a crash, which is
+/// harmless: nobody ever saw that record (delivery reads only acknowledged records). The file is
+/// written when the pipeline is disposed (<see cref="PersistDurable"/>).
+/// </para>
 /// </summary>
 public sealed class SequenceState
 {
@@ -93,8 +103,11 @@ public sealed class SequenceState
             state.Persist();
         }
 
-        if (outbox?.Newest is { } newest && newest.Sequence > state._last && newest.Sequence < state._next)
+        if (outbox?.Head is { } newest && newest.Sequence > state._last)
         {
+            // Records committed in groups after the state file was last written: continue the chain
+            // (and the numbering) from the newest one.
+            state._next = Math.Max(state._next, checked(newest.Sequence + 1));
             state.Commit(newest.Sequence, Convert.FromHexString(newest.Hash));
         }
 
@@ -135,15 +148,50 @@ public sealed class SequenceState
         }
     }
 
-    private void Persist()
+    /// <summary>Takes the next sequence number in memory; <see cref="PersistDurable"/> writes it with the group that carries it.</summary>
+    internal long Take()
+    {
+        lock (_gate)
+        {
+            var sequence = _next;
+            _next = checked(sequence + 1);
+            return sequence;
+        }
+    }
+
+    /// <summary>Moves the chain head in memory to a record just signed, so the next record can name it as previous.</summary>
+    internal void Advance(long sequence, byte[] hash)
+    {
+        lock (_gate)
+        {
+            _last = sequence;
+            _previousHash = hash;
+        }
+    }
+
+    /// <summary>
+    /// Writes the state with the chain head at the newest durable record (<paramref name="sequence"/>,
+    /// <paramref name="hash"/>) and the next number as taken so far in memory.
+    /// </summary>
+    internal void PersistDurable(long sequence, byte[] hash)
+    {
+        lock (_gate)
+        {
+            Write(_next, sequence, hash);
+        }
+    }
+
+    private void Persist() => Write(_next, _last, _previousHash);
+
+    private void Write(long next, long last, byte[] previousHash)
     {
         using var buffer = new MemoryStream();
         using (var json = new Utf8JsonWriter(buffer))
         {
             json.WriteStartObject();
-            json.WriteNumber("next", _next);
-            json.WriteNumber("last", _last);
-            json.WriteString("prev", Convert.ToHexStringLower(_previousHash));
+            json.WriteNumber("next", next);
+            json.WriteNumber("last", last);
+            json.WriteString("prev", Convert.ToHexStringLower(previousHash));
             json.WriteEndObject();
         }
 

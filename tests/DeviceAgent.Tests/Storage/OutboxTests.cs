@@ -47,15 +47,19 @@ public sealed class OutboxTests
     public void Full_outbox_drops_the_oldest_records_and_counts_them()
     {
         using var dir = new TempDir();
-        using var outbox = Outbox.Open(dir.Path, new OutboxLimits { MaxRecords = 3 });
-        for (var seq = 1; seq <= 5; seq++)
+        using (var outbox = Outbox.Open(dir.Path, new OutboxLimits { MaxRecords = 3 }))
         {
-            outbox.Add(seq, [(byte)seq]);
+            for (var seq = 1; seq <= 5; seq++)
+            {
+                outbox.Add(seq, [(byte)seq]);
+            }
+
+            Assert.Equal([3L, 4L, 5L], outbox.Snapshot().Select(e => e.Sequence));
+            Assert.Equal(2, outbox.DroppedWhenFull);
         }
 
-        Assert.Equal([3L, 4L, 5L], outbox.Snapshot().Select(e => e.Sequence));
-        Assert.Equal(2, outbox.DroppedWhenFull);
-        Assert.Equal(3, Directory.GetFiles(dir.Path, "*.cose").Length);
+        using var reopened = Outbox.Open(dir.Path, new OutboxLimits { MaxRecords = 3 });
+        Assert.Equal([3L, 4L, 5L], reopened.Snapshot().Select(e => e.Sequence));
     }
 
     [Fact]

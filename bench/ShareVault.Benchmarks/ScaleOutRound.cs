@@ -1,0 +1,186 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using MQTTnet;
+using MQTTnet.Formatter;
+using MQTTnet.Protocol;
+using ShareVault.Evidence;
+using ShareVault.TestSupport;
+
+namespace ShareVault.Benchmarks;
+
+/// <summary>
+/// Ingest as deployed for scale-out: <paramref name="Instances"/> real <c>sharevault serve --broker
+/// mqtt://… --db postgresql</c> processes behind one mosquitto (a fresh one per round, plain TCP on
+/// loopback, anonymous: the benchmark measures throughput, not the ACL) splitting the stream with the
+/// MQTT 5 shared subscription, over one PostgreSQL database. One MQTT 5 client per device publishes
+/// its records (QoS 1, in sequence order) and counts its receipts; the clock runs from the first
+/// publish to the last receipt. Process start-up is outside the clock.
+/// </summary>
+internal static class ScaleOutRound
+{
+    private static readonly TimeSpan Ready = TimeSpan.FromSeconds(120);
+
+    /// <summary>Runs one round; returns the records/s and the zero-loss verdict checked in the database.</summary>
+    public static async Task<(double Rate, bool Lossless, string Verdict)> RunAsync(
+        int instances, string database, IReadOnlyList<(string Id, System.Security.Cryptography.ECDsa Key)> devices, IReadOnlyList<List<byte[]>> records,
+        Func<string, (long Rows, long Distinct)> count, Func<Func<int>, int, Task> wait)
+    {
+        var dir = Directory.CreateTempSubdirectory("sv-scale-bench-").FullName;
+        var port = ShareVault.Hardware.LoopbackPorts.Reserve();
+        await File.WriteAllTextAsync(Path.Combine(dir, "mosquitto.conf"), $"""
+            listener {port} 127.0.0.1
+            allow_anonymous true
+            set_tcp_nodelay true
+            max_queued_messages 1000000
+            max_inflight_messages 2000
+            persistence false
+            log_dest none
+            """);
+        var services = new List<ChildProcess>();
+        var clients = new List<IMqttClient>();
+        using var mosquitto = ChildProcess.Start("mosquitto", "mosquitto", ["-c", Path.Combine(dir, "mosquitto.conf")]);
+        try
+        {
+            await WaitForPortAsync(port);
+            for (var i = 0; i < instances; i++)
+            {
+                var data = Directory.CreateDirectory(Path.Combine(dir, $"serve-{i}")).FullName;
+                services.Add(ChildProcess.Start($"serve #{i + 1}", "dotnet",
+                    [Path.Combine(AppContext.BaseDirectory, "sharevault.dll"), "serve", "--data-dir", data, "--db", database,
+                     "--broker", $"mqtt://127.0.0.1:{port}", "--http-port", ShareVault.Hardware.LoopbackPorts.Reserve().ToString(CultureInfo.InvariantCulture),
+                     "--checkpoint-every", "100000000", "--checkpoint-minutes", "1000000"]));
+            }
+
+            await Task.WhenAll(services.Select(s => s.WaitForLineAsync(l => l.TrimStart().StartsWith("HTTP API ", StringComparison.Ordinal), Ready, "HTTP API line (service ready)")));
+
+            var receipts = new ConcurrentQueue<byte[]>();
+            using (var connecting = new SemaphoreSlim(16))
+            {
+                clients.AddRange(await Task.WhenAll(devices.Select(async device =>
+                {
+                    await connecting.WaitAsync();
+                    try
+                    {
+                        return await ConnectAsync(device.Id, port, receipts);
+                    }
+                    finally
+                    {
+                        connecting.Release();
+                    }
+                })));
+            }
+
+            // Each new process JITs and fills its caches first; a running service is past that, so the first
+            // tenth of every device's records goes through before the clock starts.
+            var expected = records.Sum(r => r.Count);
+            var warm = Math.Max(1, records.Min(r => r.Count) / 10);
+            await PublishAsync(clients, devices, records, 0, warm);
+            await wait(() => receipts.Count, warm * records.Count);
+            var clock = Stopwatch.StartNew();
+            var publishing = PublishAsync(clients, devices, records, warm, int.MaxValue);
+            await wait(() => receipts.Count, expected);
+            var elapsed = clock.Elapsed;
+            await publishing;
+
+            var (rows, distinct) = count(database);
+            var stored = receipts.Select(r => EvidenceReceipt.TryDecode(r, out var receipt) ? receipt : null)
+                .Where(r => r?.Status == ReceiptStatus.Stored).Select(r => r!.Hash).Distinct(StringComparer.Ordinal).Count();
+            var lossless = rows == expected && distinct == expected && stored == expected;
+            var verdict = lossless ? $"ok ({expected} stored, {expected} receipted)" : $"LOSS: {rows} rows ({distinct} distinct) of {expected}, {stored} 'stored' receipts";
+            return ((expected - (warm * records.Count)) / elapsed.TotalSeconds, lossless, verdict);
+        }
+        finally
+        {
+            await Task.WhenAll(clients.Select(async c =>
+            {
+                if (c.IsConnected)
+                {
+                    await c.DisconnectAsync();
+                }
+
+                c.Dispose();
+            }));
+            foreach (var service in services)
+            {
+                service.Signal(ChildProcess.SigTerm);
+            }
+
+            foreach (var service in services)
+            {
+                try
+                {
+                    await service.WaitForExitAsync(TimeSpan.FromSeconds(30));
+                }
+                catch (TimeoutException)
+                {
+                }
+
+                service.Dispose();
+            }
+
+            mosquitto.Kill();
+            try
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+
+    /// <summary>Each device publishes its records [<paramref name="from"/>, <paramref name="to"/>) in order, QoS 1, all devices at once.</summary>
+    private static Task PublishAsync(List<IMqttClient> clients, IReadOnlyList<(string Id, System.Security.Cryptography.ECDsa Key)> devices, IReadOnlyList<List<byte[]>> records, int from, int to) =>
+        Task.WhenAll(clients.Select((client, d) => Task.Run(async () =>
+        {
+            foreach (var cose in records[d].Take(to).Skip(from))
+            {
+                var result = await client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(EvidenceTopics.Evidence(devices[d].Id)).WithPayload(cose)
+                    .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithContentType(EvidenceFormat.CoseMediaType).Build());
+                if (result.ReasonCode != MqttClientPublishReasonCode.Success)
+                {
+                    throw new InvalidOperationException($"{devices[d].Id}: PUBACK {result.ReasonCode}");
+                }
+            }
+        })));
+
+    private static async Task<IMqttClient> ConnectAsync(string deviceId, int port, ConcurrentQueue<byte[]> receipts)
+    {
+        var client = new MqttClientFactory().CreateMqttClient();
+        client.ApplicationMessageReceivedAsync += args =>
+        {
+            receipts.Enqueue(System.Buffers.BuffersExtensions.ToArray(args.ApplicationMessage.Payload));
+            return Task.CompletedTask;
+        };
+        var options = new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithProtocolVersion(MqttProtocolVersion.V500)
+            .WithClientId(deviceId).WithCleanStart(true).WithSessionExpiryInterval(3600).WithTimeout(TimeSpan.FromSeconds(60)).Build();
+        var result = await client.ConnectAsync(options);
+        if (result.ResultCode != MqttClientConnectResultCode.Success)
+        {
+            throw new InvalidOperationException($"{deviceId}: CONNACK {result.ResultCode}");
+        }
+
+        await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder()
+            .WithTopicFilter(f => f.WithTopic(EvidenceTopics.Receipts(deviceId)).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)).Build());
+        return client;
+    }
+
+    private static async Task WaitForPortAsync(int port)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (true)
+        {
+            try
+            {
+                using var client = new System.Net.Sockets.TcpClient();
+                await client.ConnectAsync(System.Net.IPAddress.Loopback, port);
+                return;
+            }
+            catch (System.Net.Sockets.SocketException) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(50);
+            }
+        }
+    }
+}
