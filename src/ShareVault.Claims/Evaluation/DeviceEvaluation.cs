@@ -81,9 +81,10 @@ internal sealed class DeviceEvaluation(DeviceDirectory devices, PolicyTable poli
 
         // Rules decided on the clock (an absence) look only at a device whose stored records are all
         // replayed: a record waiting behind a gap would otherwise pass for silence.
-        if (next > max)
+        if (next > max && evaluators.Any(e => e.Feed.Evaluator.NeedsClock))
         {
-            replay.Tick(now, (i, firing) => claims.Open(tx, evaluators[i].Policy, deviceId, firing));
+            var lastArrival = batch.ContainsKey(next - 1) ? now : EvidenceTable.ReceivedAt(tx, deviceId, next - 1);
+            replay.Tick(now, lastArrival, (i, firing) => claims.Open(tx, evaluators[i].Policy, deviceId, firing));
         }
 
         var cursor = new EvaluationCursor(next - 1, max, current.Cursor.Version + 1, replay.LastHash);

@@ -78,12 +78,12 @@ internal sealed class DecisionReplay(byte[]? lastHash, IReadOnlyList<TriggerFeed
     /// The clock's turn, once every stored record was replayed: rules decided on time as well as
     /// records (an absence) may fire at <paramref name="now"/>.
     /// </summary>
-    public void Tick(DateTimeOffset now, Action<int, TriggerFiring> fired)
+    public void Tick(DateTimeOffset now, DateTimeOffset? lastArrival, Action<int, TriggerFiring> fired)
     {
         ArgumentNullException.ThrowIfNull(fired);
         for (var i = 0; i < Feeds.Count; i++)
         {
-            if (Feeds[i].Evaluator.Tick(now) is { } firing)
+            if (Feeds[i].Evaluator.Tick(now, lastArrival) is { } firing)
             {
                 fired(i, firing);
             }

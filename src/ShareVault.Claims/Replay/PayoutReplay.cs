@@ -165,7 +165,8 @@ public static class PayoutReplay
             }
 
             // The claim lists the last record before the silence; the silence is measured to the decision.
-            replay.Tick(decided, (_, fired) => firing ??= fired);
+            DateTimeOffset? lastArrival = arrivals is not null && arrivals.TryGetValue(last, out var arrival) ? arrival : null;
+            replay.Tick(decided, lastArrival, (_, fired) => firing ??= fired);
         }
 
         if (firing is null || !firing.Records.Select(r => r.Sequence).SequenceEqual(claimEvidence.Select(x => x.Seq)))

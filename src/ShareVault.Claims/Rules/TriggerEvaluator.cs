@@ -19,7 +19,8 @@ namespace ShareVault.Claims.Rules;
 /// <item>Absence (<c>no record for D [during W]</c>): records only move the device's last record;
 /// the decision is taken on the clock (<see cref="Tick"/>): at time T, the silence runs from the
 /// last record's time (or the window's start, if later) to T (or the window's end, if earlier),
-/// and fires once per last record when it lasts at least D. The claim lists that last record, and
+/// and fires once per last record when it lasts at least D and the record also arrived at least D
+/// before T (a device delivering a backlog is not silent). The claim lists that last record, and
 /// the decision time is the claim's, so <c>ledger verify</c> recomputes it from the record and the
 /// ledger entry's time.</item>
 /// </list>
@@ -218,9 +219,13 @@ internal sealed class TriggerEvaluator
     /// The clock's part of the decision, at <paramref name="now"/>, after every stored record was fed:
     /// for an absence, the silence since the last record; nothing for the other kinds.
     /// </summary>
-    public TriggerFiring? Tick(DateTimeOffset now)
+    /// <param name="now">The decision time.</param>
+    /// <param name="lastArrival">When the service received the last record, when known: nothing may have arrived
+    /// for the rule's duration either, so a device delivering a backlog of old records is not silent.</param>
+    public TriggerFiring? Tick(DateTimeOffset now, DateTimeOffset? lastArrival = null)
     {
-        if (_rule.Kind != TriggerKind.Absence || _lastRecord is not { } last || _firedAfter >= last.Sequence)
+        if (_rule.Kind != TriggerKind.Absence || _lastRecord is not { } last || _firedAfter >= last.Sequence
+            || (lastArrival is { } arrived && now - arrived < _rule.Duration))
         {
             return null;
         }
@@ -237,7 +242,7 @@ internal sealed class TriggerEvaluator
     }
 
     /// <summary>Runs a whole sequence (already in order) and returns every firing: what a verifier recomputes.</summary>
-    public static IReadOnlyList<TriggerFiring> Evaluate(TriggerRule rule, RuleContext context, IEnumerable<EvidenceFacts> records, DateTimeOffset? decidedAt = null)
+    public static IReadOnlyList<TriggerFiring> Evaluate(TriggerRule rule, RuleContext context, IEnumerable<EvidenceFacts> records, DateTimeOffset? decidedAt = null, DateTimeOffset? lastArrival = null)
     {
         var evaluator = new TriggerEvaluator(rule, context);
         var firings = new List<TriggerFiring>();
@@ -249,7 +254,7 @@ internal sealed class TriggerEvaluator
             }
         }
 
-        if (decidedAt is { } now && evaluator.Tick(now) is { } silence)
+        if (decidedAt is { } now && evaluator.Tick(now, lastArrival) is { } silence)
         {
             firings.Add(silence);
         }
