@@ -36,10 +36,14 @@ fi
 
 # Trimmed, self-contained. TrimMode=partial trims the framework and the libraries that declare
 # themselves trimmable, not ours: the agent reads its configuration with reflection-based
-# System.Text.Json, which full trimming would break (IL2026). Trim warnings are not errors here.
+# System.Text.Json, which full trimming would break (IL2026), and which a trimmed app disables
+# unless asked (JsonSerializerIsReflectionEnabledByDefault). Trim warnings are not errors here.
 publish() {
+  # The trimmer bakes feature switches into the trimmed framework: never reuse an earlier trim.
+  rm -rf "src/$1/obj/Release/net10.0/linux-arm64"
   dotnet publish "src/$1" -c Release -r linux-arm64 --self-contained -nologo -v quiet \
-    -p:PublishTrimmed=true -p:TrimMode=partial -p:TreatWarningsAsErrors=false -o "$out/$2" >/dev/null
+    -p:PublishTrimmed=true -p:TrimMode=partial -p:JsonSerializerIsReflectionEnabledByDefault=true \
+    -p:TreatWarningsAsErrors=false -o "$out/$2" >/dev/null
 }
 echo "publishing the device agent and the simulators for linux-arm64 (trimmed, self-contained)…"
 publish DeviceAgent device-agent
