@@ -367,6 +367,33 @@ public sealed class ClaimsEngine : IDisposable
         }, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Decides the rules that wait on the clock (an absence: <c>no record for 48h during trip</c>) for
+    /// every device a policy with such a rule covers, at the engine's time (call periodically). A
+    /// device waiting at a gap is left alone: its stored records are not all replayed yet.
+    /// </summary>
+    public async Task EvaluateSilencesAsync(CancellationToken cancellationToken)
+    {
+        var members = ListPolicies().Where(p => TriggerRule.TryParse(p.Rule, out var rule, out _) && rule!.Kind == TriggerKind.Absence)
+            .Select(p => (p.PoolId, p.MemberId)).ToHashSet();
+        if (members.Count == 0)
+        {
+            return;
+        }
+
+        var devices = ListDevices().Where(d => members.Contains((d.PoolId, d.MemberId))).Select(d => d.Id).ToList();
+        await _gate.RunAsync((tx, afterCommit) =>
+        {
+            var now = _time.GetUtcNow();
+            foreach (var id in devices)
+            {
+                _evaluation.Evaluate(tx, id, new Dictionary<long, VerifiedRecord>(), now, afterCommit);
+            }
+
+            return 0;
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>Stored rejections, newest first, optionally for one device or reason.</summary>
     public IReadOnlyList<RejectionRow> Rejections(string? deviceId = null, string? reason = null, int limit = 100) => _rejections.List(deviceId, reason, limit);
 

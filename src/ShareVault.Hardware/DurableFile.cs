@@ -14,7 +14,10 @@ namespace ShareVault.Hardware;
 public static partial class DurableFile
 {
     private const int ORdOnly = 0;
-    private const int ODirectory = 0x10000; // Linux generic value (asm-generic/fcntl.h); arm64 and x64 share it.
+    // O_DIRECTORY is 0200000 in asm-generic/fcntl.h (x86-64) but 040000 on arm and arm64
+    // (arch/arm64/include/uapi/asm/fcntl.h), where 0200000 is O_DIRECT: open() of a directory then
+    // fails with EINVAL, which the linux-arm64 agent hit under qemu-aarch64 (scripts/pi-build.sh).
+    private static readonly int ODirectory = RuntimeInformation.ProcessArchitecture is Architecture.Arm64 or Architecture.Arm ? 0x4000 : 0x10000;
 
     public static void WriteAtomic(string path, ReadOnlySpan<byte> content)
     {

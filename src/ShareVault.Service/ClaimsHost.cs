@@ -187,6 +187,7 @@ public sealed class ClaimsHost : IAsyncDisposable
     public async Task HousekeepOnceAsync(CancellationToken cancellationToken)
     {
         await Engine.AdvancePastStaleGapsAsync(cancellationToken).ConfigureAwait(false);
+        await Engine.EvaluateSilencesAsync(cancellationToken).ConfigureAwait(false);
         await Engine.ProcessPayoutsAsync(cancellationToken).ConfigureAwait(false);
         await Engine.CheckpointDueAsync(cancellationToken).ConfigureAwait(false);
     }

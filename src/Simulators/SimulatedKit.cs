@@ -16,7 +16,7 @@ namespace Simulators;
 /// model that moves the simulated chips along the scenario's timeline.
 /// <list type="bullet">
 /// <item><c>home</c> kit: BME280 at I2C 1/0x76, water-leak probe on GPIO 17 (wet = low, 200 ms debounce).</item>
-/// <item><c>luggage</c> kit: ADXL345 at I2C 1/0x53 with INT1 on GPIO 23 and INT2 on GPIO 24, NMEA GPS on the
+/// <item><c>luggage</c> kit: ADXL345 on SPI 0.0 (CE0) with INT1 on GPIO 23 and INT2 on GPIO 24, NMEA GPS on the
 /// serial port, BME280 at I2C 1/0x76.</item>
 /// </list>
 /// Drive it with <see cref="AdvanceTo"/>; with a <see cref="ScenarioClock"/> the kit also moves the clock,
@@ -44,24 +44,24 @@ public sealed class SimulatedKit : IDisposable
         Start = clock.GetUtcNow();
         Gpio = new SimulatedGpioDriver();
         _gpioController = new GpioController(Gpio);
-        Bme280Chip = new SimulatedBme280(busId: 1, address: Bme280.DefaultI2cAddress);
+        Bme280Chip = new SimulatedBme280(busId: 1, address: Bme280Sensor.DefaultI2cAddress);
         var (t, h, p) = EnvironmentAt(0);
         Bme280Chip.SetEnvironment(t, h, p);
 
         if (scenario.DeviceKind == Scenario.HomeKit)
         {
-            _sensors.Add(new Bme280(Bme280Chip));
+            _sensors.Add(new Bme280Sensor(Bme280Chip));
             Gpio.SetInput(LeakPin, PinValue.High); // dry: the pull-up holds the line high
             _sensors.Add(new WaterLeakProbe(_gpioController, LeakPin, LeakDebounce, clock));
         }
         else
         {
-            Accelerometer = new SimulatedAdxl345(busId: 1, address: Adxl345.DefaultI2cAddress);
+            Accelerometer = new SimulatedAdxl345(Adxl345Sensor.DefaultSpiBus, Adxl345Sensor.DefaultChipSelect);
             Accelerometer.ConnectInterrupts(Gpio, AccelerometerInt1Pin, AccelerometerInt2Pin);
             GpsStream = new SimulatedNmeaStream(clock, scenario.Location.Latitude, scenario.Location.Longitude);
-            _sensors.Add(new Adxl345(Accelerometer, clock, shockThresholdG: 8, _gpioController, AccelerometerInt1Pin, AccelerometerInt2Pin));
+            _sensors.Add(new Adxl345Sensor(Accelerometer, clock, shockThresholdG: 8, _gpioController, AccelerometerInt1Pin, AccelerometerInt2Pin));
             _sensors.Add(new NmeaGps(GpsStream));
-            _sensors.Add(new Bme280(Bme280Chip));
+            _sensors.Add(new Bme280Sensor(Bme280Chip));
         }
 
         // Like an agent starting up: one read configures each chip (the ADXL345 only measures once configured).

@@ -8,9 +8,9 @@ public sealed class ScenarioFileTests
     public static TheoryData<string> BuiltIns => [.. SimulatedKit.AvailableScenarios];
 
     [Fact]
-    public void The_five_issue_scenarios_are_built_in()
+    public void The_issue_scenarios_are_built_in()
     {
-        Assert.Equal(new[] { "home-flood", "luggage-drop", "pipe-freeze", "quiet-home", "trip-delay" }, SimulatedKit.AvailableScenarios);
+        Assert.Equal(new[] { "home-flood", "lost-bag", "luggage-bump", "luggage-drop", "pipe-freeze", "quiet-home", "trip-delay" }, SimulatedKit.AvailableScenarios);
     }
 
     [Theory]

@@ -123,7 +123,7 @@ public sealed class ScenarioOutcomeTests
     {
         using var home = SimulatedKit.Create("quiet-home", new ScenarioClock(Start));
         using var luggage = SimulatedKit.Create("luggage-drop", new ScenarioClock(Start));
-        Assert.Equal(["DeviceAgent.Sensors.Bme280.Bme280", "DeviceAgent.Sensors.WaterLeak.WaterLeakProbe"], home.Sensors.Select(s => s.GetType().FullName));
+        Assert.Equal(["DeviceAgent.Sensors.Bme280.Bme280Sensor", "DeviceAgent.Sensors.WaterLeak.WaterLeakProbe"], home.Sensors.Select(s => s.GetType().FullName));
         Assert.Equal(["adxl345", "gps", "bme280"], luggage.Sensors.Select(s => s.Id));
         Assert.IsAssignableFrom<IEventSensor>(luggage.Sensors[0]);
         Assert.Equal(("home", "luggage"), (home.DeviceKind, luggage.DeviceKind));

@@ -79,6 +79,14 @@ internal sealed class DeviceEvaluation(DeviceDirectory devices, PolicyTable poli
             next++;
         }
 
+        // Rules decided on the clock (an absence) look only at a device whose stored records are all
+        // replayed: a record waiting behind a gap would otherwise pass for silence.
+        if (next > max && evaluators.Any(e => e.Feed.Evaluator.NeedsClock))
+        {
+            var lastArrival = batch.ContainsKey(next - 1) ? now : EvidenceTable.ReceivedAt(tx, deviceId, next - 1);
+            replay.Tick(now, lastArrival, (i, firing) => claims.Open(tx, evaluators[i].Policy, deviceId, firing));
+        }
+
         var cursor = new EvaluationCursor(next - 1, max, current.Cursor.Version + 1, replay.LastHash);
         DeviceDirectory.SaveCursor(tx, deviceId, cursor);
         for (var i = 0; i < evaluators.Count; i++)

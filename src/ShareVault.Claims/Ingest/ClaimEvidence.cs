@@ -20,6 +20,7 @@ internal sealed class ClaimEvidence(EvidenceTable evidence, ChainFindings findin
         // gap the service saw.
         var skipped = findings.Gaps(deviceId).Where(g => g.SkippedAt is not null).ToList();
         return evidence.List(deviceId, first, (int)Math.Min(int.MaxValue, lastSeq - first + 1))
+            .Where(record => record.Sequence <= lastSeq) // the limit counts records: without a record at first − 1 it would reach past the last
             .Where(record => !skipped.Any(g => record.Sequence >= g.From && record.Sequence <= g.To));
     }
 }

@@ -1,4 +1,5 @@
 using System.Data.Common;
+using System.Globalization;
 using ShareVault.Claims.Ledger;
 using ShareVault.Claims.Rules;
 using ShareVault.Claims.Storage;
@@ -68,6 +69,11 @@ internal sealed class EvidenceTable(ClaimsDatabase db)
     public static (long Sequence, string ReceivedAt)? FirstAfter(DbTransaction tx, string deviceId, long seq) =>
         Sql.Query(tx.Connection!, tx, "SELECT seq, received_at FROM evidence WHERE device_id=@d AND seq>@s ORDER BY seq LIMIT 1",
             r => (r.GetInt64(0), r.GetString(1)), ("@d", deviceId), ("@s", seq)) is [var first] ? first : null;
+
+    /// <summary>When a stored record arrived, or null when it is not stored (any more).</summary>
+    public static DateTimeOffset? ReceivedAt(DbTransaction tx, string deviceId, long seq) =>
+        Sql.Query(tx.Connection!, tx, "SELECT received_at FROM evidence WHERE device_id=@d AND seq=@s",
+            r => r.GetString(0), ("@d", deviceId), ("@s", seq)) is [var at] ? DateTimeOffset.Parse(at, CultureInfo.InvariantCulture) : null;
 
     /// <summary>Stored evidence of a device: sequence, time, hash, COSE bytes.</summary>
     public IReadOnlyList<StoredEvidence> List(string deviceId, long fromSeq, int limit)

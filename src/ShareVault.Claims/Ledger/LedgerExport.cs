@@ -566,7 +566,7 @@ public static class LedgerVerifier
         var replayed = PayoutReplay.Check(deviceId, key, ruleText, context, [.. claimEvidence.Select(x => (x.Seq, x.Hash))],
             seq => evidence.TryGetValue((deviceId, seq), out var cose) ? cose : null, "the export", options.EvidenceTime,
             arrivals.ToDictionary(a => a.Key, a => a.Value ?? opened), arrivals.Where(a => a.Value is null).Select(a => a.Key).ToHashSet(),
-            ClaimPredecessor.Read(claim, claimPath, claimEvidence[0].Seq));
+            ClaimPredecessor.Read(claim, claimPath, claimEvidence[0].Seq), decidedAt: opened);
         return replayed.Fired ? null : replayed.Detail;
     }
 

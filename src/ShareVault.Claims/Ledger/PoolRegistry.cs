@@ -17,7 +17,7 @@ public sealed record RegistryDevice(string Id, string MemberId, string KeySha256
 /// <summary>Where a claim stands in the ledger; the text is <c>ClaimStatus</c>'s (opened, approved, declined, paid).</summary>
 /// <paramref name="PrecededBy"/>: the record before the first that the claim names (<see cref="ClaimPredecessor"/>), or null.
 public sealed record RegistryClaim(string Id, string PolicyId, string MemberId, string DeviceId, long Amount, string RuleHash, IReadOnlyList<(long Seq, string Sha256)> Evidence, string Status, long OpenedAt,
-    (long Seq, string Sha256)? PrecededBy = null)
+    (long Seq, string Sha256)? PrecededBy = null, string? OpenedTime = null)
 {
     public const string Opened = "opened";
     public const string Approved = "approved";
@@ -498,7 +498,7 @@ public sealed class PoolRegistry
                     }
 
                     var precededBy = ClaimPredecessor.Read(body, "$.body", evidence[0].Seq);
-                    _claims[id] = new RegistryClaim(id, policyId, member, device, amount, ruleHash, evidence, RegistryClaim.Opened, seq, precededBy);
+                    _claims[id] = new RegistryClaim(id, policyId, member, device, amount, ruleHash, evidence, RegistryClaim.Opened, seq, precededBy, entry.Time);
                     return RegistryStep.Ok;
                 }
 

@@ -73,4 +73,20 @@ internal sealed class DecisionReplay(byte[]? lastHash, IReadOnlyList<TriggerFeed
 
         return ReplayStep.Fed;
     }
+
+    /// <summary>
+    /// The clock's turn, once every stored record was replayed: rules decided on time as well as
+    /// records (an absence) may fire at <paramref name="now"/>.
+    /// </summary>
+    public void Tick(DateTimeOffset now, DateTimeOffset? lastArrival, Action<int, TriggerFiring> fired)
+    {
+        ArgumentNullException.ThrowIfNull(fired);
+        for (var i = 0; i < Feeds.Count; i++)
+        {
+            if (Feeds[i].Evaluator.Tick(now, lastArrival) is { } firing)
+            {
+                fired(i, firing);
+            }
+        }
+    }
 }

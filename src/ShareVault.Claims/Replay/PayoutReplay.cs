@@ -61,11 +61,13 @@ public static class PayoutReplay
     /// <param name="arrivals">When known (a claim's <c>received_at</c>), the arrival of each listed record, whose time must lie in the window around it.</param>
     /// <param name="precededBy">The record before the first that the claim names (<see cref="Ledger.ClaimPredecessor"/>): when given, it must be
     /// among the records, with that hash, so its absence cannot pass for a gap.</param>
+    /// <param name="decidedAt">When the claim was opened (the claim_opened entry's time): a rule decided on the clock (an
+    /// absence) is recomputed at that time. Without it such a rule does not fire.</param>
     /// <param name="arrivedBy">Records of <paramref name="arrivals"/> whose arrival is only known to be no later than the time given
     /// (the claim's): only the upper bound of the window is checked for them.</param>
     public static PayoutReplayResult Check(string deviceId, ECDsa deviceKey, string ruleText, RuleContext context, IReadOnlyList<(long Seq, string Sha256)> claimEvidence,
         Func<long, byte[]?> evidence, string source, EvidenceTimeLimits? timeLimits = null, IReadOnlyDictionary<long, DateTimeOffset>? arrivals = null,
-        IReadOnlySet<long>? arrivedBy = null, (long Seq, string Sha256)? precededBy = null)
+        IReadOnlySet<long>? arrivedBy = null, (long Seq, string Sha256)? precededBy = null, DateTimeOffset? decidedAt = null)
     {
         timeLimits ??= EvidenceTimeLimits.Default;
         ArgumentNullException.ThrowIfNull(deviceId);
@@ -106,7 +108,8 @@ public static class PayoutReplay
         (long Seq, DateTimeOffset Time)? previousTime = predecessor is not null && EvidenceVerifier.Verify(predecessor, id => id == deviceId ? deviceKey : null) is { IsValid: true } p
             ? (p.Record!.Sequence, p.Record.Time)
             : null;
-        var replay = new DecisionReplay(before, [TriggerFeed.All(new TriggerEvaluator(rule!, context))]);
+        var evaluator = new TriggerEvaluator(rule!, context);
+        var replay = new DecisionReplay(before, [TriggerFeed.All(evaluator)]);
         TriggerFiring? firing = null;
         for (var seq = first; seq <= last; seq++)
         {
@@ -152,6 +155,18 @@ public static class PayoutReplay
             {
                 return new(false, PayoutReplayProblem.ChainBreakInClaim, $"evidence {deviceId}#{seq} breaks the device's hash chain but is listed in the claim");
             }
+        }
+
+        if (evaluator.NeedsClock)
+        {
+            if (decidedAt is not { } decided)
+            {
+                return new(false, PayoutReplayProblem.NotFired, $"'{rule!.Text}' is decided on the clock, and {source} gives no decision time");
+            }
+
+            // The claim lists the last record before the silence; the silence is measured to the decision.
+            DateTimeOffset? lastArrival = arrivals is not null && arrivals.TryGetValue(last, out var arrival) ? arrival : null;
+            replay.Tick(decided, lastArrival, (_, fired) => firing ??= fired);
         }
 
         if (firing is null || !firing.Records.Select(r => r.Sequence).SequenceEqual(claimEvidence.Select(x => x.Seq)))

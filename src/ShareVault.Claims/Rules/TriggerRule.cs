@@ -15,17 +15,39 @@ public enum Comparison
     GreaterOrEqual,
 }
 
+/// <summary>What a trigger rule is made of (docs/claims-service.md, "Trigger rules").</summary>
+public enum TriggerKind
+{
+    /// <summary>One condition on a reading: <c>OPERAND OP NUMBER [UNIT] [for DURATION] [during WINDOW]</c>.</summary>
+    Condition,
+
+    /// <summary>Conditions joined by <c>and</c>: fires when every one holds (each for its own duration) at once.</summary>
+    All,
+
+    /// <summary><c>CONDITION then CONDITION within DURATION</c>: the second fires no later than the duration after the first.</summary>
+    Sequence,
+
+    /// <summary><c>no record for DURATION [during WINDOW]</c>: the device has been silent that long, decided on the clock.</summary>
+    Absence,
+}
+
 /// <summary>
-/// A declared trigger: <c>OPERAND OP NUMBER [UNIT] [for DURATION] [during WINDOW]</c>, e.g.
+/// A declared trigger: a condition <c>OPERAND OP NUMBER [UNIT] [for DURATION] [during WINDOW]</c>, e.g.
 /// <c>water_leak == 1 for 10m</c>, <c>temperature &lt; 0 °C for 2h</c>, <c>shock &gt; 8 g</c>,
 /// <c>distance_from(home) &lt; 1 km for 48h during trip</c>. The operand is a reading name
 /// (<see cref="ShareVault.Evidence.Reading"/>) or <c>distance_from(PLACE)</c>, the great-circle distance from a
 /// place the policy names to the record's latitude/longitude. Thresholds are converted once to the
 /// reading's SenML unit (RFC 8428 §12.1), so <c>8 g</c> is compared as 78.4532 m/s2.
 /// The canonical text (<see cref="Text"/>) is what the policy stores and hashes.
+/// Rules for travel combine conditions (<see cref="TriggerKind"/>): <c>A and B</c>, <c>A then B within 1s</c>
+/// (e.g. <c>free_fall == 1 then shock &gt; 8 g within 1s</c>) and <c>no record for 48h during trip</c>.
+/// A single condition's canonical text is what it always was, so existing policies keep their hashes.
 /// </summary>
 public sealed class TriggerRule
 {
+    /// <summary>Words that join or introduce rule parts; never a reading, place or window name.</summary>
+    private static readonly HashSet<string> Keywords = new(StringComparer.Ordinal) { "and", "then", "within", "no", "record", "for", "during" };
+
     /// <summary>Standard gravity (CGPM 1901; ISO 80000-3), for rules written in g.</summary>
     public const double StandardGravity = 9.80665;
 
@@ -39,9 +61,36 @@ public sealed class TriggerRule
         ThresholdInBaseUnit = thresholdInBaseUnit;
         Duration = duration;
         Window = window;
+        Parts = [];
         Text = Canonical();
         Hash = SHA256.HashData(Encoding.UTF8.GetBytes(Text));
     }
+
+    private TriggerRule(TriggerKind kind, IReadOnlyList<TriggerRule> parts, TimeSpan duration, TimeSpan within, string? window)
+    {
+        Kind = kind;
+        Parts = parts;
+        Quantity = kind == TriggerKind.Absence ? "record" : string.Empty;
+        Duration = duration;
+        Within = within;
+        Window = window;
+        Text = kind switch
+        {
+            TriggerKind.All => string.Join(" and ", parts.Select(p => p.Text)),
+            TriggerKind.Sequence => $"{parts[0].Text} then {parts[1].Text} within {FormatDuration(within)}",
+            _ => $"no record for {FormatDuration(duration)}" + (window is null ? string.Empty : $" during {window}"),
+        };
+        Hash = SHA256.HashData(Encoding.UTF8.GetBytes(Text));
+    }
+
+    /// <summary>A condition, or how the <see cref="Parts"/> combine.</summary>
+    public TriggerKind Kind { get; } = TriggerKind.Condition;
+
+    /// <summary>The conditions of an <see cref="TriggerKind.All"/> or <see cref="TriggerKind.Sequence"/> rule, in order; empty otherwise.</summary>
+    public IReadOnlyList<TriggerRule> Parts { get; }
+
+    /// <summary>For a sequence: how long after the first condition fired the second may fire.</summary>
+    public TimeSpan Within { get; }
 
     /// <summary>Reading name, or <c>distance_from</c> with <see cref="Place"/>.</summary>
     public string Quantity { get; }
@@ -95,6 +144,121 @@ public sealed class TriggerRule
         }
 
         var tokens = Tokenize(text);
+        if (tokens.Count > 0 && tokens[0] == "no")
+        {
+            return TryParseAbsence(tokens, out rule, out reason);
+        }
+
+        var then = tokens.IndexOf("then");
+        if (then >= 0)
+        {
+            return TryParseSequence(tokens, then, out rule, out reason);
+        }
+
+        if (tokens.Contains("and"))
+        {
+            var parts = new List<TriggerRule>();
+            foreach (var group in Split(tokens, "and"))
+            {
+                if (!TryParseCondition(group, out var part, out reason))
+                {
+                    return false;
+                }
+
+                parts.Add(part!);
+            }
+
+            rule = new TriggerRule(TriggerKind.All, parts, TimeSpan.Zero, TimeSpan.Zero, null);
+            return true;
+        }
+
+        return TryParseCondition(tokens, out rule, out reason);
+    }
+
+    // no record for DURATION [during WINDOW]
+    private static bool TryParseAbsence(List<string> tokens, out TriggerRule? rule, out string? reason)
+    {
+        rule = null;
+        reason = null;
+        if (tokens.Count < 4 || tokens[1] != "record" || tokens[2] != "for" || !TryDuration(tokens[3], out var duration))
+        {
+            reason = "an absence reads 'no record for DURATION [during WINDOW]' (e.g. no record for 48h during trip)";
+            return false;
+        }
+
+        string? window = null;
+        if (tokens.Count > 4)
+        {
+            if (tokens.Count != 6 || tokens[4] != "during" || !IsName(tokens[5]))
+            {
+                reason = "after 'no record for DURATION' only 'during WINDOW' may follow";
+                return false;
+            }
+
+            window = tokens[5];
+        }
+
+        rule = new TriggerRule(TriggerKind.Absence, [], duration, TimeSpan.Zero, window);
+        return true;
+    }
+
+    // CONDITION then CONDITION within DURATION
+    private static bool TryParseSequence(List<string> tokens, int then, out TriggerRule? rule, out string? reason)
+    {
+        rule = null;
+        var within = tokens.LastIndexOf("within");
+        if (tokens.Contains("and") || tokens.IndexOf("then", then + 1) >= 0)
+        {
+            reason = "a sequence joins exactly two conditions ('A then B within DURATION'), without 'and'";
+            return false;
+        }
+
+        if (within < then || within != tokens.Count - 2 || !TryDuration(tokens[^1], out var window))
+        {
+            reason = "a sequence ends with 'within DURATION' (e.g. free_fall == 1 then shock > 8 g within 1s)";
+            return false;
+        }
+
+        if (!TryParseCondition(tokens[..then], out var first, out reason) || !TryParseCondition(tokens[(then + 1)..within], out var second, out reason))
+        {
+            return false;
+        }
+
+        rule = new TriggerRule(TriggerKind.Sequence, [first!, second!], TimeSpan.Zero, window, null);
+        return true;
+    }
+
+    private static IEnumerable<List<string>> Split(List<string> tokens, string separator)
+    {
+        var group = new List<string>();
+        foreach (var token in tokens)
+        {
+            if (token == separator)
+            {
+                yield return group;
+                group = [];
+            }
+            else
+            {
+                group.Add(token);
+            }
+        }
+
+        yield return group;
+    }
+
+    private static bool IsName(string token) => IsIdentifier(token) && !Keywords.Contains(token);
+
+    private static bool TryParseCondition(List<string> tokens, out TriggerRule? rule, out string? reason)
+    {
+        rule = null;
+        reason = null;
+        if (tokens.Count == 0)
+        {
+            reason = "a condition is empty";
+            return false;
+        }
+
         var i = 0;
         string quantity;
         string? place = null;
@@ -103,7 +267,7 @@ public sealed class TriggerRule
         {
             quantity = "distance_from";
             place = first["distance_from(".Length..^1];
-            if (!IsIdentifier(place))
+            if (!IsName(place))
             {
                 reason = $"'{place}' is not a place name (letters, digits, '_')";
                 return false;
@@ -179,7 +343,7 @@ public sealed class TriggerRule
         if (i < tokens.Count && tokens[i] == "during")
         {
             i++;
-            if (i >= tokens.Count || !IsIdentifier(tokens[i]))
+            if (i >= tokens.Count || !IsName(tokens[i]))
             {
                 reason = "expected a window name after 'during'";
                 return false;

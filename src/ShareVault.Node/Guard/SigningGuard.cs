@@ -449,8 +449,11 @@ public sealed class SigningGuard : IDisposable
         try
         {
             var context = RuleContextJson.Read(policy.Context);
+            // A rule decided on the clock (an absence) is recomputed at the claim_opened entry's time in the node's ledger.
+            DateTimeOffset? decidedAt = DateTimeOffset.TryParse(claim.OpenedTime, System.Globalization.CultureInfo.InvariantCulture,
+                System.Globalization.DateTimeStyles.AssumeUniversal | System.Globalization.DateTimeStyles.AdjustToUniversal, out var opened) ? opened : null;
             replayed = PayoutReplay.Check(claim.DeviceId, key, policy.Rule, context, claim.Evidence, seq => records.GetValueOrDefault(seq), "the justification",
-                precededBy: claim.PrecededBy);
+                precededBy: claim.PrecededBy, decidedAt: decidedAt);
         }
         catch (Exception e) when (e is FormatException or ArgumentException)
         {

@@ -16,6 +16,7 @@ public abstract class SimulatedI2cDevice : I2cDevice
 
     private readonly Lock _gate = new();
     private int _failTransfers;
+    private int _passBeforeFailing;
 
     protected SimulatedI2cDevice(int busId, int address) =>
         ConnectionSettings = new I2cConnectionSettings(busId, address);
@@ -38,6 +39,18 @@ public abstract class SimulatedI2cDevice : I2cDevice
         lock (_gate)
         {
             _failTransfers = count;
+        }
+    }
+
+    /// <summary>Lets the next <paramref name="passing"/> transfers through, then fails <paramref name="failing"/> (a fault in the middle of a driver's sequence).</summary>
+    public void FailTransfersAfter(int passing, int failing)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(passing);
+        ArgumentOutOfRangeException.ThrowIfNegative(failing);
+        lock (_gate)
+        {
+            _passBeforeFailing = passing;
+            _failTransfers = failing;
         }
     }
 
@@ -104,6 +117,12 @@ public abstract class SimulatedI2cDevice : I2cDevice
     private void BeginTransfer()
     {
         Transfers++;
+        if (_passBeforeFailing > 0)
+        {
+            _passBeforeFailing--;
+            return;
+        }
+
         if (Disconnected || _failTransfers > 0)
         {
             if (_failTransfers > 0)

@@ -1,4 +1,5 @@
 using System.Device.Gpio;
+using System.Device.Spi;
 using System.Numerics;
 using Simulators.Buses;
 
@@ -10,8 +11,9 @@ namespace Simulators.Devices;
 /// configured DATA_FORMAT, keeps the 32-entry FIFO in bypass/FIFO/stream/trigger mode, detects single
 /// taps (THRESH_TAP, TAP_AXES) and free fall (THRESH_FF held for TIME_FF at the BW_RATE data rate), latches
 /// them in INT_SOURCE and drives the INT1/INT2 lines per INT_MAP through a <see cref="SimulatedGpioDriver"/>.
+/// It sits on SPI (4-wire, the interface the dotnet/iot driver speaks), as the luggage kit wires it.
 /// </summary>
-public sealed class SimulatedAdxl345 : SimulatedI2cDevice
+public sealed class SimulatedAdxl345 : SimulatedSpiDevice
 {
     private const byte DevId = 0x00, ThreshTap = 0x1D, ThreshFf = 0x28, TimeFf = 0x29, TapAxes = 0x2A, BwRate = 0x2C,
         PowerCtl = 0x2D, IntEnable = 0x2E, IntMap = 0x2F, IntSource = 0x30, DataFormat = 0x31, DataX0 = 0x32, DataZ1 = 0x37,
@@ -31,8 +33,8 @@ public sealed class SimulatedAdxl345 : SimulatedI2cDevice
     private int _int1Pin = -1, _int2Pin = -1;
     private byte _newlyLatched;
 
-    public SimulatedAdxl345(int busId = 1, int address = 0x53)
-        : base(busId, address)
+    public SimulatedAdxl345(int busId = 0, int chipSelect = 0)
+        : base(new SpiConnectionSettings(busId, chipSelect) { ClockFrequency = 5_000_000, Mode = SpiMode.Mode3 })
     {
         _registers[DevId] = 0xE5;
         _registers[BwRate] = 0x0A; // reset value: 100 Hz

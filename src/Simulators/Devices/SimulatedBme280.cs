@@ -21,6 +21,8 @@ public sealed class SimulatedBme280 : SimulatedI2cDevice
     private double _celsius = 21, _relativeHumidity = 45, _pascal = 101_325;
     private byte _ctrlHumLatched;
     private int _busyRemaining;
+    private bool _stale;
+    private (int AdcT, int AdcP, int AdcH)? _rawOverride;
 
     /// <param name="busId">I2C bus number (1 on a Pi's header).</param>
     /// <param name="address">0x76 or 0x77.</param>
@@ -51,14 +53,37 @@ public sealed class SimulatedBme280 : SimulatedI2cDevice
 
     /// <summary>Sets the environment the next measurement reports.</summary>
     public void SetEnvironment(double celsius, double relativeHumidity, double pascal) =>
-        Locked(() => (_celsius, _relativeHumidity, _pascal) = (celsius, relativeHumidity, pascal));
+        Locked(() =>
+        {
+            (_celsius, _relativeHumidity, _pascal) = (celsius, relativeHumidity, pascal);
+            _stale = true;
+        });
 
     /// <summary>Raw ADC values that §8.1 compensation maps to the given environment (for tests and tools).</summary>
+    /// <summary>
+    /// Makes every following measurement return these raw ADC values instead of the environment's
+    /// (null goes back to the environment): for the datasheet's compensation examples, which start
+    /// from raw values.
+    /// </summary>
+    public void SetRawOverride((int AdcT, int AdcP, int AdcH)? raw) =>
+        Locked(() =>
+        {
+            _rawOverride = raw;
+            _stale = true;
+        });
+
     public (int AdcT, int AdcP, int AdcH) RawFor(double celsius, double relativeHumidity, double pascal) =>
         _trimming.Invert(celsius, relativeHumidity, pascal);
 
     protected override byte ReadRegister(byte address)
     {
+        // Normal mode measures continuously (§3.3.4): a read of the data registers after the world
+        // changed sees a measurement of the new environment.
+        if (address is >= 0xF7 and <= 0xFE && _stale && (_registers[CtrlMeas] & 0b11) == 0b11)
+        {
+            Measure();
+        }
+
         if (address == Status && _busyRemaining > 0)
         {
             _busyRemaining--;
@@ -110,6 +135,10 @@ public sealed class SimulatedBme280 : SimulatedI2cDevice
                     // Forced mode: back to sleep once the measurement is done (§3.3.2).
                     _registers[CtrlMeas] = (byte)(value & ~0b11);
                 }
+                else if ((value & 0b11) == 0b11)
+                {
+                    Measure(); // normal mode: the first measurement of the cycle
+                }
 
                 break;
             case Config:
@@ -125,11 +154,12 @@ public sealed class SimulatedBme280 : SimulatedI2cDevice
     private void Measure()
     {
         Measurements++;
+        _stale = false;
         _busyRemaining = BusyStatusReads;
         var osrsT = (_registers[CtrlMeas] >> 5) & 0b111;
         var osrsP = (_registers[CtrlMeas] >> 2) & 0b111;
         var osrsH = _ctrlHumLatched & 0b111;
-        var (adcT, adcP, adcH) = _trimming.Invert(_celsius, _relativeHumidity, _pascal);
+        var (adcT, adcP, adcH) = _rawOverride ?? _trimming.Invert(_celsius, _relativeHumidity, _pascal);
 
         // A skipped channel (osrs = 000) keeps its reset value 0x80000 / 0x8000 (Tables 20, 22, 23).
         if (osrsT == 0)

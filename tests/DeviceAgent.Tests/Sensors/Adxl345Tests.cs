@@ -8,6 +8,10 @@ using Simulators.Devices;
 
 namespace DeviceAgent.Tests.Sensors;
 
+/// <summary>
+/// The dotnet/iot ADXL345 driver (SPI, through <see cref="Adxl345Sensor"/>, which adds the shock and
+/// free-fall set-up the library lacks) against the register-level simulated chip on a simulated SPI bus.
+/// </summary>
 public sealed class Adxl345Tests : IDisposable
 {
     private static readonly Vector3 Rest = new(0, 0, 1);
@@ -15,14 +19,14 @@ public sealed class Adxl345Tests : IDisposable
     private readonly SimulatedAdxl345 _chip = new();
     private readonly SimulatedGpioDriver _gpio = new();
     private readonly GpioController _controller;
-    private readonly Adxl345 _sensor;
+    private readonly Adxl345Sensor _sensor;
     private readonly List<SensorSample> _events = [];
 
     public Adxl345Tests()
     {
         _controller = new GpioController(_gpio);
         _chip.ConnectInterrupts(_gpio, 23, 24);
-        _sensor = new Adxl345(_chip, _clock, 8, _controller, 23, 24);
+        _sensor = new Adxl345Sensor(_chip, _clock, 8, _controller, 23, 24);
         _sensor.Triggered += (_, s) => _events.Add(s);
         Assert.Null(_sensor.Read(_clock.GetUtcNow()).Fault); // configures the chip
     }
@@ -37,15 +41,17 @@ public sealed class Adxl345Tests : IDisposable
 
     private byte Register(byte address)
     {
-        Span<byte> value = stackalloc byte[1];
-        _chip.WriteRead([address], value);
-        return value[0];
+        Span<byte> read = stackalloc byte[2];
+        _chip.TransferFullDuplex([(byte)(address | 0x80), 0], read); // SPI read: bit 7 set
+        return read[1];
     }
 
     [Fact]
-    public void Driver_configures_full_resolution_16g_at_100Hz_in_measurement_mode()
+    public void Library_and_event_setup_configure_16g_at_100Hz_in_measurement_mode()
     {
-        Assert.Equal(0x0B, Register(0x31));   // DATA_FORMAT: FULL_RES | ±16 g
+        Assert.Equal(0x03, Register(0x31));   // DATA_FORMAT as the library writes it: ±16 g, 10-bit (32 LSB/g), 4-wire SPI
+        Assert.Equal(0x40, Register(0x2E) & 0x40); // INT_ENABLE: single tap
+        Assert.Equal(0x04, Register(0x2F));   // INT_MAP: free fall on INT2
         Assert.Equal(0x0A, Register(0x2C));   // BW_RATE: 100 Hz
         Assert.Equal(0x08, Register(0x2D));   // POWER_CTL: Measure
         Assert.Equal(128, Register(0x1D));    // THRESH_TAP: 8 g / 62.5 mg
@@ -80,7 +86,7 @@ public sealed class Adxl345Tests : IDisposable
     public void Shock_survives_in_the_trigger_mode_fifo_until_polled_without_interrupt_wiring()
     {
         using var chip = new SimulatedAdxl345();
-        using var sensor = new Adxl345(chip, _clock);
+        using var sensor = new Adxl345Sensor(chip, _clock);
         Assert.Null(sensor.Read(_clock.GetUtcNow()).Fault);
         chip.Hold(Rest, TimeSpan.FromMilliseconds(200));
         // THRESH_TAP applies per axis: Z alone exceeds 8 g here.
@@ -142,7 +148,7 @@ public sealed class Adxl345Tests : IDisposable
     public void Wrong_device_id_is_a_fault()
     {
         using var chip = new SimulatedAdxl345 { DeviceId = 0x68 };
-        using var sensor = new Adxl345(chip, _clock);
+        using var sensor = new Adxl345Sensor(chip, _clock);
         var sample = sensor.Read(_clock.GetUtcNow());
         Assert.Empty(sample.Readings);
         Assert.Contains("unexpected device id 0x68", sample.Fault, StringComparison.Ordinal);
@@ -153,7 +159,7 @@ public sealed class Adxl345Tests : IDisposable
     {
         _chip.FailNextTransfers(1);
         var failed = _sensor.Read(_clock.GetUtcNow());
-        Assert.Contains("I2C bus error", failed.Fault, StringComparison.Ordinal);
+        Assert.Contains("SPI error", failed.Fault, StringComparison.Ordinal);
         Assert.Empty(failed.Readings);
         var transfers = _chip.Transfers;
         Assert.Null(_sensor.Read(_clock.GetUtcNow()).Fault);
@@ -164,6 +170,6 @@ public sealed class Adxl345Tests : IDisposable
     public void Threshold_outside_THRESH_TAP_range_is_refused()
     {
         using var chip = new SimulatedAdxl345();
-        Assert.Throws<ArgumentOutOfRangeException>(() => new Adxl345(chip, _clock, shockThresholdG: 17));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new Adxl345Sensor(chip, _clock, shockThresholdG: 17));
     }
 }

@@ -1,39 +1,39 @@
-using System.Buffers.Binary;
 using System.Device.Gpio;
-using System.Device.I2c;
+using System.Device.Spi;
 using System.Globalization;
-using System.Numerics;
 using ShareVault.Evidence;
+using Library = Iot.Device.Adxl345;
 
 namespace DeviceAgent.Sensors.Adxl345;
 
 /// <summary>
-/// Analog Devices ADXL345 3-axis accelerometer over I2C, configured for luggage: full resolution
-/// ±16 g, 100 Hz, single-tap detection as the shock detector (THRESH_TAP up to 15.9 g), free-fall
-/// detection, and the FIFO in trigger mode so that the samples around a shock are kept until read
-/// (datasheet "FIFO", trigger mode). Each read reports <c>shock</c> (peak acceleration magnitude
-/// in m/s2 over the samples since the previous read) and <c>free_fall</c> (1 when the chip latched
-/// a free fall since the previous read).
-/// When INT1/INT2 are wired to GPIO inputs the driver also reads and raises <see cref="Triggered"/>
-/// the moment the chip signals a shock (INT1) or free fall (INT2).
+/// Analog Devices ADXL345 3-axis accelerometer on SPI, configured for luggage. Acceleration is read
+/// through the dotnet/iot driver (<see cref="Library.Adxl345"/>, Iot.Device.Bindings: 4-wire SPI
+/// mode 3, ±16 g, 10-bit, 32 LSB/g, one multi-byte read of DATAX0..DATAZ1 per sample). That driver
+/// does nothing else, so this class adds what a luggage tag needs (datasheet rev G): the DEVID check,
+/// single-tap detection as the shock detector (THRESH_TAP up to 15.9 g), free-fall detection,
+/// INT1/INT2 mapping, and the FIFO in trigger mode so that the samples around a shock are kept until
+/// read (datasheet "FIFO", trigger mode). Each read drains the FIFO through the library and reports
+/// <c>shock</c> (peak acceleration magnitude in m/s2 since the previous read) and <c>free_fall</c>
+/// (1 when the chip latched a free fall since the previous read). When INT1/INT2 are wired to GPIO
+/// inputs the sensor also reads and raises <see cref="Triggered"/> the moment the chip signals a
+/// shock (INT1) or free fall (INT2).
 /// </summary>
-public sealed class Adxl345 : IEventSensor
+public sealed class Adxl345Sensor : IEventSensor
 {
-    /// <summary>I2C address with ALT ADDRESS tied low (datasheet "I2C"); 0x1D with ALT ADDRESS high.</summary>
-    public const int DefaultI2cAddress = 0x53;
+    /// <summary>SPI bus 0, chip select CE0 (GPIO 8) on a Raspberry Pi.</summary>
+    public const int DefaultSpiBus = 0, DefaultChipSelect = 0;
 
     public const byte ExpectedDeviceId = 0xE5;
 
     /// <summary>Standard gravity (CGPM 1901), for converting g to m/s2.</summary>
     public const double StandardGravity = 9.80665;
 
-    /// <summary>Full resolution scale factor: 256 LSB/g, i.e. 3.9 mg/LSB (Table 1, "Sensitivity", full res).</summary>
-    public const double LsbPerG = 256;
+    /// <summary>Full scale of the ±16 g range the library is set to; a component beyond it is not a sample.</summary>
+    public const double FullScaleG = 16;
 
-    // In full-resolution ±16 g mode the output is 13 bits, sign-extended to 16 (DATA_FORMAT, "FULL_RES").
-    private const int MaxRaw = 4095, MinRaw = -4096;
-
-    private const byte DataFormatFullRes16G = (1 << 3) | 0b11;
+    // Register addresses with the SPI read bit (datasheet "SPI": bit 7 R/W, bit 6 MB, bits 5:0 address).
+    private const byte SpiRead = 0x80;
     private const byte BwRate100Hz = 0x0A;                          // Table 7: rate code 1010 = 100 Hz.
     private const byte PowerCtlMeasure = 1 << 3;
     private const byte FifoModeBypass = 0b00 << 6;
@@ -42,23 +42,27 @@ public sealed class Adxl345 : IEventSensor
     private const byte FifoTriggered = 1 << 7;
     private const byte FifoEntriesMask = 0x3F;
 
-    private readonly I2cDevice _device;
+    private readonly SpiDevice _device;
     private readonly TimeProvider _time;
     private readonly GpioController? _interrupts;
     private readonly int _int1Pin;
     private readonly int _int2Pin;
     private readonly Lock _gate = new();
-    private bool _configured;
+    private Library.Adxl345? _driver;
     private bool _disposed;
 
-    /// <param name="device">The I2C device at 0x53 or 0x1D; owned and disposed by this driver.</param>
+    /// <summary>The SPI settings the library driver expects: 5 MHz, mode 3 (CPOL = CPHA = 1).</summary>
+    public static SpiConnectionSettings SpiSettings(int busId = DefaultSpiBus, int chipSelect = DefaultChipSelect) =>
+        new(busId, chipSelect) { ClockFrequency = Library.Adxl345.SpiClockFrequency, Mode = Library.Adxl345.SpiMode };
+
+    /// <param name="device">The SPI device (CS on CE0 or CE1); owned and disposed by this sensor.</param>
     /// <param name="time">Clock used to stamp interrupt-driven readings.</param>
     /// <param name="shockThresholdG">THRESH_TAP in g (0.0625..15.9375), 8 g by default.</param>
     /// <param name="interrupts">Optional GPIO controller with the INT1 (shock) and INT2 (free fall) pins.</param>
     /// <param name="int1Pin">GPIO wired to INT1, or -1.</param>
     /// <param name="int2Pin">GPIO wired to INT2, or -1.</param>
     /// <param name="id">Sensor id in the kit.</param>
-    public Adxl345(I2cDevice device, TimeProvider time, double shockThresholdG = 8,
+    public Adxl345Sensor(SpiDevice device, TimeProvider time, double shockThresholdG = 8,
         GpioController? interrupts = null, int int1Pin = -1, int int2Pin = -1, string id = "adxl345")
     {
         ArgumentNullException.ThrowIfNull(device);
@@ -87,7 +91,7 @@ public sealed class Adxl345 : IEventSensor
             if (interrupts is not null && pin >= 0)
             {
                 interrupts.OpenPin(pin, PinMode.Input);
-                // INT pins are active high (DATA_FORMAT INT_INVERT = 0).
+                // INT pins are active high (DATA_FORMAT INT_INVERT = 0, which the library writes).
                 interrupts.RegisterCallbackForPinValueChangedEvent(pin, PinEventTypes.Rising, OnInterrupt);
             }
         }
@@ -106,7 +110,7 @@ public sealed class Adxl345 : IEventSensor
             ObjectDisposedException.ThrowIf(_disposed, this);
             try
             {
-                if (!_configured)
+                if (_driver is null)
                 {
                     var fault = Configure();
                     if (fault is not null)
@@ -115,29 +119,32 @@ public sealed class Adxl345 : IEventSensor
                     }
                 }
 
-                return Sample(now);
+                return Sample(_driver!, now);
             }
             catch (IOException ex)
             {
-                _configured = false;
-                return SensorSample.Faulted(Id, $"I2C bus error talking to ADXL345 at 0x{_device.ConnectionSettings.DeviceAddress:X2}: {ex.Message}");
+                _driver = null; // configure again on the next read; not disposed: it would dispose the SPI device
+                return SensorSample.Faulted(Id, $"SPI error talking to ADXL345 on spidev{_device.ConnectionSettings.BusId}.{_device.ConnectionSettings.ChipSelectLine}: {ex.Message}");
             }
         }
     }
 
     private string? Configure()
     {
+        // The library driver writes to the chip without identifying it; check DEVID first.
         var devId = ReadRegister(Adxl345Register.DevId);
         if (devId != ExpectedDeviceId)
         {
             return string.Create(CultureInfo.InvariantCulture,
-                $"unexpected device id 0x{devId:X2} in register 0x00 at I2C 0x{_device.ConnectionSettings.DeviceAddress:X2}; an ADXL345 reports 0x{ExpectedDeviceId:X2}");
+                $"unexpected device id 0x{devId:X2} in register 0x00 on spidev{_device.ConnectionSettings.BusId}.{_device.ConnectionSettings.ChipSelectLine}; an ADXL345 reports 0x{ExpectedDeviceId:X2}");
         }
 
-        // Configure in standby (POWER_CTL = 0), then enter measurement mode ("Power Sequencing").
+        // The library writes DATA_FORMAT (±16 g, 10-bit, 4-wire SPI, INT active high) and starts measuring.
+        var driver = new Library.Adxl345(_device, Library.GravityRange.Range16);
+
+        // The event set-up the library lacks, written in standby (POWER_CTL = 0, "Power Sequencing").
         WriteRegister(Adxl345Register.PowerCtl, 0);
         WriteRegister(Adxl345Register.BwRate, BwRate100Hz);
-        WriteRegister(Adxl345Register.DataFormat, DataFormatFullRes16G);
         WriteRegister(Adxl345Register.ThreshTap, (byte)Math.Clamp(Math.Round(ShockThresholdG / 0.0625), 1, 255));
         WriteRegister(Adxl345Register.Dur, 0x50);       // 50 ms: an impact is shorter than that.
         WriteRegister(Adxl345Register.TapAxes, 0x07);   // X, Y and Z take part.
@@ -149,7 +156,7 @@ public sealed class Adxl345 : IEventSensor
         ArmFifo();
         WriteRegister(Adxl345Register.PowerCtl, PowerCtlMeasure);
         _ = ReadRegister(Adxl345Register.IntSource);  // clear anything latched before configuration
-        _configured = true;
+        _driver = driver;
         return null;
     }
 
@@ -161,29 +168,24 @@ public sealed class Adxl345 : IEventSensor
         WriteRegister(Adxl345Register.FifoCtl, FifoModeTrigger | FifoTriggerSamples);
     }
 
-    private SensorSample Sample(DateTimeOffset now)
+    private SensorSample Sample(Library.Adxl345 driver, DateTimeOffset now)
     {
         // INT_SOURCE first: reading it clears the latched tap and free-fall bits.
         var sources = (Adxl345Interrupts)ReadRegister(Adxl345Register.IntSource);
         var fifo = ReadRegister(Adxl345Register.FifoStatus);
         var entries = Math.Max(1, fifo & FifoEntriesMask);
         var peak = 0.0;
-        Span<byte> raw = stackalloc byte[6];
         for (var i = 0; i < entries; i++)
         {
-            // One multi-byte read of DATAX0..DATAZ1 pops one FIFO entry ("Retrieving Data from FIFO").
-            _device.WriteRead([(byte)Adxl345Register.DataX0], raw);
-            var x = BinaryPrimitives.ReadInt16LittleEndian(raw);
-            var y = BinaryPrimitives.ReadInt16LittleEndian(raw[2..]);
-            var z = BinaryPrimitives.ReadInt16LittleEndian(raw[4..]);
-            if (x is > MaxRaw or < MinRaw || y is > MaxRaw or < MinRaw || z is > MaxRaw or < MinRaw)
+            // The library's one multi-byte read of DATAX0..DATAZ1 pops one FIFO entry ("Retrieving Data from FIFO").
+            var g = driver.Acceleration;
+            if (!(Math.Abs(g.X) <= FullScaleG && Math.Abs(g.Y) <= FullScaleG && Math.Abs(g.Z) <= FullScaleG))
             {
                 return SensorSample.Faulted(Id, string.Create(CultureInfo.InvariantCulture,
-                    $"implausible ADXL345 sample ({x}, {y}, {z}): full-resolution ±16 g data is 13 bits ({MinRaw}..{MaxRaw})"));
+                    $"implausible ADXL345 sample ({g.X:F2}, {g.Y:F2}, {g.Z:F2}) g: the ±{FullScaleG} g range is 10 bits"));
             }
 
-            var g = new Vector3(x, y, z).Length() / LsbPerG;
-            peak = Math.Max(peak, g * StandardGravity);
+            peak = Math.Max(peak, g.Length() * StandardGravity);
         }
 
         if ((fifo & FifoTriggered) != 0)
@@ -215,14 +217,15 @@ public sealed class Adxl345 : IEventSensor
         Triggered?.Invoke(this, sample);
     }
 
+    // SPI single-register read: the address byte with R/W = 1, MB = 0, then one data byte clocked out (datasheet "SPI", Figure 38).
     private byte ReadRegister(Adxl345Register register)
     {
-        Span<byte> value = stackalloc byte[1];
-        _device.WriteRead([(byte)register], value);
-        return value[0];
+        Span<byte> read = stackalloc byte[2];
+        _device.TransferFullDuplex([(byte)((byte)register | SpiRead), 0], read);
+        return read[1];
     }
 
-    // I2C single-byte write: register address then data ("I2C", Figure 41).
+    // SPI single-register write: the address byte with R/W = 0, MB = 0, then the data byte (Figure 37).
     private void WriteRegister(Adxl345Register register, byte value) => _device.Write([(byte)register, value]);
 
     public void Dispose()
