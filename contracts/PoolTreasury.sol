@@ -24,8 +24,9 @@ interface IERC20Minimal {
 ///     (s mod n_i)^e = EM (mod n_i) for every member, so the contract checks member by member:
 ///     modexp cost grows with the square of the modulus length, so t checks at |n_i| are cheaper
 ///     than one at |N_Q| (EIP-198 / EIP-2565 / EIP-7883).
-/// Only keccak256(abi.encode(emLength, moduli)) is stored; the moduli travel in calldata and are
-/// published in `KeyRegistered` events.
+/// Only the key's hash (`keyHash`) is stored; the moduli travel in calldata and are published in
+/// `KeyRegistered` events. The public exponent is 65537 (F4) for every key, as ShareVault's
+/// ceremonies make them.
 ///
 /// What is signed is the JWS signing input ASCII(BASE64URL(header) || '.' || BASE64URL(message))
 /// (RFC 7515 §5.1), so the authorisation is an ordinary RS256 JWS that any JOSE library verifies.
@@ -33,9 +34,6 @@ interface IERC20Minimal {
 /// Because BASE64URL output never contains '.', a signature over one message can never be a
 /// signature over another: the last '.' fixes where the message starts.
 contract PoolTreasury {
-    /// @dev The public exponent of every pool key (ShareVault's ceremonies use F4).
-    bytes private constant EXPONENT = hex"010001";
-
     /// @dev Message tags: first bytes of the payout and rotation messages. Neither can begin a
     /// JSON text, so these messages never collide with the pool's JSON payloads (payout
     /// instructions, checkpoints) that the same key signs.
@@ -63,11 +61,13 @@ contract PoolTreasury {
         bytes[] parts;
     }
 
-    // One slot: read once per payout.
     uint64 public epoch;
     uint128 public payoutCap;
 
-    mapping(bytes32 => uint64) public keyEpoch;
+    /// @dev Per current key: (payoutCap << 64) | epoch, zero for any other key. A payout reads
+    /// this one slot for both the key check and the cap (EIP-2929: each cold slot costs 2,100 gas).
+    mapping(bytes32 => uint256) public keyState;
+    bytes32[] private _currentKeys;
     mapping(bytes32 => bool) public paid;
     mapping(bytes32 => uint256) public anchoredAt;
     uint256 public anchorCount;
@@ -90,10 +90,7 @@ contract PoolTreasury {
     error BadDeposit();
 
     constructor(uint128 cap, PoolKey[] memory keys) {
-        epoch = 1;
-        payoutCap = cap;
-        _register(1, keys);
-        emit KeysRotated(1, cap);
+        _register(1, cap, keys);
     }
 
     // ------------------------------------------------------------------ money in
@@ -119,10 +116,11 @@ contract PoolTreasury {
     /// @notice Pays claim `claim` (SHA-256 of the claim id) once, against the pool key's signature
     /// over `payoutMessage(claim, token, to, amount)`.
     function payout(bytes32 claim, address token, address to, uint256 amount, Signature calldata sig) external {
-        uint128 cap = payoutCap;
-        if (amount > cap) revert AboveCap(amount, cap);
         if (paid[claim]) revert AlreadyPaid(claim);
-        bytes32 signer = _verify(payoutMessage(claim, token, to, amount), sig);
+        (bytes32 signer, uint256 state) = _currentKey(sig);
+        uint256 cap = state >> 64;
+        if (amount > cap) revert AboveCap(amount, cap);
+        _verify(payoutMessage(claim, token, to, amount), sig);
         // Effects before the interaction: a re-entrant call finds the claim paid.
         paid[claim] = true;
         if (token == address(0)) {
@@ -146,12 +144,13 @@ contract PoolTreasury {
     /// @notice Replaces the key set and cap; signed by a key of the current set over
     /// `rotationMessage(newCap, keys)`. Old keys stop working at once.
     function rotate(uint128 newCap, PoolKey[] calldata keys, Signature calldata sig) external {
+        _currentKey(sig);
         _verify(rotationMessage(newCap, keys), sig);
-        uint64 next = epoch + 1;
-        epoch = next;
-        payoutCap = newCap;
-        _register(next, keys);
-        emit KeysRotated(next, newCap);
+        for (uint256 i = 0; i < _currentKeys.length; i++) {
+            delete keyState[_currentKeys[i]];
+        }
+        delete _currentKeys;
+        _register(epoch + 1, newCap, keys);
     }
 
     /// @notice "SVR1" || uint64 chainid || treasury || uint64 next epoch || uint128 cap ||
@@ -164,8 +163,18 @@ contract PoolTreasury {
         return abi.encodePacked(ROTATE_TAG, uint64(block.chainid), address(this), epoch + 1, newCap, keccak256(abi.encodePacked(hashes)));
     }
 
+    /// @notice keccak256(emLength || keccak256(n_1) || ... || keccak256(n_t)), emLength as uint256.
     function keyHash(PoolKey calldata key) public pure returns (bytes32) {
-        return keccak256(abi.encode(key.emLength, key.moduli));
+        bytes32[] memory hashes = new bytes32[](key.moduli.length);
+        for (uint256 i = 0; i < hashes.length; i++) {
+            hashes[i] = keccak256(key.moduli[i]);
+        }
+        return keccak256(abi.encodePacked(key.emLength, hashes));
+    }
+
+    /// @notice Whether `hash` names a key of the current set.
+    function isCurrentKey(bytes32 hash) external view returns (bool) {
+        return keyState[hash] != 0;
     }
 
     // ------------------------------------------------------------------ checkpoints
@@ -176,6 +185,7 @@ contract PoolTreasury {
         if (payload.length < CHECKPOINT_PREFIX.length || bytes9(payload[:9]) != CHECKPOINT_PREFIX) revert NotACheckpoint();
         bytes32 hash = sha256(payload);
         if (anchoredAt[hash] != 0) revert AlreadyAnchored(hash);
+        _currentKey(sig);
         _verify(payload, sig);
         anchoredAt[hash] = block.number;
         lastAnchor = hash;
@@ -184,40 +194,93 @@ contract PoolTreasury {
 
     // ------------------------------------------------------------------ verification
 
-    function _register(uint64 at, PoolKey[] memory keys) private {
+    function _register(uint64 at, uint128 cap, PoolKey[] memory keys) private {
         if (keys.length == 0) revert InvalidKey();
+        epoch = at;
+        payoutCap = cap;
         for (uint256 i = 0; i < keys.length; i++) {
             PoolKey memory key = keys[i];
             uint256 count = key.moduli.length;
             // 128 bytes leaves EM at least 8 bytes of 0xFF padding (RFC 8017 §9.2 step 5).
             if (count == 0 || key.emLength < 128 || (count == 1 && key.moduli[0].length != key.emLength)) revert InvalidKey();
+            bytes32[] memory hashes = new bytes32[](count);
             for (uint256 j = 0; j < count; j++) {
                 bytes memory n = key.moduli[j];
                 if (n.length < 64 || n.length > key.emLength || n[0] == 0 || uint8(n[n.length - 1]) & 1 == 0) revert InvalidKey();
+                hashes[j] = keccak256(n);
             }
-            bytes32 h = keccak256(abi.encode(key.emLength, key.moduli));
-            keyEpoch[h] = at;
+            bytes32 h = keccak256(abi.encodePacked(key.emLength, hashes));
+            if (keyState[h] != 0) revert InvalidKey();
+            keyState[h] = (uint256(cap) << 64) | at;
+            _currentKeys.push(h);
             emit KeyRegistered(at, h, key.emLength, key.moduli);
         }
+        emit KeysRotated(at, cap);
     }
 
-    /// @dev Reverts unless `sig` is a current key's RS256 JWS over `message`; returns the key hash.
-    /// Reverting (rather than returning false) also keeps eth_estimateGas honest when modexp runs
-    /// out of gas.
-    function _verify(bytes memory message, Signature calldata sig) private view returns (bytes32 hash) {
-        uint256 count = sig.key.moduli.length;
-        if (count == 0 || count != sig.parts.length) revert BadSignature();
+    /// @dev The signing key's hash and state; reverts unless it is in the current set.
+    function _currentKey(Signature calldata sig) private view returns (bytes32 hash, uint256 state) {
         hash = keyHash(sig.key);
-        if (keyEpoch[hash] != epoch) revert UnknownKey(hash);
+        state = keyState[hash];
+        if (state == 0) revert UnknownKey(hash);
+    }
+
+    /// @dev Reverts unless `sig` (by a current key: see _currentKey) is an RS256 JWS over
+    /// `message`. Reverting (rather than returning false) also keeps eth_estimateGas honest when
+    /// modexp runs out of gas.
+    function _verify(bytes memory message, Signature calldata sig) private view {
+        bytes[] calldata moduli = sig.key.moduli;
+        bytes[] calldata parts = sig.parts;
+        uint256 count = moduli.length;
+        if (count == 0 || count != parts.length) revert BadSignature();
         bytes32 digest = sha256(abi.encodePacked(sig.header, ".", _base64Url(message)));
         bytes memory em = _encodePkcs1(digest, sig.key.emLength);
         for (uint256 i = 0; i < count; i++) {
-            bytes calldata n = sig.key.moduli[i];
-            bytes calldata s = sig.parts[i];
+            bytes calldata n = moduli[i];
+            bytes calldata s = parts[i];
             // RFC 8017 §5.2.2 step 1: the signature representative must be below the modulus.
-            if (s.length != n.length || !_below(s, n)) revert BadSignature();
-            bytes memory expected = count == 1 ? em : _modexp(em, hex"01", n);
-            if (keccak256(_modexp(s, EXPONENT, n)) != keccak256(expected)) revert BadSignature();
+            if (s.length != n.length || !_below(s, n) || !_matches(s, n, em, count == 1)) revert BadSignature();
+        }
+    }
+
+    /// @dev s^e mod n == EM (one modulus, |EM| = |n|) or == EM mod n (a quorum member), through
+    /// the EIP-198 precompile at 0x05, in scratch memory past the free memory pointer.
+    function _matches(bytes calldata s, bytes calldata n, bytes memory em, bool whole) private view returns (bool ok) {
+        assembly ("memory-safe") {
+            let len := n.length
+            let buf := mload(0x40)
+            mstore(buf, len)
+            mstore(add(buf, 32), 3)
+            mstore(add(buf, 64), len)
+            calldatacopy(add(buf, 96), s.offset, len)
+            // e = 65537 as three bytes 01 00 01
+            mstore8(add(buf, add(96, len)), 0x01)
+            mstore8(add(buf, add(97, len)), 0x00)
+            mstore8(add(buf, add(98, len)), 0x01)
+            calldatacopy(add(buf, add(99, len)), n.offset, len)
+            let out := add(buf, add(99, mul(2, len)))
+            // Separate statements: Yul evaluates arguments right to left, and returndatasize()
+            // must be read after the call.
+            ok := staticcall(gas(), 5, buf, add(99, mul(2, len)), out, len)
+            ok := and(ok, eq(returndatasize(), len))
+            let got := keccak256(out, len)
+            switch whole
+            case 1 { ok := and(ok, eq(got, keccak256(add(em, 32), len))) }
+            default {
+                // EM mod n = EM^1 mod n
+                let k := mload(em)
+                let b := add(out, len)
+                mstore(b, k)
+                mstore(add(b, 32), 1)
+                mstore(add(b, 64), len)
+                mcopy(add(b, 96), add(em, 32), k)
+                mstore8(add(b, add(96, k)), 0x01)
+                calldatacopy(add(b, add(97, k)), n.offset, len)
+                let reduced := add(b, add(97, add(k, len)))
+                ok := and(ok, staticcall(gas(), 5, b, add(97, add(k, len)), reduced, len))
+                ok := and(ok, eq(returndatasize(), len))
+                ok := and(ok, eq(got, keccak256(reduced, len)))
+            }
         }
     }
 
@@ -232,13 +295,6 @@ contract PoolTreasury {
             mstore(add(p, sub(k, 64)), DIGEST_INFO_WORD)
             mstore(add(p, sub(k, 32)), digest)
         }
-    }
-
-    /// @dev base^exp mod m through the EIP-198 precompile at address 0x05.
-    function _modexp(bytes memory base, bytes memory exp, bytes calldata m) private view returns (bytes memory) {
-        (bool ok, bytes memory out) = address(5).staticcall(abi.encodePacked(base.length, exp.length, m.length, base, exp, m));
-        if (!ok || out.length != m.length) revert BadSignature();
-        return out;
     }
 
     /// @dev a < b for equal-length big-endian byte strings in calldata.
@@ -261,35 +317,42 @@ contract PoolTreasury {
         return false;
     }
 
-    /// @dev RFC 4648 §5 base64url without padding (RFC 7515 §2).
+    /// @dev RFC 4648 §5 base64url without padding (RFC 7515 §2). The alphabet sits in scratch
+    /// memory 0x1f..0x5e so that the low byte of mload(i) is its i-th letter (the free memory
+    /// pointer and zero slot are restored after); four letters are assembled at 0x00 and stored
+    /// with one mstore (the bytes after them are overwritten by the next group or lie past the end).
     function _base64Url(bytes memory data) private pure returns (bytes memory out) {
-        bytes memory table = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
         uint256 len = data.length;
         uint256 full = len / 3;
         uint256 rest = len - full * 3;
         out = new bytes(full * 4 + (rest == 0 ? 0 : rest + 1));
         assembly ("memory-safe") {
-            let t := add(table, 1)
+            let free := mload(0x40)
+            mstore(0x1f, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef")
+            mstore(0x3f, "ghijklmnopqrstuvwxyz0123456789-_")
             let src := data
             let end := add(data, mul(full, 3))
             let dst := add(out, 32)
             for {} lt(src, end) {} {
                 src := add(src, 3)
                 let w := mload(src)
-                mstore8(dst, mload(add(t, and(shr(18, w), 0x3F))))
-                mstore8(add(dst, 1), mload(add(t, and(shr(12, w), 0x3F))))
-                mstore8(add(dst, 2), mload(add(t, and(shr(6, w), 0x3F))))
-                mstore8(add(dst, 3), mload(add(t, and(w, 0x3F))))
+                mstore8(0, mload(and(shr(18, w), 0x3F)))
+                mstore8(1, mload(and(shr(12, w), 0x3F)))
+                mstore8(2, mload(and(shr(6, w), 0x3F)))
+                mstore8(3, mload(and(w, 0x3F)))
+                mstore(dst, mload(0))
                 dst := add(dst, 4)
             }
             // The tail group reads only the bytes that exist (memory after `data` may be dirty).
             if rest {
                 let w := shl(16, byte(0, mload(add(add(data, 32), mul(full, 3)))))
                 if eq(rest, 2) { w := or(w, shl(8, byte(0, mload(add(add(data, 33), mul(full, 3)))))) }
-                mstore8(dst, mload(add(t, and(shr(18, w), 0x3F))))
-                mstore8(add(dst, 1), mload(add(t, and(shr(12, w), 0x3F))))
-                if eq(rest, 2) { mstore8(add(dst, 2), mload(add(t, and(shr(6, w), 0x3F)))) }
+                mstore8(dst, mload(and(shr(18, w), 0x3F)))
+                mstore8(add(dst, 1), mload(and(shr(12, w), 0x3F)))
+                if eq(rest, 2) { mstore8(add(dst, 2), mload(and(shr(6, w), 0x3F))) }
             }
+            mstore(0x40, free)
+            mstore(0x60, 0)
         }
     }
 

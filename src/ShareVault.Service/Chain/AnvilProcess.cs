@@ -77,13 +77,13 @@ public sealed class AnvilProcess : IDisposable
     }
 
     /// <summary>Starts anvil on a port from <see cref="LoopbackPorts"/> and waits until it listens.</summary>
-    public static AnvilProcess Start(string? hardfork = null, TimeSpan? timeout = null, int attempts = 3)
+    public static AnvilProcess Start(string? hardfork = null, TimeSpan? timeout = null, int attempts = 3, params string[] extraArguments)
     {
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                return Start(LoopbackPorts.Reserve(), hardfork, timeout ?? TimeSpan.FromSeconds(30));
+                return Start(LoopbackPorts.Reserve(), hardfork, timeout ?? TimeSpan.FromSeconds(30), extraArguments);
             }
             catch (InvalidOperationException) when (attempt < attempts)
             {
@@ -92,7 +92,8 @@ public sealed class AnvilProcess : IDisposable
         }
     }
 
-    public static AnvilProcess Start(int port, string? hardfork, TimeSpan timeout)
+    /// <summary>Starts anvil on <paramref name="port"/>; <paramref name="extraArguments"/> go to anvil as they are (e.g. <c>--steps-tracing</c>).</summary>
+    public static AnvilProcess Start(int port, string? hardfork, TimeSpan timeout, params string[] extraArguments)
     {
         var start = new ProcessStartInfo(FindBinary())
         {
@@ -101,7 +102,7 @@ public sealed class AnvilProcess : IDisposable
             UseShellExecute = false,
         };
         string[] arguments = ["--host", "127.0.0.1", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--chain-id", DevChainId.ToString(System.Globalization.CultureInfo.InvariantCulture)];
-        foreach (var argument in hardfork is null ? arguments : [.. arguments, "--hardfork", hardfork])
+        foreach (var argument in (hardfork is null ? arguments : [.. arguments, "--hardfork", hardfork]).Concat(extraArguments))
         {
             start.ArgumentList.Add(argument);
         }

@@ -1,6 +1,5 @@
 using System.Numerics;
 using System.Security.Cryptography;
-using Nethereum.ABI;
 using Nethereum.Util;
 using ShareVault.Custody.Keys;
 using ShareVault.Custody.Publication;
@@ -17,13 +16,19 @@ namespace ShareVault.Service.Chain;
 /// </summary>
 public sealed record ChainPoolKey(string Kid, int EmLength, IReadOnlyList<byte[]> Moduli)
 {
-    /// <summary>keccak256(abi.encode(emLength, moduli)): what the contract stores (PoolTreasury.keyHash).</summary>
+    /// <summary>keccak256(uint256 emLength || keccak256(n_1) || … || keccak256(n_t)): what the contract stores (PoolTreasury.keyHash).</summary>
     public byte[] Hash
     {
         get
         {
-            var encoded = new ABIEncode().GetABIEncoded(new ABIValue("uint256", new BigInteger(EmLength)), new ABIValue("bytes[]", Moduli.ToList()));
-            return Sha3Keccack.Current.CalculateHash(encoded);
+            var packed = new byte[32 * (1 + Moduli.Count)];
+            BigEndian.ToBytes(EmLength, 32).CopyTo(packed, 0);
+            for (var i = 0; i < Moduli.Count; i++)
+            {
+                Sha3Keccack.Current.CalculateHash(Moduli[i]).CopyTo(packed, 32 * (i + 1));
+            }
+
+            return Sha3Keccack.Current.CalculateHash(packed);
         }
     }
 
