@@ -74,6 +74,8 @@ public sealed class PoolRegistry
     private readonly Dictionary<string, RegistryDevice> _devices;
     private readonly Dictionary<string, RegistryClaim> _claims;
     private readonly HashSet<string> _premiumRefs;
+    private readonly Dictionary<string, string> _payoutAddresses;
+    private readonly Dictionary<string, long> _settled;
     private readonly IReadOnlyList<AdminKey>? _requiredAdmins;
 
     /// <param name="poolId">The pool whose entries this folds (entries carry no pool id; it is part of their hash).</param>
@@ -88,6 +90,8 @@ public sealed class PoolRegistry
         _devices = new(StringComparer.Ordinal);
         _claims = new(StringComparer.Ordinal);
         _premiumRefs = new(StringComparer.Ordinal);
+        _payoutAddresses = new(StringComparer.Ordinal);
+        _settled = new(StringComparer.Ordinal);
     }
 
     private PoolRegistry(PoolRegistry other)
@@ -99,6 +103,8 @@ public sealed class PoolRegistry
         _devices = new(other._devices, StringComparer.Ordinal);
         _claims = new(other._claims, StringComparer.Ordinal);
         _premiumRefs = new(other._premiumRefs, StringComparer.Ordinal);
+        _payoutAddresses = new(other._payoutAddresses, StringComparer.Ordinal);
+        _settled = new(other._settled, StringComparer.Ordinal);
         Pool = other.Pool;
         Sequence = other.Sequence;
         Head = other.Head;
@@ -125,6 +131,12 @@ public sealed class PoolRegistry
     public IReadOnlyDictionary<string, RegistryDevice> Devices => _devices;
 
     public IReadOnlyDictionary<string, RegistryClaim> Claims => _claims;
+
+    /// <summary>Member id → the address on-chain payouts go to (<c>payout_address</c>).</summary>
+    public IReadOnlyDictionary<string, string> PayoutAddresses => _payoutAddresses;
+
+    /// <summary>Claim id → the sequence number of its <c>payout_settled</c> entry.</summary>
+    public IReadOnlyDictionary<string, long> Settled => _settled;
 
     /// <summary>Sum of the premium entries.</summary>
     public long Premiums { get; private set; }
@@ -437,10 +449,57 @@ public sealed class PoolRegistry
                     return RegistryStep.Ok;
                 }
 
+            case LedgerEntry.PayoutAddress:
+                {
+                    var member = JsonFields.String(body["member"], "$.body.member");
+                    var address = JsonFields.String(body["address"], "$.body.address");
+                    if (!_members.ContainsKey(member))
+                    {
+                        return Inconsistent(seq, $"a payout address for unknown member '{member}'");
+                    }
+
+                    if (!IsChainAddress(address))
+                    {
+                        return Inconsistent(seq, $"payout address of '{member}' is not a 0x-prefixed 20-byte hex address");
+                    }
+
+                    _payoutAddresses[member] = address;
+                    return RegistryStep.Ok;
+                }
+
+            case LedgerEntry.PayoutSettled:
+                {
+                    var id = JsonFields.String(body["claim"], "$.body.claim");
+                    var to = JsonFields.String(body["to"], "$.body.to");
+                    _ = JsonFields.String(body["tx"], "$.body.tx");
+                    _ = JsonFields.Int64(body["block"], "$.body.block");
+                    if (!_claims.TryGetValue(id, out var claim) || claim.Status != RegistryClaim.Paid)
+                    {
+                        return Inconsistent(seq, $"payout_settled for '{id}' without a signed payout before it");
+                    }
+
+                    if (_settled.ContainsKey(id))
+                    {
+                        return Inconsistent(seq, $"claim '{id}' is settled twice");
+                    }
+
+                    if (!_payoutAddresses.TryGetValue(claim.MemberId, out var registered) || !string.Equals(registered, to, StringComparison.OrdinalIgnoreCase))
+                    {
+                        return Inconsistent(seq, $"claim '{id}' was settled to {to}, not to the payout address member '{claim.MemberId}' registered");
+                    }
+
+                    _settled[id] = seq;
+                    return RegistryStep.Ok;
+                }
+
             default:
                 return RegistryStep.Refuse(RegistryRefusal.Malformed, $"entry {seq}: unknown kind '{entry.Kind}'");
         }
     }
+
+    /// <summary>An EVM address as text: 0x and 40 hex digits (either case; EIP-55 checksums are not required).</summary>
+    public static bool IsChainAddress(string text) =>
+        text is { Length: 42 } && text.StartsWith("0x", StringComparison.Ordinal) && text.AsSpan(2).ToArray().All(char.IsAsciiHexDigit);
 
     private RegistryStep? CheckAdmin(LedgerEntry entry)
     {
