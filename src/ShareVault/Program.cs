@@ -14,4 +14,5 @@ root.Subcommands.Add(ClaimsCommands.Device());
 root.Subcommands.Add(ClaimsCommands.Pool());
 root.Subcommands.Add(ClaimsCommands.LedgerCommand());
 root.Subcommands.Add(AdminCommands.Build());
+root.Subcommands.Add(ChainCommands.Build());
 return await root.Parse(args).InvokeAsync().ConfigureAwait(false);

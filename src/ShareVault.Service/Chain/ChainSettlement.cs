@@ -80,7 +80,8 @@ public sealed class ChainSettlement(ClaimsEngine engine, TreasuryClient client, 
             || (e is ClaimsException c && c.IsTransient)
             || (e is OperationCanceledException && e.InnerException is TimeoutException);
 
-    private async Task<(int Settled, int Reconciled, List<string> Waiting)> SettleAsync(CancellationToken cancellationToken)
+    /// <summary>Settles (or reconciles) every signed payout that waits; returns the counts and why the rest wait.</summary>
+    public async Task<(int Settled, int Reconciled, List<string> Waiting)> SettleAsync(CancellationToken cancellationToken)
     {
         var waiting = new List<string>();
         var pending = engine.PayoutsToSettle(config.Pool);
@@ -169,7 +170,7 @@ public sealed class ChainSettlement(ClaimsEngine engine, TreasuryClient client, 
     }
 
     /// <summary>Anchors every threshold-signed checkpoint of the pool that the treasury does not hold yet.</summary>
-    private async Task<int> AnchorAsync(CancellationToken cancellationToken)
+    public async Task<int> AnchorAsync(CancellationToken cancellationToken)
     {
         var anchored = 0;
         foreach (var checkpoint in engine.Checkpoints(config.Pool))

@@ -41,19 +41,19 @@ public sealed class TreasuryClient
     private static readonly Lazy<IReadOnlyDictionary<string, string>> ErrorNames = new(LoadErrorNames);
 
     private readonly Web3 _web3;
+    private readonly Account? _account;
 
-    public TreasuryClient(string rpcUrl, string senderKey, long chainId, string treasury)
+    /// <param name="senderKey">The hex private key that pays gas; null for a read-only client.</param>
+    public TreasuryClient(string rpcUrl, string? senderKey, long chainId, string treasury)
     {
         ArgumentException.ThrowIfNullOrEmpty(rpcUrl);
-        ArgumentException.ThrowIfNullOrEmpty(senderKey);
-        Account = new Account(senderKey, chainId);
-        _web3 = new Web3(Account, rpcUrl);
-        _web3.TransactionManager.UseLegacyAsDefault = false;
+        _account = senderKey is null ? null : new Account(senderKey, chainId);
+        _web3 = _account is null ? new Web3(rpcUrl) : new Web3(_account, rpcUrl);
         ChainId = chainId;
         Address = treasury;
     }
 
-    public Account Account { get; }
+    public Account Account => _account ?? throw new InvalidOperationException("This treasury client is read-only (no sender key)");
 
     public long ChainId { get; }
 
