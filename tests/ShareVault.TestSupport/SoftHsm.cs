@@ -46,7 +46,7 @@ public sealed class SoftHsm
         "wrong-pin-probe",
         // The admin CLI test's alone: its child processes create and use the pool administrator's key.
         "admin-a",
-        // The chain (PoolTreasury) tests' pool keys: chain-a..c product RSA, chain-d..f Shoup; their service processes sign with them.
+        // The chain (PoolTreasury) tests' pool keys (chain-a..c product RSA, chain-d..f Shoup), used in their process only.
         "chain-a", "chain-b", "chain-c", "chain-d", "chain-e", "chain-f",
     ];
 
