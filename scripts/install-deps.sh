@@ -21,6 +21,10 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js runs the pinned Solidity compiler (solc-js) and carries anvil, the dev chain, both from npm.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  missing+=(nodejs npm)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   "${sudo_cmd[@]}" apt-get update -qq
@@ -33,3 +37,9 @@ for service in mosquitto postgresql; do
     systemctl disable --now "$service" >/dev/null 2>&1 || true
   fi
 done
+# contracts/: solc-js and anvil at the versions package-lock.json pins (npm ci), into the repo
+# only; reinstalled only when the lock file changed since the last install.
+contracts="$(dirname "$0")/../contracts"
+if [ ! -f "$contracts/node_modules/.package-lock.json" ] || [ "$contracts/package-lock.json" -nt "$contracts/node_modules/.package-lock.json" ]; then
+  (cd "$contracts" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi

@@ -42,7 +42,7 @@ public sealed record ClaimsOptions
 /// every state change and its ledger entry commit together. Request failures throw
 /// <see cref="ClaimsException"/>; a null argument throws the BCL exception.
 /// </summary>
-public sealed class ClaimsEngine : IDisposable
+public sealed partial class ClaimsEngine : IDisposable
 {
     private readonly ClaimsDatabase _db;
     private readonly IPoolSigner _signer;

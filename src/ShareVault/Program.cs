@@ -15,6 +15,7 @@ root.Subcommands.Add(ClaimsCommands.Pool());
 root.Subcommands.Add(ClaimsCommands.LedgerCommand());
 root.Subcommands.Add(AdminCommands.Build());
 root.Subcommands.Add(MemberCommands.Build());
+root.Subcommands.Add(ChainCommands.Build());
 var exitCode = await root.Parse(args).InvokeAsync().ConfigureAwait(false);
 CliContext.Logging.Dispose(); // the console logger writes from a queue: flush it before the process ends
 return exitCode;

@@ -46,6 +46,8 @@ public sealed class SoftHsm
         "wrong-pin-probe",
         // The admin CLI test's alone: its child processes create and use the pool administrator's key.
         "admin-a",
+        // The chain (PoolTreasury) tests' pool keys (chain-a..c product RSA, chain-d..f Shoup), used in their process only.
+        "chain-a", "chain-b", "chain-c", "chain-d", "chain-e", "chain-f",
     ];
 
     private static readonly Lazy<SoftHsm> Instance = new(() => new SoftHsm());

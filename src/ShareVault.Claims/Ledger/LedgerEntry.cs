@@ -28,6 +28,15 @@ public sealed record LedgerEntry(string Pool, long Sequence, string Time, string
     /// <summary>A member's vote on a claim, signed by the member; a decision by votes names its vote entries.</summary>
     public const string Vote = "vote";
 
+    /// <summary>A member's address for on-chain payouts (<c>{"member","address"}</c>; admin-signed in an administered pool).</summary>
+    public const string PayoutAddress = "payout_address";
+
+    /// <summary>
+    /// A signed payout settled on chain by the pool's treasury contract: <c>{"claim","chain","treasury",
+    /// "token","to","amount","tx","block"}</c> (chain as CAIP-2 <c>eip155:ID</c>; amount in token units, as text).
+    /// </summary>
+    public const string PayoutSettled = "payout_settled";
+
     public static string ComputeHash(string pool, long sequence, string time, string kind, JsonObject body, string previous)
     {
         var canonical = CanonicalJson.Serialize(new JsonObject

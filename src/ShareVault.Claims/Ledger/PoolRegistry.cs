@@ -83,6 +83,8 @@ public sealed class PoolRegistry
     private readonly Dictionary<string, MemberKey> _memberKeys;
     private readonly HashSet<string> _accepted;
     private readonly Dictionary<string, List<RegistryVote>> _votes;
+    private readonly Dictionary<string, string> _payoutAddresses;
+    private readonly Dictionary<string, long> _settled;
     private readonly IReadOnlyList<AdminKey>? _requiredAdmins;
 
     /// <param name="poolId">The pool whose entries this folds (entries carry no pool id; it is part of their hash).</param>
@@ -100,6 +102,8 @@ public sealed class PoolRegistry
         _memberKeys = new(StringComparer.Ordinal);
         _accepted = new(StringComparer.Ordinal);
         _votes = new(StringComparer.Ordinal);
+        _payoutAddresses = new(StringComparer.Ordinal);
+        _settled = new(StringComparer.Ordinal);
     }
 
     private PoolRegistry(PoolRegistry other)
@@ -114,6 +118,8 @@ public sealed class PoolRegistry
         _memberKeys = new(other._memberKeys, StringComparer.Ordinal);
         _accepted = new(other._accepted, StringComparer.Ordinal);
         _votes = other._votes.ToDictionary(v => v.Key, v => new List<RegistryVote>(v.Value), StringComparer.Ordinal);
+        _payoutAddresses = new(other._payoutAddresses, StringComparer.Ordinal);
+        _settled = new(other._settled, StringComparer.Ordinal);
         Pool = other.Pool;
         Sequence = other.Sequence;
         Head = other.Head;
@@ -149,6 +155,12 @@ public sealed class PoolRegistry
 
     /// <summary>The votes cast on a claim, in ledger order (empty when none).</summary>
     public IReadOnlyList<RegistryVote> VotesOn(string claimId) => _votes.TryGetValue(claimId, out var votes) ? votes : [];
+
+    /// <summary>Member id → the address on-chain payouts go to (<c>payout_address</c>).</summary>
+    public IReadOnlyDictionary<string, string> PayoutAddresses => _payoutAddresses;
+
+    /// <summary>Claim id → the sequence number of its <c>payout_settled</c> entry.</summary>
+    public IReadOnlyDictionary<string, long> Settled => _settled;
 
     /// <summary>Sum of the premium entries.</summary>
     public long Premiums { get; private set; }
@@ -545,6 +557,49 @@ public sealed class PoolRegistry
                     return RegistryStep.Ok;
                 }
 
+            case LedgerEntry.PayoutAddress:
+                {
+                    var member = JsonFields.String(body["member"], "$.body.member");
+                    var address = JsonFields.String(body["address"], "$.body.address");
+                    if (!_members.ContainsKey(member))
+                    {
+                        return Inconsistent(seq, $"a payout address for unknown member '{member}'");
+                    }
+
+                    if (!IsChainAddress(address))
+                    {
+                        return Inconsistent(seq, $"payout address of '{member}' is not a 0x-prefixed 20-byte hex address");
+                    }
+
+                    _payoutAddresses[member] = address;
+                    return RegistryStep.Ok;
+                }
+
+            case LedgerEntry.PayoutSettled:
+                {
+                    var id = JsonFields.String(body["claim"], "$.body.claim");
+                    var to = JsonFields.String(body["to"], "$.body.to");
+                    _ = JsonFields.String(body["tx"], "$.body.tx");
+                    _ = JsonFields.Int64(body["block"], "$.body.block");
+                    if (!_claims.TryGetValue(id, out var claim) || claim.Status != RegistryClaim.Paid)
+                    {
+                        return Inconsistent(seq, $"payout_settled for '{id}' without a signed payout before it");
+                    }
+
+                    if (_settled.ContainsKey(id))
+                    {
+                        return Inconsistent(seq, $"claim '{id}' is settled twice");
+                    }
+
+                    if (!_payoutAddresses.TryGetValue(claim.MemberId, out var registered) || !string.Equals(registered, to, StringComparison.OrdinalIgnoreCase))
+                    {
+                        return Inconsistent(seq, $"claim '{id}' was settled to {to}, not to the payout address member '{claim.MemberId}' registered");
+                    }
+
+                    _settled[id] = seq;
+                    return RegistryStep.Ok;
+                }
+
             default:
                 return RegistryStep.Refuse(RegistryRefusal.Malformed, $"entry {seq}: unknown kind '{entry.Kind}'");
         }
@@ -598,6 +653,10 @@ public sealed class PoolRegistry
             ? null
             : RegistryStep.Refuse(RegistryRefusal.NotMemberSigned, $"entry {entry.Sequence} ({entry.Kind}): no valid signature by member '{memberId}' ({check})");
     }
+
+    /// <summary>An EVM address as text: 0x and 40 hex digits (either case; EIP-55 checksums are not required).</summary>
+    public static bool IsChainAddress(string text) =>
+        text is { Length: 42 } && text.StartsWith("0x", StringComparison.Ordinal) && text.AsSpan(2).ToArray().All(char.IsAsciiHexDigit);
 
     private RegistryStep? CheckAdmin(LedgerEntry entry)
     {

@@ -14,6 +14,9 @@ public sealed record PoolSigningRequest(string KeyName, string PoolId, string Pu
 {
     public const string PayoutPurpose = "payout";
     public const string CheckpointPurpose = "checkpoint";
+
+    /// <summary>A treasury contract's payout message for a claim already paid in the ledger (docs/treasury.md).</summary>
+    public const string SettlementPurpose = "settlement";
 }
 
 /// <summary>Signs payout instructions and ledger checkpoints with a pool's threshold key.</summary>

@@ -41,9 +41,12 @@ internal static class ClaimsCommands
         var operatorKey = new Option<string[]>("--operator-key") { Description = "PEM public key (P-256 or RSA, e.g. from 'sharevault admin key create') that logs in as the service's operator; repeatable. A pool's admin keys log in as that pool's operator.", AllowMultipleArgumentsPerToken = false };
         var publicOrigin = new Option<string?>("--public-origin") { Description = "The dashboard's origin as browsers reach it, which passkeys are bound to (default http://localhost:HTTP_PORT)" };
         var time = new EvidenceTimeOptions();
+        var chain = new Option<string?>("--chain") { Description = "JSON-RPC URL: settle signed payouts and anchor checkpoints on the pools' treasuries ('sharevault chain deploy'; docs/treasury.md)" };
+        var chainSender = new Option<FileInfo?>("--chain-sender-key-file") { Description = "Hex private key of the gas-paying account (default: $SHAREVAULT_CHAIN_KEY_FILE, or anvil's dev account on chain 31337)" };
+        var chainInterval = new Option<double>("--chain-interval-seconds") { Description = "Seconds between settlement passes", DefaultValueFactory = _ => 5 };
         var command = new Command("serve", "Run the claims service: embedded MQTT broker, SQLite, HTTP API, payouts signed by the pool's threshold key")
         {
-            mqttTls, mqttPlain, mqttBind, http, broker, brokerCa, brokerCert, brokerKey, checkpointEvery, checkpointMinutes, time.MaxAge, time.MaxLead, time.MaxStepBack, operatorKey, publicOrigin,
+            mqttTls, mqttPlain, mqttBind, http, broker, brokerCa, brokerCert, brokerKey, checkpointEvery, checkpointMinutes, time.MaxAge, time.MaxLead, time.MaxStepBack, operatorKey, publicOrigin, chain, chainSender, chainInterval,
         };
         command.SetAction((result, cancellationToken) => CliContext.RunAsync(async () =>
         {
@@ -100,6 +103,15 @@ internal static class ClaimsCommands
 
             Console.WriteLine($"  dashboard {options.PublicOrigin?.GetLeftPart(UriPartial.Authority) ?? $"http://localhost:{host.HttpAddress?.Port}"}/dashboard/");
             Console.WriteLine($"  HTTP API {host.HttpAddress}");
+            var settlements = result.GetValue(chain) is { } rpc
+                ? ChainCommands.ForServe(dataDir, rpc, ChainCommands.ReadSenderKey(result.GetValue(chainSender)), host.Engine, CliContext.Logging.CreateLogger("ShareVault.Chain"))
+                : [];
+            var loops = settlements.Select(s => s.RunAsync(TimeSpan.FromSeconds(result.GetValue(chainInterval)), TimeProvider.System, cancellationToken)).ToList();
+            foreach (var s in settlements)
+            {
+                Console.WriteLine($"  chain: pool {s.Config.Pool} settles on treasury {s.Config.Treasury} ({s.Config.Caip2})");
+            }
+
             try
             {
                 await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
@@ -107,6 +119,8 @@ internal static class ClaimsCommands
             catch (OperationCanceledException)
             {
             }
+
+            await Task.WhenAll(loops).ConfigureAwait(false);
 
             return CliContext.Ok;
         }));
@@ -327,15 +341,22 @@ internal static class ClaimsCommands
         {
             Description = "Accept entries after the last threshold-signed checkpoint (reported as UNSIGNED); without it they make the export invalid",
         };
+        var chainRpc = new Option<string?>("--chain") { Description = "JSON-RPC URL: also cross-check the export with the pool's treasury (anchored checkpoints, payouts)" };
+        var treasury = new Option<string?>("--treasury") { Description = "With --chain: the treasury address (default: from the export's payout_settled entries or DATA_DIR/chain/POOL.json)" };
         var verify = new Command("verify", "Verify an export offline: hash chain, checkpoints, payout signatures, triggers recomputed from evidence (exit 0 only if valid)")
         {
-            input, acceptUnsigned, time.MaxAge, time.MaxLead, time.MaxStepBack,
+            input, acceptUnsigned, time.MaxAge, time.MaxLead, time.MaxStepBack, chainRpc, treasury,
         };
         verify.SetAction((result, ct) => CliContext.RunAsync(async () =>
         {
             var text = await File.ReadAllTextAsync(result.GetValue(input)!.FullName, ct).ConfigureAwait(false);
             var verification = LedgerVerifier.Verify(text, new LedgerVerifyOptions { EvidenceTime = time.Read(result), AcceptUnsignedTail = result.GetValue(acceptUnsigned) });
             (verification.IsValid ? Console.Out : Console.Error).WriteLine(verification.IsValid ? "valid: " + verification.Detail : "sharevault: invalid ledger: " + verification.Detail);
+            if (verification.IsValid && result.GetValue(chainRpc) is { } rpc)
+            {
+                return await ChainCommands.CrossCheckAsync(text, rpc, result.GetValue(treasury), CliContext.ReadableDataDir(result), ct).ConfigureAwait(false);
+            }
+
             return verification.IsValid ? CliContext.Ok : CliContext.Failed;
         }));
         var ledger = new Command("ledger", "Export and verify pool ledgers");
@@ -344,12 +365,12 @@ internal static class ClaimsCommands
         return ledger;
     }
 
-    private static string DatabasePath(ParseResult result) =>
+    internal static string DatabasePath(ParseResult result) =>
         result.GetValue(Database) is { } db
             ? (ClaimsDatabase.IsPostgreSql(db) ? db : Path.GetFullPath(db))
             : Path.Combine(CliContext.ReadableDataDir(result), "claims.db");
 
-    private static async Task WithEngineAsync(ParseResult result, Func<ClaimsEngine, Task> work)
+    internal static async Task WithEngineAsync(ParseResult result, Func<ClaimsEngine, Task> work)
     {
         var dataDir = CliContext.ReadableDataDir(result);
         using var stores = CustodianStores.Open(dataDir);
