@@ -112,13 +112,7 @@ internal sealed class ChainBenchmark : IBenchmark
     /// <summary>The public test safe primes (tests/ShareVault.Custody.Tests/Vectors), never a real key.</summary>
     private sealed class VectorPrimes : ISafePrimeSource
     {
-        public (BigInteger P, BigInteger Q) Generate(int modulusBits, IProgress<string>? progress, CancellationToken cancellationToken)
-        {
-            var path = Path.Combine(RepoRoot.Path, "tests", "ShareVault.Custody.Tests", "Vectors", "shoup-safe-primes.json");
-            var set = JsonNode.Parse(File.ReadAllText(path))!["sets"]!.AsArray().Single(s => s!["modulusBits"]!.GetValue<int>() == modulusBits)!;
-            return (Hex(set["p"]!), Hex(set["q"]!));
-        }
-
-        private static BigInteger Hex(JsonNode node) => BigInteger.Parse("0" + node.GetValue<string>(), NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+        public (BigInteger P, BigInteger Q) Generate(int modulusBits, IProgress<string>? progress, CancellationToken cancellationToken) =>
+            SafePrimeVectors.For(modulusBits);
     }
 }

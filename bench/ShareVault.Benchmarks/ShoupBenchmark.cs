@@ -135,17 +135,11 @@ internal sealed class ShoupBenchmark : IBenchmark
     private static string LoadAverage() =>
         File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
 
-    /// <summary>The fixed test primes (tests/ShareVault.Tests/Vectors), so the signing numbers do not wait for safe primes.</summary>
+    /// <summary>The fixed test primes (<see cref="SafePrimeVectors"/>), so the signing numbers do not wait for safe primes.</summary>
     private sealed class VectorPrimes : ISafePrimeSource
     {
-        public (BigInteger P, BigInteger Q) Generate(int modulusBits, IProgress<string>? progress, CancellationToken cancellationToken)
-        {
-            var root = JsonNode.Parse(File.ReadAllText(Path.Combine(RepoRoot.Path, "tests", "ShareVault.Tests", "Vectors", "shoup-safe-primes.json")))!;
-            var set = root["sets"]!.AsArray().Single(s => s!["modulusBits"]!.GetValue<int>() == modulusBits)!;
-            return (Hex(set["p"]!.GetValue<string>()), Hex(set["q"]!.GetValue<string>()));
-        }
-
-        private static BigInteger Hex(string text) => BigInteger.Parse("0" + text, NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+        public (BigInteger P, BigInteger Q) Generate(int modulusBits, IProgress<string>? progress, CancellationToken cancellationToken) =>
+            SafePrimeVectors.For(modulusBits);
     }
 
     private static string? Option(string[] args, string name)

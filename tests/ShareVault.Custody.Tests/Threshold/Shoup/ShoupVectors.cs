@@ -9,17 +9,11 @@ namespace ShareVault.Custody.Tests.Threshold.Shoup;
 /// <summary>Fixed safe primes from Vectors/shoup-safe-primes.json (public test values, never a real key).</summary>
 internal sealed record ShoupVectors(int ModulusBits, BigInteger P, BigInteger Q)
 {
-    private static readonly Lazy<IReadOnlyList<ShoupVectors>> All = new(() =>
+    public static ShoupVectors For(int modulusBits)
     {
-        var path = Path.Combine(RepoRoot.Path, "tests", "ShareVault.Custody.Tests", "Vectors", "shoup-safe-primes.json");
-        var root = JsonNode.Parse(File.ReadAllText(path))!;
-        return [.. root["sets"]!.AsArray().Select(s => new ShoupVectors(
-            s!["modulusBits"]!.GetValue<int>(),
-            BigInteger.Parse("0" + s["p"]!.GetValue<string>(), NumberStyles.HexNumber, CultureInfo.InvariantCulture),
-            BigInteger.Parse("0" + s["q"]!.GetValue<string>(), NumberStyles.HexNumber, CultureInfo.InvariantCulture)))];
-    });
-
-    public static ShoupVectors For(int modulusBits) => All.Value.Single(v => v.ModulusBits == modulusBits);
+        var (p, q) = SafePrimeVectors.For(modulusBits);
+        return new ShoupVectors(modulusBits, p, q);
+    }
 }
 
 /// <summary>Hands the ceremony fixed safe primes and counts how often it asked.</summary>
