@@ -3,7 +3,10 @@
 # device agent (and of the simulators CLI, which runs the same agent pipeline and dotnet/iot drivers
 # over register-level simulated chips), run under qemu-aarch64 user emulation against the
 # simulators. The arm64 agent signs a scenario's evidence; the x64 evidence verifier (the check the
-# service's ingest runs first: COSE_Sign1 signature, payload, hash chain) then accepts it.
+# service's ingest runs first: COSE_Sign1 signature, payload, hash chain) accepts it; and a running
+# x64 claims service (`sharevault serve`, embedded broker, SQLite, SoftHSM custodians) ingests a
+# second arm64 run delivered over MQTT, stores every record, and opens and pays the claim the
+# scenario's policy triggers (luggage-drop: "free_fall == 1 then shock > 8 g within 1s").
 #
 #   ./scripts/pi-build.sh [--out DIR] [--scenario NAME]     (default ./pi-out, luggage-drop)
 #
@@ -68,4 +71,58 @@ echo "scenario $scenario under qemu-aarch64: $((t1 - t0)) ms"
 
 # The x64 verifier accepts the arm64 agent's evidence: signature under the device key, payload, chain.
 dotnet run --project src/DeviceAgent -c Release -- verify --public-key "$out/evidence/device.pem" "$out"/evidence/*.cose | tail -n 3
+
+# The service accepts the arm64 agent's evidence over MQTT. The device key is made first (a
+# software P-256 key in the agent's state folder, as the simulator would make it) so the device can
+# be enrolled before its first record: the service refuses records of devices it does not know.
+if [ "$scenario" = luggage-drop ]; then
+  svc=$out/service
+  rm -rf "$svc"
+  mkdir -p "$svc/agent"
+  dotnet build src/ShareVault -c Release -nologo -v quiet >/dev/null
+  sv() { dotnet src/ShareVault/bin/Release/net10.0/sharevault.dll --data-dir "$svc/data" "$@"; }
+  softhsm-config/create-tokens.sh "$svc/hsm" pi-a pi-b pi-c >/dev/null
+  export SOFTHSM2_CONF=$svc/hsm/softhsm2.conf
+  c() { echo "pkcs11:token=$1?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:$svc/hsm/pins/$1.pin"; }
+  (umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$svc/agent/device-key.pem")
+  openssl pkey -in "$svc/agent/device-key.pem" -pubout -out "$svc/device.pem" 2>/dev/null
+  sv key create --name pi-pool --scheme product-rsa --threshold 2 --bits 2048 \
+      --custodian "$(c pi-a)" --custodian "$(c pi-b)" --custodian "$(c pi-c)" >/dev/null
+  sv pool create --pool pi --name "Pi kits" --key pi-pool --max-payout 50000 >/dev/null
+  sv pool join --pool pi --member traveller >/dev/null
+  sv pool premium --pool pi --member traveller --amount 20000 >/dev/null
+  sv pool policy --pool pi --member traveller --policy bag-drop --amount 15000 \
+      --rule "free_fall == 1 then shock > 8 g within 1s" >/dev/null
+  sv device enroll --pool pi --member traveller --device pi-arm64 --device-key "$svc/device.pem" >/dev/null
+  port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+  mqtt=$(port); http=$(port)
+  sv serve --mqtt-port "$mqtt" --mqtt-tls-port 0 --http-port "$http" >"$svc/serve.log" 2>&1 &
+  serve=$!
+  trap 'kill $serve 2>/dev/null; wait $serve 2>/dev/null || true' EXIT
+  for _ in $(seq 1 300); do curl -fsS "http://127.0.0.1:$http/health" >/dev/null 2>&1 && break; sleep 0.2; done
+  echo "service up (MQTT 127.0.0.1:$mqtt, HTTP 127.0.0.1:$http); the arm64 agent delivers over MQTT…"
+  t0=$(ms)
+  "${qemu[@]}" "$out/simulators/Simulators" run --scenario "$scenario" --sink "dir:$svc/agent-out" --state "$svc/agent" \
+      --device-id pi-arm64 --broker "mqtt://127.0.0.1:$mqtt" | tail -n 1
+  t1=$(ms)
+  echo "delivered under qemu-aarch64 in $((t1 - t0)) ms"
+  claims=""
+  for _ in $(seq 1 150); do
+    claims=$(curl -fsS "http://127.0.0.1:$http/claims?pool=pi")
+    echo "$claims" | grep -q '"paid"' && break
+    sleep 0.2
+  done
+  curl -fsS "http://127.0.0.1:$http/devices/pi-arm64" | python3 -c 'import json, sys
+d = json.load(sys.stdin)
+print("service: device {0} stored up to sequence {1}, rules evaluated up to {2}".format(d["id"], d["maxSeq"], d["evaluatedSeq"]))'
+  echo "service rejections by reason: $(curl -fsS "http://127.0.0.1:$http/evidence/rejections/counts")"
+  echo "$claims" | python3 -c 'import json, sys
+for c in json.load(sys.stdin):
+    print("service claim {0}: {1}, {2} minor units, evidence #{3}, {4}".format(c["id"], c["status"], c["amount"], "+#".join(str(e["seq"]) for e in c["evidence"]), c["reason"]))'
+  echo "$claims" | grep -q '"paid"' || { echo "the service did not pay the arm64 kit's claim; log: $svc/serve.log" >&2; exit 1; }
+  # Anyone can re-check it offline: the export carries the arm64 records the claim cites, and
+  # `ledger verify` re-verifies their signatures and recomputes the trigger on them.
+  sv ledger export --pool pi --out "$svc/ledger.json" >/dev/null
+  sv ledger verify --in "$svc/ledger.json" | tail -n 2
+fi
 echo "arm64 build and evidence in $out"
