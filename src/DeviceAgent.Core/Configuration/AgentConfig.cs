@@ -113,7 +113,7 @@ public sealed record OutboxConfig
 
     public double MaxMegabytes { get; init; } = 256;
 
-    public double MaxAgeDays { get; init; } = 30;
+    public double MaxAgeDays { get; init; } = 7;
 
     public OutboxLimits ToLimits() => new()
     {

@@ -23,7 +23,7 @@ public sealed record OutboxLimits
 
     public long MaxBytes { get; init; } = 256L * 1024 * 1024;
 
-    public TimeSpan MaxAge { get; init; } = TimeSpan.FromDays(30);
+    public TimeSpan MaxAge { get; init; } = TimeSpan.FromDays(7);
 }
 
 /// <summary>
