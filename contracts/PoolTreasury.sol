@@ -47,6 +47,9 @@ contract PoolTreasury {
     /// of 0xFF padding and the 0x00 separator.
     uint256 private constant DIGEST_INFO_WORD = 0xffffffffffffffffffffffff003031300d060960864801650304020105000420;
 
+    /// @dev The first word of that encoding: 0x00 0x01 and 30 bytes of the 0xFF padding.
+    uint256 private constant PKCS1_HEAD_WORD = 0x0001ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff;
+
     struct PoolKey {
         /// Byte length of the message encoding EM: |N| for Shoup, |N_Q| for a product-RSA quorum.
         uint256 emLength;
@@ -121,8 +124,14 @@ contract PoolTreasury {
         uint256 cap = state >> 64;
         if (amount > cap) revert AboveCap(amount, cap);
         _verify(payoutMessage(claim, token, to, amount), sig);
-        // Effects before the interaction: a re-entrant call finds the claim paid.
-        paid[claim] = true;
+        // Effects before the interaction: a re-entrant call finds the claim paid. The whole slot
+        // is written (a bool assignment would read it first to keep the slot's other bytes,
+        // which a mapping value has none of).
+        assembly ("memory-safe") {
+            mstore(0x00, claim)
+            mstore(0x20, paid.slot)
+            sstore(keccak256(0x00, 0x40), 1)
+        }
         if (token == address(0)) {
             (bool ok,) = to.call{value: amount}("");
             if (!ok) revert TransferFailed();
@@ -164,12 +173,28 @@ contract PoolTreasury {
     }
 
     /// @notice keccak256(emLength || keccak256(n_1) || ... || keccak256(n_t)), emLength as uint256.
-    function keyHash(PoolKey calldata key) public pure returns (bytes32) {
-        bytes32[] memory hashes = new bytes32[](key.moduli.length);
-        for (uint256 i = 0; i < hashes.length; i++) {
-            hashes[i] = keccak256(key.moduli[i]);
+    function keyHash(PoolKey calldata key) public pure returns (bytes32 hash) {
+        bytes[] calldata moduli = key.moduli;
+        uint256 count = moduli.length;
+        uint256 emLength = key.emLength;
+        // The hashed words, allocated; each modulus is copied to scratch memory past them to hash.
+        uint256 words;
+        assembly ("memory-safe") {
+            words := mload(0x40)
+            mstore(words, emLength)
+            mstore(0x40, add(words, mul(32, add(count, 1))))
         }
-        return keccak256(abi.encodePacked(key.emLength, hashes));
+        for (uint256 i = 0; i < count; i++) {
+            bytes calldata n = moduli[i];
+            assembly ("memory-safe") {
+                let scratch := mload(0x40)
+                calldatacopy(scratch, n.offset, n.length)
+                mstore(add(words, mul(32, add(i, 1))), keccak256(scratch, n.length))
+            }
+        }
+        assembly ("memory-safe") {
+            hash := keccak256(words, mul(32, add(count, 1)))
+        }
     }
 
     /// @notice Whether `hash` names a key of the current set.
@@ -233,54 +258,120 @@ contract PoolTreasury {
         bytes[] calldata parts = sig.parts;
         uint256 count = moduli.length;
         if (count == 0 || count != parts.length) revert BadSignature();
-        bytes32 digest = sha256(abi.encodePacked(sig.header, ".", _base64Url(message)));
-        bytes memory em = _encodePkcs1(digest, sig.key.emLength);
+        bytes32 digest = _jwsDigest(sig.header, message);
+        uint256 k = sig.key.emLength;
+        if (count == 1) {
+            // One modulus (Shoup): _register made |n| = |EM|, so s^e mod n must be EM itself.
+            bytes calldata n = moduli[0];
+            bytes calldata s = parts[0];
+            if (s.length != n.length || !_below(s, n) || !_isEncoding(_power(s, n), k, digest)) revert BadSignature();
+            return;
+        }
+        bytes memory em = _encodePkcs1(digest, k);
         for (uint256 i = 0; i < count; i++) {
             bytes calldata n = moduli[i];
             bytes calldata s = parts[i];
             // RFC 8017 §5.2.2 step 1: the signature representative must be below the modulus.
-            if (s.length != n.length || !_below(s, n) || !_matches(s, n, em, count == 1)) revert BadSignature();
+            if (s.length != n.length || !_below(s, n) || !_matchesReduced(_power(s, n), n, em)) revert BadSignature();
         }
     }
 
-    /// @dev s^e mod n == EM (one modulus, |EM| = |n|) or == EM mod n (a quorum member), through
-    /// the EIP-198 precompile at 0x05, in scratch memory past the free memory pointer.
-    function _matches(bytes calldata s, bytes calldata n, bytes memory em, bool whole) private view returns (bool ok) {
+    /// @dev SHA-256 of the JWS signing input ASCII(header || '.' || BASE64URL(message)) (RFC 7515
+    /// §5.1), assembled once in scratch memory past the free memory pointer. BASE64URL is RFC 4648
+    /// §5 without padding (RFC 7515 §2), encoded 24 input bytes to one 32-letter word at a time:
+    /// the eight 3-byte groups are spread to 4-byte lanes, each lane split into four 6-bit values
+    /// (one per byte), and all 32 values mapped to their letters at once with byte-wise compares
+    /// (v + 128 - c has its top bit set exactly when v >= c; no byte carries into the next, as
+    /// v < 64). Bytes past the message are masked off before the last group is encoded; letters
+    /// past the encoding's length are written but not hashed.
+    function _jwsDigest(bytes calldata header, bytes memory message) private view returns (bytes32 digest) {
+        assembly ("memory-safe") {
+            let buf := mload(0x40)
+            let hlen := header.length
+            calldatacopy(buf, header.offset, hlen)
+            mstore8(add(buf, hlen), 0x2e) // '.'
+            let dst := add(add(buf, hlen), 1)
+            let len := mload(message)
+            let src := add(message, 32)
+            for { let i := 0 } lt(i, len) { i := add(i, 24) } {
+                let x := mload(add(src, i))
+                let rest := sub(len, i)
+                if lt(rest, 24) { x := and(x, not(shr(mul(8, rest), not(0)))) }
+                // Groups 0-3 stay in bytes 0-11, 4-7 move to 16-27; then pairs, then single groups.
+                x := or(and(x, 0xffffffffffffffffffffffff0000000000000000000000000000000000000000), shr(32, and(x, 0x000000000000000000000000ffffffffffffffffffffffff0000000000000000)))
+                x := or(and(x, 0xffffffffffff00000000000000000000ffffffffffff00000000000000000000), shr(16, and(x, 0x000000000000ffffffffffff00000000000000000000ffffffffffff00000000)))
+                x := or(and(x, 0xffffff0000000000ffffff0000000000ffffff0000000000ffffff0000000000), shr(8, and(x, 0x000000ffffff0000000000ffffff0000000000ffffff0000000000ffffff0000)))
+                // Lane bits 31-8 hold a group: its four 6-bit values go to the lane's four bytes.
+                let v := or(
+                    or(and(shr(2, x), 0x3f0000003f0000003f0000003f0000003f0000003f0000003f0000003f000000), and(shr(4, x), 0x003f0000003f0000003f0000003f0000003f0000003f0000003f0000003f0000)),
+                    or(and(shr(6, x), 0x00003f0000003f0000003f0000003f0000003f0000003f0000003f0000003f00), and(shr(8, x), 0x0000003f0000003f0000003f0000003f0000003f0000003f0000003f0000003f))
+                )
+                // 'A'-'Z' = v + 65, 'a'-'z' = v + 71 (v >= 26), '0'-'9' = v - 4 (v >= 52), '-' = 45 (v = 62), '_' = 95 (v = 63).
+                let ones := 0x0101010101010101010101010101010101010101010101010101010101010101
+                let ge26 := and(shr(7, add(v, mul(102, ones))), ones)
+                let ge52 := and(shr(7, add(v, mul(76, ones))), ones)
+                let ge62 := and(shr(7, add(v, mul(66, ones))), ones)
+                let ge63 := and(shr(7, add(v, mul(65, ones))), ones)
+                mstore(dst, sub(add(add(v, mul(65, ones)), add(mul(6, ge26), mul(49, ge63))), add(mul(75, ge52), mul(13, ge62))))
+                dst := add(dst, 32)
+            }
+            if iszero(staticcall(gas(), 2, buf, add(add(hlen, 1), div(add(mul(len, 4), 2), 3)), 0x00, 0x20)) { revert(0, 0) }
+            digest := mload(0x00)
+        }
+    }
+
+    /// @dev s^65537 mod n through the EIP-198 precompile at 0x05. The input is laid out at the
+    /// free memory pointer and the |n|-byte result written over it (the precompile reads its
+    /// input before it returns), then allocated. Reverts if the call fails.
+    function _power(bytes calldata s, bytes calldata n) private view returns (uint256 out) {
         assembly ("memory-safe") {
             let len := n.length
-            let buf := mload(0x40)
-            mstore(buf, len)
-            mstore(add(buf, 32), 3)
-            mstore(add(buf, 64), len)
-            calldatacopy(add(buf, 96), s.offset, len)
-            // e = 65537 as three bytes 01 00 01
-            mstore8(add(buf, add(96, len)), 0x01)
-            mstore8(add(buf, add(97, len)), 0x00)
-            mstore8(add(buf, add(98, len)), 0x01)
-            calldatacopy(add(buf, add(99, len)), n.offset, len)
-            let out := add(buf, add(99, mul(2, len)))
+            out := mload(0x40)
+            mstore(out, len)
+            mstore(add(out, 32), 3)
+            mstore(add(out, 64), len)
+            calldatacopy(add(out, 96), s.offset, len)
+            // e = 65537 as three bytes 01 00 01, then the modulus over the bytes after them
+            mstore(add(out, add(96, len)), 0x0100010000000000000000000000000000000000000000000000000000000000)
+            calldatacopy(add(out, add(99, len)), n.offset, len)
             // Separate statements: Yul evaluates arguments right to left, and returndatasize()
             // must be read after the call.
-            ok := staticcall(gas(), 5, buf, add(99, mul(2, len)), out, len)
+            let ok := staticcall(gas(), 5, out, add(99, mul(2, len)), out, len)
+            if iszero(and(ok, eq(returndatasize(), len))) { revert(0, 0) }
+            mstore(0x40, add(out, and(add(len, 31), not(31))))
+        }
+    }
+
+    /// @dev Whether the k bytes at `out` are EMSA-PKCS1-v1_5 with SHA-256 of `digest` (RFC 8017
+    /// §9.2): 0x00 0x01, k - 54 bytes 0xFF, 0x00, DigestInfo, digest. Compared word by word: the
+    /// first word, every whole word of padding, the last padding word, DigestInfo and digest
+    /// (k >= 128, see _register, so the words line up this way).
+    function _isEncoding(uint256 out, uint256 k, bytes32 digest) private pure returns (bool ok) {
+        assembly ("memory-safe") {
+            ok := and(eq(mload(out), PKCS1_HEAD_WORD), and(eq(mload(add(out, sub(k, 64))), DIGEST_INFO_WORD), eq(mload(add(out, sub(k, 32))), digest)))
+            let padding := mload(add(out, sub(k, 96)))
+            for { let p := 32 } lt(add(p, 96), k) { p := add(p, 32) } { padding := and(padding, mload(add(out, p))) }
+            ok := and(ok, eq(padding, not(0)))
+        }
+    }
+
+    /// @dev Whether the |n| bytes at `out` are EM mod n (a quorum member's check), EM mod n
+    /// computed as EM^1 mod n by the precompile, in scratch memory past the free memory pointer.
+    function _matchesReduced(uint256 out, bytes calldata n, bytes memory em) private view returns (bool ok) {
+        assembly ("memory-safe") {
+            let len := n.length
+            let k := mload(em)
+            let b := mload(0x40)
+            mstore(b, k)
+            mstore(add(b, 32), 1)
+            mstore(add(b, 64), len)
+            mcopy(add(b, 96), add(em, 32), k)
+            mstore8(add(b, add(96, k)), 0x01)
+            calldatacopy(add(b, add(97, k)), n.offset, len)
+            let reduced := add(b, add(97, add(k, len)))
+            ok := staticcall(gas(), 5, b, add(97, add(k, len)), reduced, len)
             ok := and(ok, eq(returndatasize(), len))
-            let got := keccak256(out, len)
-            switch whole
-            case 1 { ok := and(ok, eq(got, keccak256(add(em, 32), len))) }
-            default {
-                // EM mod n = EM^1 mod n
-                let k := mload(em)
-                let b := add(out, len)
-                mstore(b, k)
-                mstore(add(b, 32), 1)
-                mstore(add(b, 64), len)
-                mcopy(add(b, 96), add(em, 32), k)
-                mstore8(add(b, add(96, k)), 0x01)
-                calldatacopy(add(b, add(97, k)), n.offset, len)
-                let reduced := add(b, add(97, add(k, len)))
-                ok := and(ok, staticcall(gas(), 5, b, add(97, add(k, len)), reduced, len))
-                ok := and(ok, eq(returndatasize(), len))
-                ok := and(ok, eq(got, keccak256(reduced, len)))
-            }
+            ok := and(ok, eq(keccak256(out, len), keccak256(reduced, len)))
         }
     }
 
@@ -317,47 +408,17 @@ contract PoolTreasury {
         return false;
     }
 
-    /// @dev RFC 4648 §5 base64url without padding (RFC 7515 §2). The alphabet sits in scratch
-    /// memory 0x1f..0x5e so that the low byte of mload(i) is its i-th letter (the free memory
-    /// pointer and zero slot are restored after); four letters are assembled at 0x00 and stored
-    /// with one mstore (the bytes after them are overwritten by the next group or lie past the end).
-    function _base64Url(bytes memory data) private pure returns (bytes memory out) {
-        uint256 len = data.length;
-        uint256 full = len / 3;
-        uint256 rest = len - full * 3;
-        out = new bytes(full * 4 + (rest == 0 ? 0 : rest + 1));
-        assembly ("memory-safe") {
-            let free := mload(0x40)
-            mstore(0x1f, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef")
-            mstore(0x3f, "ghijklmnopqrstuvwxyz0123456789-_")
-            let src := data
-            let end := add(data, mul(full, 3))
-            let dst := add(out, 32)
-            for {} lt(src, end) {} {
-                src := add(src, 3)
-                let w := mload(src)
-                mstore8(0, mload(and(shr(18, w), 0x3F)))
-                mstore8(1, mload(and(shr(12, w), 0x3F)))
-                mstore8(2, mload(and(shr(6, w), 0x3F)))
-                mstore8(3, mload(and(w, 0x3F)))
-                mstore(dst, mload(0))
-                dst := add(dst, 4)
-            }
-            // The tail group reads only the bytes that exist (memory after `data` may be dirty).
-            if rest {
-                let w := shl(16, byte(0, mload(add(add(data, 32), mul(full, 3)))))
-                if eq(rest, 2) { w := or(w, shl(8, byte(0, mload(add(add(data, 33), mul(full, 3)))))) }
-                mstore8(dst, mload(and(shr(18, w), 0x3F)))
-                mstore8(add(dst, 1), mload(and(shr(12, w), 0x3F)))
-                if eq(rest, 2) { mstore8(add(dst, 2), mload(and(shr(6, w), 0x3F))) }
-            }
-            mstore(0x40, free)
-            mstore(0x60, 0)
-        }
-    }
-
+    /// @dev Calls `token` with `data` (an EIP-20 transfer or transferFrom): success is a
+    /// returned word equal to 1 (true), or no return data from an account with code (tokens that
+    /// return nothing); anything else reverts with TransferFailed.
     function _call(address token, bytes memory data) private {
-        (bool ok, bytes memory ret) = token.call(data);
-        if (!ok || (ret.length != 0 && !abi.decode(ret, (bool))) || (ret.length == 0 && token.code.length == 0)) revert TransferFailed();
+        bool ok;
+        assembly ("memory-safe") {
+            ok := call(gas(), token, 0, add(data, 32), mload(data), 0x00, 0x20)
+            switch returndatasize()
+            case 0 { ok := and(ok, gt(extcodesize(token), 0)) }
+            default { ok := and(ok, and(gt(returndatasize(), 31), eq(mload(0x00), 1))) }
+        }
+        if (!ok) revert TransferFailed();
     }
 }

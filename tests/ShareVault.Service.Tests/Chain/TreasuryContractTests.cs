@@ -165,6 +165,31 @@ public abstract class TreasuryContractTests(ChainKeysFixture keys, AnvilProcess 
     }
 
     [Fact]
+    public async Task Checkpoints_of_every_length_modulo_the_encoders_24_byte_groups_are_anchored()
+    {
+        // The contract base64url-encodes the signed payload 24 bytes at a time and masks what
+        // lies past its end: 24 consecutive payload lengths take every path (RFC 4648 §5 tails of
+        // one and two bytes, a last group of 1..24 bytes), and each anchors only if the
+        // contract's encoding is the signer's.
+        var (client, _) = await DeployAsync(keys.Shoup);
+        var hash = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
+        var time = LedgerEntry.FormatTime(DateTimeOffset.UtcNow);
+        var lengths = new HashSet<int>();
+        for (var pool = 1; pool <= 24; pool++)
+        {
+            var payload = LedgerCheckpoint.Payload(new string('p', pool), 7, hash, time);
+            lengths.Add(payload.Length % 24);
+
+            var anchored = await client.AnchorAsync(payload, (await keys.AuthoriseAsync(keys.Shoup, payload)).ToParam(), default);
+
+            Assert.True(anchored.Succeeded, $"{payload.Length}-byte checkpoint: {anchored}");
+        }
+
+        Assert.Equal(24, lengths.Count);
+        Assert.Equal(24, (await client.AnchorsAsync(default)).Count);
+    }
+
+    [Fact]
     public async Task The_contract_builds_the_same_messages_and_key_hashes_as_the_service()
     {
         var (client, token) = await DeployAsync(keys.Product);
