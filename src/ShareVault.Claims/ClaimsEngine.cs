@@ -84,9 +84,13 @@ public sealed partial class ClaimsEngine : IDisposable
         _payoutIssuer = new PayoutIssuer(_gate, signer, _ledger, claimEvidence, _devices, time);
         _evaluation = new DeviceEvaluation(_devices, _policies, _claims, options.GapTimeout);
         _export = new LedgerExportBuilder(_policies, _devices, claimEvidence, _claims, _ledger, signer);
+        Access = new MemberAccess(db, _gate);
     }
 
     public ClaimsDatabase Database => _db;
+
+    /// <summary>The HTTP API's sessions, invitations and passkey counters (kept in this database; not ledger state).</summary>
+    public MemberAccess Access { get; }
 
     public IPoolSigner Signer => _signer;
 

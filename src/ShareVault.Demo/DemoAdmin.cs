@@ -32,6 +32,9 @@ internal sealed class DemoAdmin : IDisposable
     /// <summary>The detached signature (<see cref="AdminSignature"/>) over a registry change's body, computed in the token.</summary>
     public JsonObject Sign(string kind, JsonObject body) => AdminSignature.Sign(_key, DemoRun.Pool, kind, body);
 
+    /// <summary>An ES256 signature (r‖s) over <paramref name="text"/> computed in the token: the operator's answer to an HTTP login challenge.</summary>
+    public byte[] SignText(byte[] text) => _key.SignData(text, System.Security.Cryptography.HashAlgorithmName.SHA256, System.Security.Cryptography.DSASignatureFormat.IeeeP1363FixedFieldConcatenation);
+
     public void Dispose()
     {
         _key.Dispose();

@@ -139,9 +139,9 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
                     DataDir = Directory.CreateDirectory(Path.Combine(RunDir, "service")).FullName,
                     MqttPort = mqttPort,
                     MqttTlsPort = 0,
-                    HttpPort = null,
+                    HttpPort = LoopbackPorts.Reserve(), // the members log in and vote over it (DemoVotes)
                 }, signer, time, cancellationToken).ConfigureAwait(false);
-                return (started, $"broker on mqtt://127.0.0.1:{mqttPort} (loopback); database {Path.Combine(RunDir, "service", "claims.db")}");
+                return (started, $"broker on mqtt://127.0.0.1:{mqttPort} (loopback); HTTP API {started.HttpAddress}; database {Path.Combine(RunDir, "service", "claims.db")}");
             }).ConfigureAwait(false);
             var engine = host.Engine;
 
@@ -197,6 +197,10 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
 
                     return (0, string.Join('\n', lines));
                 }).ConfigureAwait(false);
+
+                step = "members";
+                var votes = new DemoVotes(outDir, console);
+                await votes.JoinAsync(host, admin, cancellationToken).ConfigureAwait(false);
 
                 step = "evidence";
                 await console.StepAsync("Sensors read by the real drivers, evidence signed in the token, queued in the durable outbox", report =>
@@ -310,6 +314,9 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
 
                     return (0, $"1 payout (kit-flood), 0 for kit-quiet; {verified} evidence files verified; leak delivered → payout verified in {Stopwatch.GetElapsedTime(deliveryStart).TotalSeconds:0.0} s");
                 }).ConfigureAwait(false);
+
+                step = "member votes";
+                await votes.DecideAsync(host, key, cancellationToken).ConfigureAwait(false);
 
                 step = "ledger";
                 await console.StepAsync("Ledger exported and verified offline: hash chain, checkpoints, payout re-evaluated from evidence", async report =>

@@ -18,6 +18,7 @@ internal static class VerifyGuide
         | `ledger.json` | the pool ledger export: hash-chained entries, signed checkpoints, policies, evidence |
         | `audit/<custodian>.jsonl` | each custody node's own hash-chained log of every request it signed or refused |
         | `admin/pool-admin.pem` | the pool administrator's P-256 public key: it signed the pool, policies, premiums and devices |
+        | `members/<member>.pem` | the neighbours' P-256 public keys (their key files `members/<member>.key` stay with them): they signed their joins and votes |
 
         ## 1. The payout is an ordinary RS256 JWS
 
@@ -108,5 +109,49 @@ internal static class VerifyGuide
         the TPM node custody-t. ShareVault's own check is `sharevault node audit --data-dir nodes/<custodian> --verify`.
         The demo starts each run's service state afresh, and the nodes' ledger copies with it; their audit logs
         only grow, one block of lines per run.
+
+        ## 5. The members' votes
+
+        The repair claim (policy `repair-household-flood`, `votes_required` 2) was decided by two
+        neighbours, each logged in over the service's HTTP API with their own key file. Each vote is a
+        `vote` entry in `ledger.json` whose body (`claim`, `member`, `approve`) carries `member_sig`:
+        `kid` (the RFC 7638 thumbprint of the member's key) and `sig`, a detached JWS (RFC 7515 App. F),
+        ES256, over the canonical action `{"body": BODY without member_sig, "kind": "vote", "pool": "pool-1"}`
+        (RFC 8785). The key is the one the member recorded in their own `member_joined` entry (signed the
+        same way, by that key). The `decision` entry names the vote entries it counted (`"votes": [seq…]`):
+        each must be a distinct member's vote on that claim, for the decided side, not the claimant's, at
+        least the policy's `votes_required`. Check the signatures:
+
+        ```python
+        import json, base64
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+        def canon(v):  # RFC 8785 for the strings, integers, booleans and nulls these bodies hold
+            if isinstance(v, dict): return "{" + ",".join(json.dumps(k, ensure_ascii=False) + ":" + canon(v[k]) for k in sorted(v)) + "}"
+            if isinstance(v, list): return "[" + ",".join(canon(x) for x in v) + "]"
+            return json.dumps(v, ensure_ascii=False)
+        b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=")
+        unb64 = lambda s: base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+        ledger = json.load(open("ledger.json")); entries = {e["seq"]: e for e in ledger["entries"]}
+        keys = {e["body"]["member"]: serialization.load_pem_public_key(e["body"]["key"].encode())
+                for e in ledger["entries"] if e["kind"] == "member_joined" and "key" in e["body"]}
+        for e in ledger["entries"]:
+            if e["kind"] not in ("vote", "member_joined") or "member_sig" not in e["body"]: continue
+            body = dict(e["body"]); sig = body.pop("member_sig"); body.pop("admin", None)
+            action = canon({"body": body, "kind": e["kind"], "pool": ledger["pool"]["id"]}).encode()
+            header, _, signature = sig["sig"].split(".")
+            raw = unb64(signature)
+            keys[body["member"]].verify(encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")),
+                                        header.encode() + b"." + b64(action), ec.ECDSA(hashes.SHA256()))
+            print(e["seq"], e["kind"], body["member"], body.get("claim", ""), body.get("approve", ""), "signature OK")
+        for e in ledger["entries"]:
+            if e["kind"] == "decision" and e["body"].get("by") == "votes":
+                print("decision", e["body"]["claim"], e["body"]["decision"], "by votes", [entries[s]["body"]["member"] for s in e["body"]["votes"]])
+        ```
+
+        `sharevault ledger verify --in ledger.json` makes the same checks (and the custody nodes make
+        them before they sign the payout), so an export whose vote was altered, dropped or re-attributed
+        to another member is refused.
         """;
 }

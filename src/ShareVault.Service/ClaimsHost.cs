@@ -308,7 +308,7 @@ public sealed class ClaimsHost : IAsyncDisposable
         {
             var origin = Options.PublicOrigin ?? new Uri($"http://localhost:{HttpAddress!.Port}");
             return new ShareVault.Claims.Ledger.WebAuthnBinding(origin.Host, origin.GetLeftPart(UriPartial.Authority));
-        }, Time);
+        }, Time, logging?.CreateLogger("ShareVault.Service.Members"));
         HttpApi.Map(app, this, gate);
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         _http = app;

@@ -161,6 +161,7 @@ internal static class HttpApi
         {
             Roles.RequireMemberOrOperator(sessions, http, body.Pool, body.Member);
             var (id, spki) = DeviceKeys.Parse(body.PublicKey, body.Id);
+            await gate.CheckActionCounterAsync(body.Pool, body.Member, LedgerEntry.DeviceEnrolled, RegistryChange.DeviceEnrolled(id, body.Member, spki), body.MemberSig, ct).ConfigureAwait(false);
             await engine.EnrollDeviceAsync(body.Pool, body.Member, id, spki, body.Admin, body.MemberSig, ct).ConfigureAwait(false);
             return Results.Created($"/devices/{id}", DeviceView(engine.ListDevices(body.Pool).Single(d => d.Id == id)));
         });
@@ -194,7 +195,10 @@ internal static class HttpApi
         });
         app.MapGet("/payouts", (string? pool) => engine.ListPayouts(pool));
 
-        app.MapGet("/metrics", () => Results.Text(host.Ingest.Metrics.PrometheusText(), "text/plain; version=0.0.4"));
+        app.MapGet("/metrics", () => Results.Text(host.Ingest.Metrics.PrometheusText()
+            + "# HELP sharevault_passkey_counter_refusals_total Passkey assertions refused because their signature counter did not increase (possible cloned authenticator).\n"
+            + "# TYPE sharevault_passkey_counter_refusals_total counter\n"
+            + $"sharevault_passkey_counter_refusals_total {gate.CounterRefusals.ToString(CultureInfo.InvariantCulture)}\n", "text/plain; version=0.0.4"));
 
         MemberEndpoints.Map(app, host, gate);
         DashboardEndpoints.Map(app, host, gate);

@@ -13,7 +13,7 @@ public sealed class DemoCommandTests : IDisposable
     private readonly string _out = Directory.CreateTempSubdirectory("sv-demo-").FullName;
 
     [Fact]
-    public async Task Demo_pays_the_flooded_home_once_and_leaves_artefacts_a_sceptic_can_verify()
+    public async Task Demo_pays_the_flooded_home_by_its_rule_and_by_its_neighbours_votes_and_leaves_artefacts_a_sceptic_can_verify()
     {
         var first = await RunDemoAsync();
         var second = await RunDemoAsync();
@@ -22,15 +22,22 @@ public sealed class DemoCommandTests : IDisposable
         Assert.True(second.ExitCode == 0, "second run (idempotent): " + second.StdOut + second.StdErr);
         Assert.EndsWith($"artefacts: {_out}", first.StdOut.TrimEnd(), StringComparison.Ordinal);
 
-        // Exactly one payout, and it verifies against jwks.json with plain .NET RSA.
-        var payout = Assert.Single(Directory.GetFiles(Path.Combine(_out, "payouts"), "*.jws"));
+        // Two payouts, both to the flooded home (its leak cover by the rule, its repair cover by votes);
+        // each verifies against jwks.json with plain .NET RSA.
+        var payouts = Directory.GetFiles(Path.Combine(_out, "payouts"), "*.jws");
+        Assert.Equal(2, payouts.Length);
         var jwks = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(_out, "jwks.json")))!["keys"]!.AsArray();
-        Assert.True(Jws.TryParse(await File.ReadAllTextAsync(payout), out var jws));
-        var jwk = jwks.Single(k => k!["kid"]!.GetValue<string>() == jws.Kid)!;
-        Assert.True(Jws.Verify(jws, RsaPublicKey.FromJwk(jwk)));
-        var instruction = JsonNode.Parse(jws.Payload)!;
-        Assert.Contains("household-flood", instruction.ToJsonString(), StringComparison.Ordinal);
-        Assert.DoesNotContain("household-quiet", instruction.ToJsonString(), StringComparison.Ordinal);
+        var kids = new List<string>();
+        foreach (var payout in payouts)
+        {
+            Assert.True(Jws.TryParse(await File.ReadAllTextAsync(payout), out var jws));
+            kids.Add(jws.Kid!);
+            var jwk = jwks.Single(k => k!["kid"]!.GetValue<string>() == jws.Kid)!;
+            Assert.True(Jws.Verify(jws, RsaPublicKey.FromJwk(jwk)));
+            var instruction = JsonNode.Parse(jws.Payload)!;
+            Assert.Contains("household-flood", instruction.ToJsonString(), StringComparison.Ordinal);
+            Assert.DoesNotContain("household-quiet", instruction.ToJsonString(), StringComparison.Ordinal);
+        }
 
         // Every evidence file verifies under its device's PEM, with no gap in sequence numbers.
         foreach (var device in new[] { "kit-flood", "kit-quiet" })
@@ -51,9 +58,23 @@ public sealed class DemoCommandTests : IDisposable
         // The ledger export verifies offline, including re-evaluating the payout's trigger.
         var ledger = LedgerVerifier.Verify(await File.ReadAllTextAsync(Path.Combine(_out, "ledger.json")));
         Assert.True(ledger.IsValid, ledger.Detail);
-        Assert.Equal(1, ledger.Payouts);
-        Assert.Equal(1, ledger.Reevaluated);
+        Assert.Equal(2, ledger.Payouts);
+        Assert.Equal(2, ledger.Reevaluated);
         Assert.True(File.Exists(Path.Combine(_out, "VERIFY.md")));
+
+        // The repair claim was decided by the two neighbours' votes, each signed by the key file the member recorded when joining.
+        var export = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(_out, "ledger.json")))!;
+        var entries = export["entries"]!.AsArray().Select(e => e!.AsObject()).ToList();
+        var decision = Assert.Single(entries, e => e["kind"]!.GetValue<string>() == LedgerEntry.Decision && e["body"]!["by"]!.GetValue<string>() == "votes");
+        var voters = decision["body"]!["votes"]!.AsArray().Select(seq => entries.Single(e => e["seq"]!.GetValue<long>() == seq!.GetValue<long>())).ToList();
+        Assert.Equal(["household-north", "household-south"], voters.Select(v => v["body"]!["member"]!.GetValue<string>()).Order());
+        foreach (var vote in voters)
+        {
+            var member = vote["body"]!["member"]!.GetValue<string>();
+            var key = MemberKey.FromPem(await File.ReadAllTextAsync(Path.Combine(_out, "members", member + ".pem")));
+            Assert.Equal(LedgerEntry.Vote, vote["kind"]!.GetValue<string>());
+            Assert.Equal(MemberCheck.Valid, MemberSignature.Verify("pool-1", LedgerEntry.Vote, vote["body"]!.AsObject(), key));
+        }
 
         // The claims service signed through custody nodes only: its key record names node URIs and no PIN source…
         var record = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(_out, "data", "keys", "pool-1.json")))!;
@@ -77,9 +98,9 @@ public sealed class DemoCommandTests : IDisposable
             signed[custodian] = (Count("payout"), Count("checkpoint"));
         }
 
-        var payers = jws.Kid!.Split('/')[1].Split('+');
+        var payers = kids.SelectMany(kid => kid.Split('/')[1].Split('+')).Distinct();
         Assert.All(payers, p => Assert.True(signed[p].Payouts >= 1, $"{p} signed no payout: {string.Join(", ", signed)}"));
-        Assert.True(signed.Values.Sum(v => v.Payouts) >= 4, $"two runs, two signers each: {string.Join(", ", signed)}");
+        Assert.True(signed.Values.Sum(v => v.Payouts) >= 8, $"two runs, two payouts each, two signers each: {string.Join(", ", signed)}");
         Assert.True(signed["custody-a"].Checkpoints >= 2 && signed["custody-t"].Checkpoints >= 2, string.Join(", ", signed));
         Assert.Equal(0, signed["custody-b"].Checkpoints); // checkpoints go to the quorum with the TPM only
         Assert.DoesNotContain(System.Diagnostics.Process.GetProcesses(), IsDemoNode); // no node outlives the demo

@@ -18,7 +18,8 @@ public enum SqlDialect
 
 /// <summary>
 /// The claims service's database: pools, members, policies, devices, evaluator state, evidence,
-/// rejections, chain breaks, claims, payouts and the hash-chained ledger, in SQLite (default) or
+/// rejections, chain breaks, claims, payouts, the hash-chained ledger and the HTTP API's access
+/// state (sessions, invitations, passkey counters: <see cref="Pools.MemberAccess"/>), in SQLite (default) or
 /// PostgreSQL. Statements are written once in the SQL both engines accept (named <c>@</c>
 /// parameters, <c>INSERT … ON CONFLICT DO NOTHING</c>); only the schema differs by dialect.
 /// </summary>
@@ -350,6 +351,13 @@ public sealed class ClaimsDatabase : IDisposable
             CREATE TABLE IF NOT EXISTS checkpoints (
                 pool_id TEXT NOT NULL, seq BIGINT NOT NULL, hash TEXT NOT NULL, time TEXT NOT NULL, jws TEXT NOT NULL,
                 PRIMARY KEY (pool_id, seq)){noRowId};
+            CREATE TABLE IF NOT EXISTS access_sessions (
+                token_hash TEXT PRIMARY KEY, role TEXT NOT NULL, pool_id TEXT, member_id TEXT, expires_at BIGINT NOT NULL);
+            CREATE TABLE IF NOT EXISTS access_invitations (
+                code_hash TEXT PRIMARY KEY, pool_id TEXT NOT NULL, member_id TEXT NOT NULL, name TEXT NOT NULL, expires_at BIGINT NOT NULL);
+            CREATE TABLE IF NOT EXISTS access_passkey_counters (
+                pool_id TEXT NOT NULL, member_id TEXT NOT NULL, credential_id TEXT NOT NULL, sign_count BIGINT NOT NULL,
+                PRIMARY KEY (pool_id, member_id, credential_id));
             """);
         var version = Scalar(_writer, tx, "SELECT version FROM schema_info");
         if (version is null)

@@ -1,7 +1,7 @@
-using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.AspNetCore.Http;
+using ShareVault.Claims.Pools;
 using ShareVault.Hardware;
 
 namespace ShareVault.Service.Http;
@@ -40,25 +40,21 @@ internal sealed class HttpAuthException(int status, string message) : Exception(
 
 /// <summary>
 /// Short-lived bearer tokens handed out by <c>POST /auth/token</c> after a challenge-response. A token
-/// is 32 random octets (base64url); only its SHA-256 is kept, in memory: a restart logs everyone out,
-/// and a token never reaches a log line. Lifetime 15 minutes (a member re-signs a challenge after).
+/// is 32 random octets (base64url); only its SHA-256 is kept, in the claims database
+/// (<see cref="MemberAccess"/>), so a restart keeps everyone logged in and a token never reaches a
+/// log line or a database dump. Lifetime 15 minutes (a member re-signs a challenge after).
 /// </summary>
-internal sealed class SessionBook(TimeProvider time)
+internal sealed class SessionBook(MemberAccess store, TimeProvider time)
 {
     public static readonly TimeSpan Lifetime = TimeSpan.FromMinutes(15);
 
-    private readonly ConcurrentDictionary<string, (Caller Caller, DateTimeOffset Expires)> _sessions = new(StringComparer.Ordinal);
-
-    public (string Token, DateTimeOffset Expires) Open(Caller caller)
+    public async Task<(string Token, DateTimeOffset Expires)> OpenAsync(Caller caller, CancellationToken cancellationToken)
     {
         var token = Base64Url.Encode(RandomNumberGenerator.GetBytes(32));
-        var expires = time.GetUtcNow() + Lifetime;
-        _sessions[Key(token)] = (caller, expires);
-        foreach (var stale in _sessions.Where(s => s.Value.Expires < time.GetUtcNow()).Select(s => s.Key).ToList())
-        {
-            _sessions.TryRemove(stale, out _);
-        }
-
+        var now = time.GetUtcNow();
+        var expires = now + Lifetime;
+        var role = caller.Role == CallerRole.Operator ? "operator" : "member";
+        await store.OpenSessionAsync(Key(token), new SessionRecord(role, caller.PoolId, caller.MemberId, expires), now, cancellationToken).ConfigureAwait(false);
         return (token, expires);
     }
 
@@ -76,12 +72,9 @@ internal sealed class SessionBook(TimeProvider time)
             throw HttpAuthException.Unauthenticated("Authorization must be 'Bearer TOKEN' (POST /auth/token)");
         }
 
-        if (!_sessions.TryGetValue(Key(header["Bearer ".Length..].Trim()), out var session) || session.Expires < time.GetUtcNow())
-        {
-            throw HttpAuthException.Unauthenticated("The bearer token is unknown or expired; sign a new challenge (POST /auth/challenge)");
-        }
-
-        return session.Caller;
+        var session = store.FindSession(Key(header["Bearer ".Length..].Trim()), time.GetUtcNow())
+            ?? throw HttpAuthException.Unauthenticated("The bearer token is unknown or expired; sign a new challenge (POST /auth/challenge)");
+        return new Caller(session.Role == "operator" ? CallerRole.Operator : CallerRole.Member, session.PoolId, session.MemberId);
     }
 
     private static string Key(string token) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(token)));

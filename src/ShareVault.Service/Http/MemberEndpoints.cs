@@ -24,9 +24,9 @@ internal static class MemberEndpoints
         // Logins: a challenge, then its answer signed by the caller's key.
         app.MapPost("/auth/challenge", (ChallengeRequest body) =>
             Results.Ok(gate.Challenge(ParseRole(body.Role), body.Pool, body.Member)));
-        app.MapPost("/auth/token", (TokenRequest body) =>
+        app.MapPost("/auth/token", async (TokenRequest body, CancellationToken ct) =>
         {
-            var (token, expires, caller) = gate.Login(body.Challenge, body.Kid, body.Signature, body.Webauthn);
+            var (token, expires, caller) = await gate.LoginAsync(body.Challenge, body.Kid, body.Signature, body.Webauthn, ct).ConfigureAwait(false);
             return Results.Ok(new { token, expiresAt = expires, role = caller.Role == CallerRole.Operator ? "operator" : "member", pool = caller.PoolId, member = caller.MemberId });
         });
         app.MapGet("/me", (HttpContext context) =>
@@ -52,11 +52,11 @@ internal static class MemberEndpoints
         });
 
         // Joining: the operator invites; the member answers with a passkey or a key file and signs the join.
-        app.MapPost("/pools/{id}/invitations", (string id, InviteRequest body, HttpContext context) =>
+        app.MapPost("/pools/{id}/invitations", async (string id, InviteRequest body, HttpContext context, CancellationToken ct) =>
         {
             Roles.RequireOperator(sessions, context, id);
             _ = engine.GetPool(id) ?? throw new ClaimsException(ClaimsError.NotFound, $"No pool '{id}'");
-            var (code, expires) = gate.Invite(id, body.Member, body.Name ?? body.Member);
+            var (code, expires) = await gate.InviteAsync(id, body.Member, body.Name ?? body.Member, ct).ConfigureAwait(false);
             return Results.Created($"/pools/{id}/invitations", new { pool = id, member = body.Member, invitation = code, expiresAt = expires });
         });
         app.MapPost("/pools/{id}/join/passkey-options", (string id, InvitationRequest body) => Results.Text(gate.PasskeyOptions(id, body.Invitation), "application/json"));
@@ -86,6 +86,8 @@ internal static class MemberEndpoints
         {
             var owner = engine.ListPolicies(id).FirstOrDefault(p => p.Id == policy) ?? throw new ClaimsException(ClaimsError.NotFound, $"No policy '{policy}' in pool '{id}'");
             Roles.RequireMember(sessions, context, id, owner.MemberId);
+            await gate.CheckActionCounterAsync(id, owner.MemberId, LedgerEntry.PolicyAccepted, RegistryChange.PolicyAccepted(policy, owner.MemberId, owner.RuleHash), body.MemberSig, ct)
+                .ConfigureAwait(false);
             await engine.AcceptPolicyAsync(id, policy, owner.MemberId, body.MemberSig, ct).ConfigureAwait(false);
             return Results.Ok(new { pool = id, policy, member = owner.MemberId, accepted = true });
         });
@@ -95,6 +97,7 @@ internal static class MemberEndpoints
             var caller = Roles.Require(sessions, context);
             var member = body.Member ?? caller.MemberId ?? throw HttpAuthException.Forbidden("Only a member of the pool may vote");
             Roles.RequireMember(sessions, context, claim.PoolId, member);
+            await gate.CheckActionCounterAsync(claim.PoolId, member, LedgerEntry.Vote, RegistryChange.Vote(id, member, body.Approve), body.MemberSig, ct).ConfigureAwait(false);
             return Results.Ok(new { claim = id, status = await engine.VoteAsync(id, member, body.Approve, body.MemberSig, ct).ConfigureAwait(false) });
         });
     }

@@ -6,8 +6,10 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Fido2NetLib;
 using Fido2NetLib.Objects;
+using Microsoft.Extensions.Logging;
 using ShareVault.Claims;
 using ShareVault.Claims.Ledger;
+using ShareVault.Claims.Pools;
 using ShareVault.Hardware;
 
 namespace ShareVault.Service.Http;
@@ -15,8 +17,10 @@ namespace ShareVault.Service.Http;
 /// <summary>
 /// Identities on the HTTP API: challenge-response logins for operators and members (key file,
 /// PKCS#11 or passkey), the bearer sessions they open, and joining a pool by invitation with a
-/// passkey (WebAuthn registration through the Fido2 library) or a key file. State is in memory:
-/// challenges live 5 minutes and are used once, invitations 7 days.
+/// passkey (WebAuthn registration through the Fido2 library) or a key file. Challenges live 5
+/// minutes in memory and are used once; sessions, invitations (7 days) and each passkey's signature
+/// counter are kept in the claims database (<see cref="MemberAccess"/>), so a restart loses only the
+/// challenges and passkey registrations in flight.
 /// </summary>
 internal sealed class MemberGate
 {
@@ -28,17 +32,21 @@ internal sealed class MemberGate
     private readonly IReadOnlyList<AdminKey> _operatorKeys;
     private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<string, PendingLogin> _challenges = new(StringComparer.Ordinal);
+    /// <summary>Invitations in use by this process, by code hash: a passkey registration in flight keeps its options and key here.</summary>
     private readonly ConcurrentDictionary<string, Invitation> _invitations = new(StringComparer.Ordinal);
+    private readonly ILogger? _log;
+    private long _counterRefusals;
     private readonly Lazy<WebAuthnBinding> _relyingParty;
     private readonly Lazy<Fido2> _fido2;
 
     /// <param name="relyingParty">Known once the HTTP listener has its address (the dashboard's origin).</param>
-    public MemberGate(ClaimsEngine engine, IReadOnlyList<AdminKey> operatorKeys, Func<WebAuthnBinding> relyingParty, TimeProvider time)
+    public MemberGate(ClaimsEngine engine, IReadOnlyList<AdminKey> operatorKeys, Func<WebAuthnBinding> relyingParty, TimeProvider time, ILogger? log = null)
     {
         _engine = engine;
         _operatorKeys = operatorKeys;
         _time = time;
-        Sessions = new SessionBook(time);
+        _log = log;
+        Sessions = new SessionBook(engine.Access, time);
         _relyingParty = new Lazy<WebAuthnBinding>(relyingParty);
         _fido2 = new Lazy<Fido2>(() => new Fido2(new Fido2Configuration
         {
@@ -49,6 +57,9 @@ internal sealed class MemberGate
     }
 
     public SessionBook Sessions { get; }
+
+    /// <summary>Passkey assertions refused because their signature counter did not increase (possible cloned authenticators), since start.</summary>
+    public long CounterRefusals => Interlocked.Read(ref _counterRefusals);
 
     /// <summary>The relying party passkeys are made for (the dashboard's origin).</summary>
     public WebAuthnBinding RelyingParty => _relyingParty.Value;
@@ -87,7 +98,7 @@ internal sealed class MemberGate
     }
 
     /// <summary>Checks the answer to a challenge and opens a session; 401 for anything wrong (the reason names no secret).</summary>
-    public (string Token, DateTimeOffset Expires, Caller Caller) Login(string nonce, string? kid, string? signature, JsonObject? webAuthn)
+    public async Task<(string Token, DateTimeOffset Expires, Caller Caller)> LoginAsync(string nonce, string? kid, string? signature, JsonObject? webAuthn, CancellationToken cancellationToken)
     {
         if (!_challenges.TryRemove(nonce, out var pending) || pending.Expires < _time.GetUtcNow())
         {
@@ -117,25 +128,79 @@ internal sealed class MemberGate
         {
             var key = _engine.MemberKeyOf(pending.Pool, pending.Member!)
                 ?? throw HttpAuthException.Unauthenticated($"Member '{pending.Member}' of pool '{pending.Pool}' holds no key to log in with");
-            var ok = key.WebAuthn is null
-                ? key.Verify(text, Decode(signature, "signature"))
-                : webAuthn is not null && WebAuthnAssertion.Verify(key, SHA256.HashData(text), Decode(Text(webAuthn, "authenticatorData"), "authenticatorData"),
+            byte[]? authenticatorData = null;
+            bool ok;
+            if (key.WebAuthn is null)
+            {
+                ok = key.Verify(text, Decode(signature, "signature"));
+            }
+            else
+            {
+                authenticatorData = webAuthn is null ? null : Decode(Text(webAuthn, "authenticatorData"), "authenticatorData");
+                ok = webAuthn is not null && WebAuthnAssertion.Verify(key, SHA256.HashData(text), authenticatorData!,
                     Decode(Text(webAuthn, "clientDataJSON"), "clientDataJSON"), Decode(Text(webAuthn, "signature"), "signature")) is null;
+            }
+
             if (!ok)
             {
                 throw HttpAuthException.Unauthenticated($"The answer is not signed by member '{pending.Member}''s key");
             }
 
+            if (authenticatorData is not null)
+            {
+                await RequireCounterIncreaseAsync(pending.Pool, pending.Member!, key, authenticatorData, HttpAuthException.Unauthenticated, cancellationToken).ConfigureAwait(false);
+            }
+
             caller = new Caller(CallerRole.Member, pending.Pool, pending.Member);
         }
 
-        var (token, expires) = Sessions.Open(caller);
+        var (token, expires) = await Sessions.OpenAsync(caller, cancellationToken).ConfigureAwait(false);
         return (token, expires, caller);
+    }
+
+    /// <summary>
+    /// For a passkey-signed action (<paramref name="memberSig"/> with <c>"webauthn"</c>) whose signature
+    /// verifies, refuses it (403) when the authenticator's signature counter did not increase. An
+    /// action whose signature does not verify is left to the engine, which refuses it with its reason;
+    /// so a forged assertion cannot raise the stored counter and lock the member's passkey out.
+    /// </summary>
+    public async Task CheckActionCounterAsync(string pool, string member, string kind, JsonObject body, JsonObject? memberSig, CancellationToken cancellationToken)
+    {
+        if (memberSig?["webauthn"] is not JsonObject assertion || _engine.MemberKeyOf(pool, member) is not { WebAuthn: not null } key)
+        {
+            return;
+        }
+
+        var signed = (JsonObject)body.DeepClone();
+        signed[MemberSignature.Field] = memberSig.DeepClone();
+        if (MemberSignature.Verify(pool, kind, signed, key) != MemberCheck.Valid || Text(assertion, "authenticator_data") is not { } data)
+        {
+            return;
+        }
+
+        await RequireCounterIncreaseAsync(pool, member, key, Base64Url.Decode(data), HttpAuthException.Forbidden, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// W3C WebAuthn Level 2 §7.2 step 21: the authenticator data's signCount (octets 33-36, big-endian,
+    /// §6.1) must exceed the stored one when either is non-zero; otherwise two authenticators hold the
+    /// credential's private key (a clone). Counted and logged (member and pool only, no assertion data).
+    /// </summary>
+    private async Task RequireCounterIncreaseAsync(string pool, string member, MemberKey key, byte[] authenticatorData, Func<string, HttpAuthException> refuse, CancellationToken cancellationToken)
+    {
+        var signCount = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(authenticatorData.AsSpan(33, 4));
+        var check = await _engine.Access.AdvanceSignCountAsync(pool, member, key.CredentialId ?? key.Kid, signCount, cancellationToken).ConfigureAwait(false);
+        if (check == SignCountCheck.NotIncreased)
+        {
+            Interlocked.Increment(ref _counterRefusals);
+            _log?.LogWarning("Passkey assertion of member {Member} of pool {Pool} refused: its signature counter {SignCount} did not increase (possible cloned authenticator)", member, pool, signCount);
+            throw refuse($"The passkey's signature counter did not increase over the last one seen: the assertion may come from a cloned authenticator (WebAuthn §7.2 step 21)");
+        }
     }
 
     // ------------------------------------------------------------------ joining
 
-    public (string Code, DateTimeOffset Expires) Invite(string pool, string member, string name)
+    public async Task<(string Code, DateTimeOffset Expires)> InviteAsync(string pool, string member, string name, CancellationToken cancellationToken)
     {
         if (!ShareVault.Evidence.Identifier.IsValid(member) || string.IsNullOrWhiteSpace(name))
         {
@@ -144,19 +209,19 @@ internal sealed class MemberGate
 
         var code = Base64Url.Encode(RandomNumberGenerator.GetBytes(18));
         var expires = _time.GetUtcNow() + InvitationLifetime;
-        _invitations[Hash(code)] = new Invitation(pool, member, name, expires);
+        await _engine.Access.AddInvitationAsync(Hash(code), new InvitationRecord(pool, member, name, expires), cancellationToken).ConfigureAwait(false);
         return (code, expires);
     }
 
     /// <summary>The invitation a code names, for <paramref name="pool"/>; 401 when unknown, used or expired.</summary>
     public Invitation Invitation(string pool, string? code)
     {
-        if (code is null || !_invitations.TryGetValue(Hash(code), out var invitation) || invitation.Pool != pool || invitation.Expires < _time.GetUtcNow())
+        if (code is null || _engine.Access.FindInvitation(Hash(code), _time.GetUtcNow()) is not { } stored || stored.PoolId != pool)
         {
             throw HttpAuthException.Unauthenticated("Joining needs a valid invitation from the pool's operator");
         }
 
-        return invitation;
+        return _invitations.GetOrAdd(Hash(code), _ => new Invitation(stored.PoolId, stored.MemberId, stored.Name, stored.Expires));
     }
 
     /// <summary>WebAuthn creation options for the invited member (RP = the dashboard's origin, ES256 only: the ledger verifies P-256).</summary>
@@ -230,7 +295,15 @@ internal sealed class MemberGate
         var invitation = Invitation(pool, code);
         var key = keyFile ?? invitation.Key ?? throw new Claims.Errors.ClaimsException(Claims.Errors.ClaimsError.InvalidInput, "Give the member's public key (\"key\": PEM) or register a passkey first");
         await _engine.AddMemberAsync(pool, invitation.Member, invitation.Name, key, memberSig, cancellationToken).ConfigureAwait(false);
+        await _engine.Access.UseInvitationAsync(Hash(code), cancellationToken).ConfigureAwait(false);
         _invitations.TryRemove(Hash(code), out _);
+        if (key.WebAuthn is not null && memberSig?["webauthn"] is JsonObject assertion && Text(assertion, "authenticator_data") is { } data)
+        {
+            // The join's assertion is the passkey's first: its counter is the one later assertions must exceed.
+            await _engine.Access.AdvanceSignCountAsync(pool, invitation.Member, key.CredentialId ?? key.Kid,
+                System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(Base64Url.Decode(data).AsSpan(33, 4)), cancellationToken).ConfigureAwait(false);
+        }
+
         return invitation;
     }
 

@@ -1,7 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
 using ShareVault.Claims;
+using ShareVault.Claims.Errors;
 using ShareVault.Claims.Ledger;
 using ShareVault.Claims.Payouts;
 using ShareVault.Claims.Pools;
@@ -133,7 +135,10 @@ internal static class ClaimsCommands
         var member = new Option<string>("--member") { Required = true, Description = "Member whose policies the device serves" };
         var key = new Option<string>("--device-key") { Required = true, Description = "Device public key: a PEM or JWK file (or the text itself)" };
         var id = new Option<string?>("--device") { Description = "Device id (default: the JWK's kid)" };
-        var enroll = new Command("enroll", "Bind a device's public key to a member's policies; records from unenrolled devices are rejected") { pool, member, key, id, AdminCommands.AdminSig, AdminCommands.PrintBody };
+        var enroll = new Command("enroll", "Bind a device's public key to a member's policies, signed by the member (--key or --member-sig); records from unenrolled devices are rejected")
+        {
+            pool, member, key, id, MemberActions.Key, MemberActions.Signature, AdminCommands.AdminSig, AdminCommands.PrintBody,
+        };
         enroll.SetAction((result, cancellationToken) => CliContext.RunAsync(async () =>
         {
             var text = result.GetValue(key)!;
@@ -143,14 +148,30 @@ internal static class ClaimsCommands
             }
 
             var (deviceId, spki) = DeviceKeys.Parse(text, result.GetValue(id));
+            var body = RegistryChange.DeviceEnrolled(deviceId, result.GetValue(member)!, spki);
             if (result.GetValue(AdminCommands.PrintBody))
             {
-                Console.WriteLine(RegistryChange.DeviceEnrolled(deviceId, result.GetValue(member)!, spki).ToJsonString());
+                // The administrator's signature covers the member's: sign it first ('member sign'), then pass it with --member-sig.
+                if (result.GetValue(MemberActions.Key) is not null)
+                {
+                    throw new ArgumentException("--print-body takes the member's signature made beforehand (--member-sig), not --key: the administrator signs over it");
+                }
+
+                if (result.GetValue(MemberActions.Signature) is { } file)
+                {
+                    body[MemberSignature.Field] = JsonNode.Parse(await File.ReadAllTextAsync(file.FullName, cancellationToken).ConfigureAwait(false));
+                }
+
+                Console.WriteLine(body.ToJsonString());
                 return CliContext.Ok;
             }
 
             var admin = await AdminCommands.ReadSignatureAsync(result, cancellationToken).ConfigureAwait(false);
-            await WithEngineAsync(result, engine => engine.EnrollDeviceAsync(result.GetValue(pool)!, result.GetValue(member)!, deviceId, spki, admin, cancellationToken)).ConfigureAwait(false);
+            await WithEngineAsync(result, async engine =>
+            {
+                var memberSig = await MemberActions.SignAsync(result, engine, result.GetValue(pool)!, result.GetValue(member)!, LedgerEntry.DeviceEnrolled, body, cancellationToken).ConfigureAwait(false);
+                await engine.EnrollDeviceAsync(result.GetValue(pool)!, result.GetValue(member)!, deviceId, spki, admin, memberSig, cancellationToken).ConfigureAwait(false);
+            }).ConfigureAwait(false);
             Console.WriteLine($"enrolled {deviceId} for {result.GetValue(member)} in {result.GetValue(pool)}; it publishes to {ShareVault.Evidence.EvidenceTopics.Evidence(deviceId)}");
             return CliContext.Ok;
         }));
@@ -197,10 +218,25 @@ internal static class ClaimsCommands
         }));
         pool.Subcommands.Add(create);
 
-        var join = new Command("join", "Add a member") { poolId, memberId, name };
+        var join = new Command("join", "Add a member; with --key they record their key and sign the join, and every later action of theirs must be signed by it") { poolId, memberId, name, MemberActions.Key };
         join.SetAction((result, ct) => CliContext.RunAsync(async () =>
         {
-            await WithEngineAsync(result, e => e.AddMemberAsync(result.GetValue(poolId)!, result.GetValue(memberId)!, result.GetValue(name) ?? result.GetValue(memberId)!, ct)).ConfigureAwait(false);
+            var (id, member) = (result.GetValue(poolId)!, result.GetValue(memberId)!);
+            var display = result.GetValue(name) ?? member;
+            await WithEngineAsync(result, async e =>
+            {
+                if (result.GetValue(MemberActions.Key) is not { } keyReference)
+                {
+                    MemberActions.RefuseUnsigned(e, id, member, LedgerEntry.MemberJoined);
+                    await e.AddMemberAsync(id, member, display, ct).ConfigureAwait(false);
+                    return;
+                }
+
+                using var signing = MemberCommands.OpenKey(keyReference);
+                var memberKey = MemberKey.FromSubjectPublicKeyInfo(signing.Key.ExportSubjectPublicKeyInfo());
+                await e.AddMemberAsync(id, member, display, memberKey, MemberSignature.Sign(signing.Key, id, LedgerEntry.MemberJoined, RegistryChange.MemberJoined(member, display, memberKey)), ct)
+                    .ConfigureAwait(false);
+            }).ConfigureAwait(false);
             Console.WriteLine($"{result.GetValue(memberId)} joined {result.GetValue(poolId)}");
             return CliContext.Ok;
         }));
@@ -293,15 +329,41 @@ internal static class ClaimsCommands
 
         var claimId = new Option<string>("--claim") { Required = true, Description = "Claim id" };
         var decline = new Option<bool>("--decline") { Description = "Vote to decline (default: approve)" };
-        var vote = new Command("vote", "A member's vote on a claim whose policy asks for votes") { claimId, memberId, decline };
+        var vote = new Command("vote", "A member's vote on a claim whose policy asks for votes, signed by the member (--key or --member-sig)") { claimId, memberId, decline, MemberActions.Key, MemberActions.Signature };
         vote.SetAction((result, ct) => CliContext.RunAsync(async () =>
         {
             var status = string.Empty;
-            await WithEngineAsync(result, async e => status = await e.VoteAsync(result.GetValue(claimId)!, result.GetValue(memberId)!, !result.GetValue(decline), ct).ConfigureAwait(false)).ConfigureAwait(false);
+            var (claim, member, approve) = (result.GetValue(claimId)!, result.GetValue(memberId)!, !result.GetValue(decline));
+            await WithEngineAsync(result, async e =>
+            {
+                var pool = e.ListClaims().FirstOrDefault(c => c.Id == claim)?.PoolId;
+                var memberSig = pool is null ? null : await MemberActions.SignAsync(result, e, pool, member, LedgerEntry.Vote, RegistryChange.Vote(claim, member, approve), ct).ConfigureAwait(false);
+                status = await e.VoteAsync(claim, member, approve, memberSig, ct).ConfigureAwait(false);
+            }).ConfigureAwait(false);
             Console.WriteLine($"claim {result.GetValue(claimId)} is {status}");
             return CliContext.Ok;
         }));
         pool.Subcommands.Add(vote);
+
+        var acceptedPolicy = new Option<string>("--policy") { Required = true, Description = "Policy id" };
+        var accept = new Command("accept", "The member accepts their policy (policy_accepted: exactly this rule), signed by the member (--key or --member-sig)")
+        {
+            poolId, memberId, acceptedPolicy, MemberActions.Key, MemberActions.Signature,
+        };
+        accept.SetAction((result, ct) => CliContext.RunAsync(async () =>
+        {
+            var (id, member, policyId) = (result.GetValue(poolId)!, result.GetValue(memberId)!, result.GetValue(acceptedPolicy)!);
+            await WithEngineAsync(result, async e =>
+            {
+                var policy = e.ListPolicies(id).FirstOrDefault(p => p.Id == policyId && p.MemberId == member)
+                    ?? throw new ClaimsException(ClaimsError.NotFound, $"No policy '{policyId}' of member '{member}' in pool '{id}'");
+                var memberSig = await MemberActions.SignAsync(result, e, id, member, LedgerEntry.PolicyAccepted, RegistryChange.PolicyAccepted(policyId, member, policy.RuleHash), ct).ConfigureAwait(false);
+                await e.AcceptPolicyAsync(id, policyId, member, memberSig, ct).ConfigureAwait(false);
+            }).ConfigureAwait(false);
+            Console.WriteLine($"{result.GetValue(memberId)} accepted {policyId} in {result.GetValue(poolId)}");
+            return CliContext.Ok;
+        }));
+        pool.Subcommands.Add(accept);
         return pool;
     }
 
