@@ -110,6 +110,13 @@ public sealed class ChainSettlement(ClaimsEngine engine, TreasuryClient client, 
 
             var amount = config.ToTokenUnits(payout.Amount);
             var message = TreasuryMessages.Payout(config.ChainId, config.Treasury, claimHash, config.Token, payout.Address, amount);
+            // The contract's own encoding must be the one the custody nodes parse (TreasuryPayoutMessage).
+            var onChainMessage = await client.PayoutMessageAsync(claimHash, config.Token, payout.Address, amount, cancellationToken).ConfigureAwait(false);
+            if (!onChainMessage.AsSpan().SequenceEqual(message))
+            {
+                throw new InvalidOperationException($"The treasury's payoutMessage for {payout.ClaimId} differs from ShareVault's encoding: is {config.Treasury} a PoolTreasury?");
+            }
+
             var (jws, _) = await engine.SignSettlementAsync(config.Pool, payout.ClaimId, message, cancellationToken).ConfigureAwait(false);
             var authorisation = ChainAuthorisation.FromJws(jws, message, keys)
                 ?? throw new InvalidOperationException($"The pool key's signature for {payout.ClaimId} does not verify under the treasury's keys");
