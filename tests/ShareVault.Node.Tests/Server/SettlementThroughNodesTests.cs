@@ -108,7 +108,10 @@ public sealed class SettlementThroughNodesTests(SettlingNodes nodes) : IClassFix
         var entries = nodes.Engine.LedgerEntries(world.Pool.Id).Where(e => !beforeSettled || e.Kind != LedgerEntry.PayoutSettled).ToList();
         var justification = new JsonObject
         {
-            ["pool"] = world.Pool.Id, ["purpose"] = PoolSigningRequest.SettlementPurpose, ["claim"] = claimId, ["jwks"] = nodes.Engine.Signer.Jwks(nodes.Key.Name),
+            ["pool"] = world.Pool.Id,
+            ["purpose"] = PoolSigningRequest.SettlementPurpose,
+            ["claim"] = claimId,
+            ["jwks"] = nodes.Engine.Signer.Jwks(nodes.Key.Name),
         };
         return new SigningContext(justification, after => ForgedLedger.Segment(entries, after));
     }
