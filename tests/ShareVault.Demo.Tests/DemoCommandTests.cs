@@ -55,6 +55,18 @@ public sealed class DemoCommandTests : IDisposable
         Assert.Equal(1, ledger.Reevaluated);
         Assert.True(File.Exists(Path.Combine(_out, "VERIFY.md")));
 
+        // On chain: both premiums came from deposits, the payout was settled to the flooded home's address, the checkpoint anchored.
+        var export = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(_out, "ledger.json")))!;
+        var entries = export["entries"]!.AsArray().Select(e => e!.AsObject()).ToList();
+        var chain = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(_out, "chain.json")))!;
+        Assert.Equal(2, entries.Count(e => e["kind"]!.GetValue<string>() == LedgerEntry.Premium && e["body"]!["ref"]!.GetValue<string>().StartsWith("eip155:31337:0x", StringComparison.Ordinal)));
+        var settled = Assert.Single(entries, e => e["kind"]!.GetValue<string>() == LedgerEntry.PayoutSettled)["body"]!;
+        Assert.Equal(chain["members"]!["household-flood"]!.GetValue<string>(), settled["to"]!.GetValue<string>());
+        Assert.Equal(chain["payout"]!["tx"]!.GetValue<string>(), settled["tx"]!.GetValue<string>());
+        Assert.Equal("250000000", settled["amount"]!.GetValue<string>());
+        Assert.Contains(export["checkpoints"]!.AsArray(), c => chain["anchors"]!.AsArray().Any(a => a!["payload"]!.GetValue<string>().Contains(c!["hash"]!.GetValue<string>(), StringComparison.Ordinal)));
+        Assert.Contains("1 PaidOut", first.StdOut, StringComparison.Ordinal);
+
         // The claims service signed through custody nodes only: its key record names node URIs and no PIN source…
         var record = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(_out, "data", "keys", "pool-1.json")))!;
         var uris = record["custodians"]!.AsArray().Select(c => c!["uri"]!.GetValue<string>()).ToList();
