@@ -34,7 +34,14 @@ public sealed class TreasuryBindingTests(PoolKeyFixture key)
         var claim = engine.ListPayouts("pool-1").Single().ClaimId;
         JsonObject Settled(string treasury, string amount) => new()
         {
-            ["claim"] = claim, ["chain"] = "eip155:31337", ["treasury"] = treasury, ["token"] = Token, ["to"] = Alice, ["amount"] = amount, ["tx"] = "0x01", ["block"] = 9L,
+            ["claim"] = claim,
+            ["chain"] = "eip155:31337",
+            ["treasury"] = treasury,
+            ["token"] = Token,
+            ["to"] = Alice,
+            ["amount"] = amount,
+            ["tx"] = "0x01",
+            ["block"] = 9L,
         };
 
         var registry = PoolRegistry.Fold("pool-1", engine.LedgerEntries("pool-1")).Registry;
