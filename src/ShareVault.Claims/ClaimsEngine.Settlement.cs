@@ -35,6 +35,55 @@ public sealed partial class ClaimsEngine
         }, cancellationToken);
     }
 
+    /// <summary>
+    /// Binds the pool to its on-chain treasury (a <c>treasury</c> entry, body <see cref="PoolRegistry.TreasuryBody"/>):
+    /// custody nodes then sign treasury payout messages for this chain, contract and token only, and
+    /// <c>ledger verify</c> checks each <c>payout_settled</c> entry against it. In an administered pool
+    /// <paramref name="admin"/> must be an administrator's signature over the body. Recording the
+    /// binding the ledger already holds changes nothing (false).
+    /// </summary>
+    public async Task<bool> BindTreasuryAsync(string poolId, JsonObject body, JsonObject? admin, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(poolId);
+        ArgumentNullException.ThrowIfNull(body);
+        var recorded = false;
+        await _gate.RunAsync(tx =>
+        {
+            var (registry, refused, at) = PoolRegistry.Fold(poolId, _ledger.Entries(poolId));
+            if (refused is not null)
+            {
+                throw new ClaimsException(ClaimsError.Conflict, $"Pool '{poolId}': ledger entry {at} is inconsistent ({refused.Detail})");
+            }
+
+            if (registry.Pool is null)
+            {
+                throw new ClaimsException(ClaimsError.NotFound, $"No pool '{poolId}'");
+            }
+
+            var entryBody = body.DeepClone().AsObject();
+            entryBody.Remove(AdminSignature.Field);
+            if (registry.Treasury is { } bound && CanonicalJson.Serialize(PoolRegistry.TreasuryBody(bound.ChainId, bound.Address, bound.Token, bound.UnitsPerMinorUnit)).AsSpan()
+                    .SequenceEqual(CanonicalJson.Serialize(entryBody)))
+            {
+                return;
+            }
+
+            RegistryAdmin.Attach(poolId, LedgerEntry.Treasury, entryBody, RegistryAdmin.Keys(tx, poolId), admin);
+            var probe = registry.Clone().Apply(LedgerEntry.Create(poolId, registry.Sequence + 1, _time.GetUtcNow(), LedgerEntry.Treasury, entryBody, registry.Head));
+            if (!probe.Applied)
+            {
+                throw new ClaimsException(ClaimsError.InvalidInput, probe.Detail);
+            }
+
+            _ledger.Append(tx, poolId, LedgerEntry.Treasury, entryBody);
+            recorded = true;
+        }, cancellationToken).ConfigureAwait(false);
+        return recorded;
+    }
+
+    /// <summary>The treasury the pool's ledger binds it to, or null.</summary>
+    public RegistryTreasury? Treasury(string poolId) => PoolRegistry.Fold(poolId, _ledger.Entries(poolId)).Registry.Treasury;
+
     /// <summary>The body an administrator signs for a payout address.</summary>
     public static JsonObject PayoutAddressBody(string memberId, string address) => new() { ["member"] = memberId, ["address"] = address };
 
@@ -56,8 +105,9 @@ public sealed partial class ClaimsEngine
 
     /// <summary>
     /// The pool key's JWS over a treasury payout message for <paramref name="claimId"/>, which must
-    /// be paid in the ledger and not yet settled. The justification names the claim, so a custody
-    /// node can check it against its replica before signing.
+    /// be paid in the ledger and not yet settled. The justification names the claim and carries the
+    /// pool's JWKS, so a custody node can check the message against its replica (the claim's signed
+    /// payout, the member's payout address, the pool's treasury) before signing.
     /// </summary>
     public async Task<(string Jws, string Kid)> SignSettlementAsync(string poolId, string claimId, byte[] message, CancellationToken cancellationToken)
     {
@@ -68,7 +118,9 @@ public sealed partial class ClaimsEngine
             throw new ClaimsException(ClaimsError.Conflict, $"Claim '{claimId}' has no signed, unsettled payout in pool '{poolId}'");
         }
 
-        var justification = new JsonObject { ["pool"] = poolId, ["purpose"] = PoolSigningRequest.SettlementPurpose, ["claim"] = claimId };
+        // The pool's JWKS (its SHA-256 is in the admin-signed pool_created entry) lets a node verify the
+        // claim's payout JWS itself before it signs the treasury message.
+        var justification = new JsonObject { ["pool"] = poolId, ["purpose"] = PoolSigningRequest.SettlementPurpose, ["claim"] = claimId, ["jwks"] = _signer.Jwks(pool.KeyName) };
         var request = new PoolSigningRequest(pool.KeyName, poolId, PoolSigningRequest.SettlementPurpose, message, justification, after => _ledger.EntriesAfter(poolId, after));
         await _signing.WaitAsync(cancellationToken).ConfigureAwait(false);
         try

@@ -212,7 +212,7 @@ internal sealed class DemoNodes : IDisposable
             bool Is(JsonObject line, string purpose, string result) =>
                 line["request"]?["purpose"]?.GetValue<string>() == purpose && line["outcome"]?["result"]?.GetValue<string>() == result;
             summaries.Add(new AuditSummary(custodian, check.Lines,
-                lines.Count(l => Is(l, "payout", "signed")), lines.Count(l => Is(l, "checkpoint", "signed")),
+                lines.Count(l => Is(l, "payout", "signed")), lines.Count(l => Is(l, "checkpoint", "signed")), lines.Count(l => Is(l, "settlement", "signed")),
                 lines.Count(l => l["outcome"]?["result"]?.GetValue<string>() == "refused")));
         }
 
@@ -260,7 +260,7 @@ internal sealed class DemoNodes : IDisposable
     }
 
     /// <summary>What one node's audit log holds: its lines, the payouts and checkpoints it signed, the requests it refused.</summary>
-    public sealed record AuditSummary(string Custodian, long Lines, int PayoutsSigned, int CheckpointsSigned, int Refused);
+    public sealed record AuditSummary(string Custodian, long Lines, int PayoutsSigned, int CheckpointsSigned, int SettlementsSigned, int Refused);
 
     /// <summary>A node's console output, kept for its listening line and, on failure, its last lines.</summary>
     private sealed class NodeOutput

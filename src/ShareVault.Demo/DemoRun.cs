@@ -38,6 +38,8 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
     public const string Pool = "pool-1";
     public const string LeakRule = "water_leak == 1 for 10m";
     public const long Payout = 25_000;
+    public const long MaxPayout = 100_000;
+    public const long Premium = 30_000;
     public const string TpmCustodian = "custody-t";
     public static readonly string[] TokenCustodians = ["custody-a", "custody-b"];
     public static readonly string[] Custodians = [.. TokenCustodians, TpmCustodian];
@@ -146,7 +148,7 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
             var engine = host.Engine;
 
             step = "pool";
-            await console.StepAsync("Pool, members, premiums and a declared trigger, signed by the pool administrator", async report =>
+            await console.StepAsync("Pool, members and a declared trigger, signed by the pool administrator", async report =>
             {
                 AdminKey[] admins = [admin.Key];
                 await engine.CreatePoolAsync(Pool, "Canal-side homes", "EUR", PoolKey, 100_000, admins,
@@ -154,9 +156,6 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
                 foreach (var (_, member, _) in Homes)
                 {
                     await engine.AddMemberAsync(Pool, member, member, cancellationToken).ConfigureAwait(false);
-                    var reference = "demo-premium-" + member;
-                    await engine.RecordPremiumAsync(Pool, member, 30_000, reference, admin.Sign(LedgerEntry.Premium, RegistryChange.Premium(member, 30_000, reference)), cancellationToken)
-                        .ConfigureAwait(false);
                 }
 
                 string ruleHash = string.Empty;
@@ -168,8 +167,12 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
                     ruleHash = Convert.ToHexStringLower(policy.Rule.Hash);
                 }
 
-                return (0, $"rule \"{LeakRule}\" (sha256 {ruleHash[..16]}…), payout 250.00 EUR, premiums 2 × 300.00 EUR; pool, policies and premiums signed by admin key {admin.Key.Kid[..12]}…");
+                return (0, $"rule \"{LeakRule}\" (sha256 {ruleHash[..16]}…), payout 250.00 EUR; pool and policies signed by admin key {admin.Key.Kid[..12]}…");
             }).ConfigureAwait(false);
+
+            step = "chain";
+            using var chain = await console.StepAsync("On chain: anvil on loopback, the pool's PoolTreasury; members pay their premiums (2 × 300.00 EUR) with deposit", async report =>
+                await DemoChain.StartWithPremiumsAsync(key, DataDir, engine, admin, [.. Homes.Select(h => h.Member)], report, cancellationToken).ConfigureAwait(false)).ConfigureAwait(false);
 
             step = "devices";
             var devices = new List<SimulatedDevice>();
@@ -315,8 +318,16 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
                     return (0, $"1 payout (kit-flood), 0 for kit-quiet; {verified} evidence files verified; leak delivered → payout verified in {Stopwatch.GetElapsedTime(deliveryStart).TotalSeconds:0.0} s");
                 }).ConfigureAwait(false);
 
+                step = "settlement";
+                await console.StepAsync("Payout settled on chain through the custody nodes (each checks the treasury message against its own ledger)", async report =>
+                    (0, await chain.SettleAsync(engine, Homes[0].Member, Payout, cancellationToken).ConfigureAwait(false))).ConfigureAwait(false);
+
                 step = "member votes";
                 await votes.DecideAsync(host, key, cancellationToken).ConfigureAwait(false);
+
+                step = "repair settlement";
+                await console.StepAsync("The repair payout settled on chain through the custody nodes too", async report =>
+                    (0, await chain.SettleAsync(engine, Homes[0].Member, DemoVotes.RepairPayout, cancellationToken).ConfigureAwait(false))).ConfigureAwait(false);
 
                 step = "ledger";
                 await console.StepAsync("Ledger exported and verified offline: hash chain, checkpoints, payout re-evaluated from evidence", async report =>
@@ -341,6 +352,10 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
                         + $"{verification.Payouts} payout(s), {verification.Reevaluated} trigger(s) re-evaluated");
                 }).ConfigureAwait(false);
 
+                step = "anchor";
+                await console.StepAsync("Checkpoint anchored in the treasury; ledger.json cross-checked with the chain and read back with plain JSON-RPC", async report =>
+                    (0, await chain.AnchorAndCheckAsync(engine, outDir, cancellationToken).ConfigureAwait(false))).ConfigureAwait(false);
+
                 step = "audit";
                 await console.StepAsync("Custody nodes' audit logs: every request each node signed or refused, hash-chained; copied to audit/ and checked", report =>
                 {
@@ -352,7 +367,7 @@ internal sealed class DemoRun(string outDir, bool fresh, DemoConsole console, Ti
                     }
 
                     return Task.FromResult((0, string.Join('\n', summaries.Select(a =>
-                        $"audit/{a.Custodian}.jsonl: {a.Lines} line(s), chain verified; {a.PayoutsSigned} payout(s) and {a.CheckpointsSigned} checkpoint(s) signed, {a.Refused} refused"))));
+                        $"audit/{a.Custodian}.jsonl: {a.Lines} line(s), chain verified; {a.PayoutsSigned} payout(s), {a.SettlementsSigned} treasury settlement(s) and {a.CheckpointsSigned} checkpoint(s) signed, {a.Refused} refused"))));
                 }).ConfigureAwait(false);
             }
             finally

@@ -19,6 +19,7 @@ internal static class VerifyGuide
         | `audit/<custodian>.jsonl` | each custody node's own hash-chained log of every request it signed or refused |
         | `admin/pool-admin.pem` | the pool administrator's P-256 public key: it signed the pool, policies, premiums and devices |
         | `members/<member>.pem` | the neighbours' P-256 public keys (their key files `members/<member>.key` stay with them): they signed their joins and votes |
+        | `chain.json` | the dev chain's treasury and token addresses, members' addresses, deposits, the settlements and anchors |
 
         ## 1. The payout is an ordinary RS256 JWS
 
@@ -108,9 +109,53 @@ internal static class VerifyGuide
         SHA-256 of the JWS's `header.payload`; every checkpoint in `ledger.json` was signed by custody-a and
         the TPM node custody-t. ShareVault's own check is `sharevault node audit --data-dir nodes/<custodian> --verify`.
         The demo starts each run's service state afresh, and the nodes' ledger copies with it; their audit logs
-        only grow, one block of lines per run.
+        only grow, one block of lines per run. The treasury payout message (purpose `settlement`) has a
+        `signed` line at each of its two signers too.
 
-        ## 5. The members' votes
+        ## 5. The treasury on chain
+
+        The demo ran an anvil dev chain on loopback (stopped when the demo ended; every run deploys
+        afresh), the test stablecoin and the pool's `PoolTreasury` contract (the repository's
+        `contracts/PoolTreasury.sol`, `docs/treasury.md`). `chain.json` records its RPC URL, chain id,
+        the treasury and token addresses, the members' addresses, the deposits, the settlements and the
+        anchored checkpoints, and the event topics (keccak256 of each event signature). The demo itself
+        made the calls below (the anchoring step); against a live chain any JSON-RPC client makes them:
+
+        ```sh
+        RPC=$(jq -r .rpc chain.json); T=$(jq -r .treasury chain.json); TOKEN=$(jq -r .token chain.json)
+        ADDR=$(jq -r '.members["household-flood"]' chain.json)
+        rpc() { curl -s "$RPC" -H 'content-type: application/json' -d "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"$1\",\"params\":$2}"; }
+        # the member's token balance: balanceOf(address), selector 0x70a08231; 6 decimals, 10^4 units per cent
+        rpc eth_call "[{\"to\":\"$TOKEN\",\"data\":\"0x70a08231000000000000000000000000${ADDR#0x}\"},\"latest\"]"
+        # the events: premiums in, the payout out, the anchored checkpoint
+        for e in Deposited PaidOut CheckpointAnchored; do
+          rpc eth_getLogs "[{\"address\":\"$T\",\"fromBlock\":\"0x0\",\"topics\":[\"$(jq -r .topics.$e chain.json)\"]}]" | jq '.result | length'
+        done
+        # the anchored checkpoint: the CheckpointAnchored event's data holds the payload itself
+        # (chain.json copies it); it must be ledger.json's last checkpoint, byte for byte
+        jq -r '.anchors[-1].payload' chain.json
+        jq -c '.checkpoints[-1] | {hash, pool: "pool-1", seq, time}' ledger.json
+        ```
+
+        - **PaidOut** (topics: claim = SHA-256 of the claim id, token, recipient), one per payout: the
+          recipient is the member's address from the admin-signed `payout_address` entry, the amount is
+          the payout in token units (250.00 EUR by the rule = 250000000, 150.00 EUR by the neighbours'
+          votes = 150000000), and each `payout_settled` entry in `ledger.json` names its transaction. The treasury paid only because the pool key's threshold signature over
+          the 120-byte message `"SVP1" || chain id || treasury || claim || token || to || amount` verified
+          on chain, and each custody node that signed it had checked, in its own copy of the ledger,
+          that the claim was paid, the amount, the recipient and the treasury.
+        - **Deposited** (topics: token, from, member = SHA-256 of the member id): each premium entry in
+          `ledger.json` has the payment reference `eip155:31337:TX_HASH:LOG_INDEX` of its deposit.
+        - **CheckpointAnchored**: the payload is ledger.json's checkpoint; SHA-256 of it is the anchor's
+          key, and the contract accepted it only with the pool key's signature. A rewritten ledger no
+          longer has that hash at that sequence number.
+
+        ShareVault's own check (the demo ran it on `ledger.json`): `sharevault ledger verify --in ledger.json
+        --chain RPC_URL --treasury ADDRESS` — the offline checks, then every anchored checkpoint against the
+        export's entries, every `payout_settled` entry against its PaidOut event, every PaidOut against a
+        payout of the export, and every on-chain premium against its Deposited event.
+
+        ## 6. The members' votes
 
         The repair claim (policy `repair-household-flood`, `votes_required` 2) was decided by two
         neighbours, each logged in over the service's HTTP API with their own key file. Each vote is a

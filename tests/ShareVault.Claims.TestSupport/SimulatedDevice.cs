@@ -114,7 +114,16 @@ public sealed class SimulatedDevice : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await DisconnectAsync();
+        try
+        {
+            await DisconnectAsync();
+        }
+        catch (MQTTnet.Exceptions.MqttCommunicationException)
+        {
+            // Disposed after the broker stopped (a test's service disposed first): the client may still
+            // report IsConnected until it notices, and the DISCONNECT then meets a broken pipe.
+        }
+
         _client?.Dispose();
         Key.Dispose();
     }

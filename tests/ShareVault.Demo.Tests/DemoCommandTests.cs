@@ -76,6 +76,17 @@ public sealed class DemoCommandTests : IDisposable
             Assert.Equal(MemberCheck.Valid, MemberSignature.Verify("pool-1", LedgerEntry.Vote, vote["body"]!.AsObject(), key));
         }
 
+        // On chain: both premiums came from deposits, the payout was settled to the flooded home's address, the checkpoint anchored.
+        var chain = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(_out, "chain.json")))!;
+        Assert.Equal(2, entries.Count(e => e["kind"]!.GetValue<string>() == LedgerEntry.Premium && e["body"]!["ref"]!.GetValue<string>().StartsWith("eip155:31337:0x", StringComparison.Ordinal)));
+        // Both payouts (the rule's and the votes') were settled on chain to the flooded home's address, in that order.
+        var settled = entries.Where(e => e["kind"]!.GetValue<string>() == LedgerEntry.PayoutSettled).Select(e => e["body"]!).ToList();
+        Assert.Equal(["250000000", "150000000"], settled.Select(b => b["amount"]!.GetValue<string>()));
+        Assert.All(settled, b => Assert.Equal(chain["members"]!["household-flood"]!.GetValue<string>(), b["to"]!.GetValue<string>()));
+        Assert.Equal(chain["payouts"]!.AsArray().Select(p => p!["tx"]!.GetValue<string>()), settled.Select(b => b["tx"]!.GetValue<string>()));
+        Assert.Contains(export["checkpoints"]!.AsArray(), c => chain["anchors"]!.AsArray().Any(a => a!["payload"]!.GetValue<string>().Contains(c!["hash"]!.GetValue<string>(), StringComparison.Ordinal)));
+        Assert.Contains("2 PaidOut", first.StdOut, StringComparison.Ordinal);
+
         // The claims service signed through custody nodes only: its key record names node URIs and no PIN source…
         var record = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(_out, "data", "keys", "pool-1.json")))!;
         var uris = record["custodians"]!.AsArray().Select(c => c!["uri"]!.GetValue<string>()).ToList();

@@ -41,6 +41,8 @@ public sealed class SoftHsm
         "node-a", "node-b", "node-d", "node-e",
         // The malicious-coordinator class's guarded nodes (--admin-key, no raw signing): its own, as their replicas and audit logs are asserted on.
         "node-g", "node-h",
+        // The settlement-through-nodes class's guarded nodes (with an anvil): its own, as their audit logs are asserted on.
+        "node-s", "node-r",
         // Never logged in by any other test: login state is per process and token, so a wrong PIN
         // is only detectable on a token nobody in this process has opened.
         "wrong-pin-probe",

@@ -168,7 +168,7 @@ public static class AdminSignature
 
     /// <summary>The ledger kinds that change a pool's registry and so need an admin signature.</summary>
     public static bool IsRegistryChange(string kind) =>
-        kind is LedgerEntry.PoolCreated or LedgerEntry.PolicyIssued or LedgerEntry.DeviceEnrolled or LedgerEntry.Premium or LedgerEntry.PayoutAddress;
+        kind is LedgerEntry.PoolCreated or LedgerEntry.PolicyIssued or LedgerEntry.DeviceEnrolled or LedgerEntry.Premium or LedgerEntry.PayoutAddress or LedgerEntry.Treasury;
 
     /// <summary>The bytes the administrator signs (the JWS payload).</summary>
     public static byte[] SignedBytes(string pool, string kind, JsonObject body)

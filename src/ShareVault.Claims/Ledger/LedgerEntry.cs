@@ -37,6 +37,13 @@ public sealed record LedgerEntry(string Pool, long Sequence, string Time, string
     /// </summary>
     public const string PayoutSettled = "payout_settled";
 
+    /// <summary>
+    /// The pool's on-chain treasury (admin-signed in an administered pool, written by <c>chain deploy</c>):
+    /// <c>{"chain","treasury","token","units_per_minor_unit"}</c> (chain as CAIP-2 <c>eip155:ID</c>;
+    /// token units per minor unit as text). Custody nodes sign treasury payout messages only for it.
+    /// </summary>
+    public const string Treasury = "treasury";
+
     public static string ComputeHash(string pool, long sequence, string time, string kind, JsonObject body, string previous)
     {
         var canonical = CanonicalJson.Serialize(new JsonObject

@@ -14,6 +14,16 @@ public sealed record RegistryPolicy(string Id, string MemberId, string Rule, str
 /// <summary>A device as its <c>device_enrolled</c> entry describes it: the SHA-256 (hex) of its SubjectPublicKeyInfo DER.</summary>
 public sealed record RegistryDevice(string Id, string MemberId, string KeySha256, long EnrolledAt);
 
+/// <summary>
+/// The pool's on-chain treasury as its latest <c>treasury</c> entry binds it: chain id, contract and
+/// token addresses (lower-case hex), token units per minor unit of the pool's currency.
+/// </summary>
+public sealed record RegistryTreasury(long ChainId, string Address, string Token, System.Numerics.BigInteger UnitsPerMinorUnit, long BoundAt)
+{
+    /// <summary>CAIP-2 chain reference as ledger entries write it.</summary>
+    public string Caip2 => "eip155:" + ChainId.ToString(System.Globalization.CultureInfo.InvariantCulture);
+}
+
 /// <summary>Where a claim stands in the ledger; the text is <c>ClaimStatus</c>'s (opened, approved, declined, paid).</summary>
 /// <paramref name="PrecededBy"/>: the record before the first that the claim names (<see cref="ClaimPredecessor"/>), or null.
 public sealed record RegistryClaim(string Id, string PolicyId, string MemberId, string DeviceId, long Amount, string RuleHash, IReadOnlyList<(long Seq, string Sha256)> Evidence, string Status, long OpenedAt,
@@ -85,6 +95,7 @@ public sealed class PoolRegistry
     private readonly Dictionary<string, List<RegistryVote>> _votes;
     private readonly Dictionary<string, string> _payoutAddresses;
     private readonly Dictionary<string, long> _settled;
+    private readonly Dictionary<string, string> _payoutJws;
     private readonly IReadOnlyList<AdminKey>? _requiredAdmins;
 
     /// <param name="poolId">The pool whose entries this folds (entries carry no pool id; it is part of their hash).</param>
@@ -104,6 +115,7 @@ public sealed class PoolRegistry
         _votes = new(StringComparer.Ordinal);
         _payoutAddresses = new(StringComparer.Ordinal);
         _settled = new(StringComparer.Ordinal);
+        _payoutJws = new(StringComparer.Ordinal);
     }
 
     private PoolRegistry(PoolRegistry other)
@@ -120,7 +132,9 @@ public sealed class PoolRegistry
         _votes = other._votes.ToDictionary(v => v.Key, v => new List<RegistryVote>(v.Value), StringComparer.Ordinal);
         _payoutAddresses = new(other._payoutAddresses, StringComparer.Ordinal);
         _settled = new(other._settled, StringComparer.Ordinal);
+        _payoutJws = new(other._payoutJws, StringComparer.Ordinal);
         Pool = other.Pool;
+        Treasury = other.Treasury;
         Sequence = other.Sequence;
         Head = other.Head;
         Premiums = other.Premiums;
@@ -156,8 +170,14 @@ public sealed class PoolRegistry
     /// <summary>The votes cast on a claim, in ledger order (empty when none).</summary>
     public IReadOnlyList<RegistryVote> VotesOn(string claimId) => _votes.TryGetValue(claimId, out var votes) ? votes : [];
 
+    /// <summary>The treasury the latest admin-signed <c>treasury</c> entry binds the pool to; null before one.</summary>
+    public RegistryTreasury? Treasury { get; private set; }
+
     /// <summary>Member id → the address on-chain payouts go to (<c>payout_address</c>).</summary>
     public IReadOnlyDictionary<string, string> PayoutAddresses => _payoutAddresses;
+
+    /// <summary>Claim id → the compact JWS its <c>payout</c> entry carries (the pool key's signature over the payout instruction; the fold does not verify it: it knows no key).</summary>
+    public IReadOnlyDictionary<string, string> PayoutSignatures => _payoutJws;
 
     /// <summary>Claim id → the sequence number of its <c>payout_settled</c> entry.</summary>
     public IReadOnlyDictionary<string, long> Settled => _settled;
@@ -552,8 +572,13 @@ public sealed class PoolRegistry
                         return Inconsistent(seq, $"payout for '{id}': amount or currency differs from the claim");
                     }
 
+                    var jws = body["jws"] is null ? null : JsonFields.String(body["jws"], "$.body.jws");
                     _claims[id] = claim with { Status = RegistryClaim.Paid };
                     PaidOut = checked(PaidOut + amount);
+                    if (jws is not null)
+                    {
+                        _payoutJws[id] = jws;
+                    }
                     return RegistryStep.Ok;
                 }
 
@@ -596,7 +621,38 @@ public sealed class PoolRegistry
                         return Inconsistent(seq, $"claim '{id}' was settled to {to}, not to the payout address member '{claim.MemberId}' registered");
                     }
 
+                    // Once the pool is bound to a treasury, a settlement must be that treasury's, of the claim's amount in its token units.
+                    if (Treasury is { } bound)
+                    {
+                        var chain = JsonFields.String(body["chain"], "$.body.chain");
+                        var treasury = JsonFields.String(body["treasury"], "$.body.treasury");
+                        var token = JsonFields.String(body["token"], "$.body.token");
+                        var units = JsonFields.String(body["amount"], "$.body.amount");
+                        if (chain != bound.Caip2 || !string.Equals(treasury, bound.Address, StringComparison.OrdinalIgnoreCase) || !string.Equals(token, bound.Token, StringComparison.OrdinalIgnoreCase))
+                        {
+                            return Inconsistent(seq, $"claim '{id}' was settled on {chain} by {treasury} in {token}, not by the treasury the pool is bound to ({bound.Caip2} {bound.Address} {bound.Token})");
+                        }
+
+                        if (!System.Numerics.BigInteger.TryParse(units, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var paidUnits)
+                            || paidUnits != claim.Amount * bound.UnitsPerMinorUnit)
+                        {
+                            return Inconsistent(seq, $"claim '{id}' was settled for {units} token units, not its {claim.Amount} minor units × {bound.UnitsPerMinorUnit}");
+                        }
+                    }
+
                     _settled[id] = seq;
+                    return RegistryStep.Ok;
+                }
+
+            case LedgerEntry.Treasury:
+                {
+                    var treasury = ReadTreasury(body, seq);
+                    if (treasury is null)
+                    {
+                        return Inconsistent(seq, "a treasury entry whose chain is not eip155:ID, whose addresses are not 20-byte hex, or whose units per minor unit are not a positive integer");
+                    }
+
+                    Treasury = treasury;
                     return RegistryStep.Ok;
                 }
 
@@ -671,6 +727,32 @@ public sealed class PoolRegistry
         return check == AdminCheck.Valid
             ? null
             : RegistryStep.Refuse(RegistryRefusal.NotAdminSigned, $"entry {entry.Sequence} ({entry.Kind}): no valid admin signature ({check})");
+    }
+
+    /// <summary>The body a <c>treasury</c> entry carries (and an administrator signs).</summary>
+    public static JsonObject TreasuryBody(long chainId, string treasury, string token, System.Numerics.BigInteger unitsPerMinorUnit) => new()
+    {
+        ["chain"] = "eip155:" + chainId.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["treasury"] = treasury.ToLowerInvariant(),
+        ["token"] = token.ToLowerInvariant(),
+        ["units_per_minor_unit"] = unitsPerMinorUnit.ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
+
+    private static RegistryTreasury? ReadTreasury(JsonObject body, long seq)
+    {
+        var chain = JsonFields.String(body["chain"], "$.body.chain");
+        var address = JsonFields.String(body["treasury"], "$.body.treasury");
+        var token = JsonFields.String(body["token"], "$.body.token");
+        var units = JsonFields.String(body["units_per_minor_unit"], "$.body.units_per_minor_unit");
+        if (!chain.StartsWith("eip155:", StringComparison.Ordinal)
+            || !long.TryParse(chain.AsSpan(7), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var chainId)
+            || !IsChainAddress(address) || !IsChainAddress(token)
+            || !System.Numerics.BigInteger.TryParse(units, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var perMinor) || perMinor.Sign <= 0)
+        {
+            return null;
+        }
+
+        return new RegistryTreasury(chainId, address.ToLowerInvariant(), token.ToLowerInvariant(), perMinor, seq);
     }
 
     private static RegistryPool ReadPool(JsonObject body)

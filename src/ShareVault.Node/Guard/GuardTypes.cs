@@ -7,8 +7,8 @@ namespace ShareVault.Node.Guard;
 /// How a node's guard is configured: where it keeps its replicas (<c>DataDir/replica/</c>), the
 /// pool administrators' public keys it trusts for registry changes (keys the coordinator does not
 /// hold; <see cref="AdminKey.FromPem"/> reads <c>--admin-key FILE.pem</c>), its own limits in the
-/// pool's minor units (per payout, per UTC day), whether it signs anything that is neither a payout
-/// nor a checkpoint (raw <c>sharevault sign</c> messages), and its clock (for the UTC day).
+/// pool's minor units (per payout, per UTC day), whether it signs anything that is neither a payout,
+/// a checkpoint nor a treasury payout message (raw <c>sharevault sign</c> messages), and its clock (for the UTC day).
 /// </summary>
 public sealed record GuardOptions(string DataDir, IReadOnlyList<AdminKey> AdminKeys, long MaxPerPayout, long MaxPerDay, bool AllowRawSigning, TimeProvider Time);
 
@@ -73,9 +73,24 @@ public enum GuardRefusal
     /// <summary>A checkpoint names a (seq, hash) that is not the replica's head after the segment.</summary>
     CheckpointNotHead,
 
-    /// <summary>The justification names a purpose other than payout or checkpoint, or one that does not match the payload.</summary>
+    /// <summary>The justification names a purpose other than payout, checkpoint or settlement, or one that does not match the payload.</summary>
     UnknownPurpose,
 
     /// <summary>Neither a payout instruction nor a checkpoint, and this node does not sign raw messages.</summary>
     RawSigningDisabled,
+
+    /// <summary>A treasury payout message (purpose settlement) for a claim the replica does not hold as paid by a signed payout entry.</summary>
+    ClaimNotPaid,
+
+    /// <summary>A treasury payout message for a pool the replica binds to no treasury, or naming another chain id, treasury or token than the admin-signed <c>treasury</c> entry.</summary>
+    WrongTreasury,
+
+    /// <summary>A treasury payout message whose amount is not the claim's paid amount in the treasury's token units.</summary>
+    WrongAmount,
+
+    /// <summary>A treasury payout message whose recipient is not the member's admin-signed <c>payout_address</c> (or the member registered none).</summary>
+    WrongRecipient,
+
+    /// <summary>The claim is settled in the replica, or this node already signed a different treasury message for it.</summary>
+    AlreadySettled,
 }

@@ -11,7 +11,8 @@ namespace ShareVault.Node.Guard;
 /// (<see cref="PoolRegistry"/>), their hashes, and what this node signed for the pool. On disk under
 /// <c>DataDir/replica/POOL/</c>: <c>entries.jsonl</c> (one accepted entry per line, appended and
 /// fsync'd before the decision that follows it) and <c>signed.json</c> (claims this node signed with
-/// the SHA-256 of the instruction, and its per-UTC-day totals; replaced atomically). A restart
+/// the SHA-256 of the instruction, its per-UTC-day totals, and the treasury payout messages it signed
+/// per claim; replaced atomically). A restart
 /// re-folds the entries, so it resumes at the same head with every check run again.
 /// </summary>
 internal sealed class PoolReplica
@@ -20,6 +21,7 @@ internal sealed class PoolReplica
     private readonly List<string> _hashes = [];
     private readonly Dictionary<string, string> _signedClaims = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> _dayTotals = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _signedSettlements = new(StringComparer.Ordinal);
 
     private PoolReplica(string dir, PoolRegistry registry)
     {
@@ -82,6 +84,11 @@ internal sealed class PoolReplica
             {
                 replica._dayTotals[day] = total!.GetValue<long>();
             }
+
+            foreach (var (claim, hash) in state["settlements"]?.AsObject() ?? [])
+            {
+                replica._signedSettlements[claim] = hash!.GetValue<string>();
+            }
         }
 
         return replica;
@@ -134,6 +141,23 @@ internal sealed class PoolReplica
         _signedClaims[claimId] = instructionSha256;
         var day = Day(now);
         _dayTotals[day] = _dayTotals.GetValueOrDefault(day) + amount;
+        Save();
+    }
+
+    /// <summary>The SHA-256 (hex) of the treasury payout message this node signed for the claim, or null.</summary>
+    public string? SignedSettlement(string claimId) => _signedSettlements.GetValueOrDefault(claimId);
+
+    /// <summary>Remembers a signed treasury payout message (once per claim: the same message again is a retry); persisted before returning.</summary>
+    public void RecordSettlement(string claimId, string messageSha256)
+    {
+        if (_signedSettlements.TryAdd(claimId, messageSha256))
+        {
+            Save();
+        }
+    }
+
+    private void Save()
+    {
         var claims = new JsonObject();
         foreach (var (claim, hash) in _signedClaims.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
@@ -146,8 +170,14 @@ internal sealed class PoolReplica
             days[d] = total;
         }
 
+        var settlements = new JsonObject();
+        foreach (var (claim, hash) in _signedSettlements.OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            settlements[claim] = hash;
+        }
+
         DurableFile.CreateDirectory(_dir);
-        DurableFile.WriteAtomic(Path.Combine(_dir, "signed.json"), Encoding.UTF8.GetBytes(new JsonObject { ["claims"] = claims, ["days"] = days }.ToJsonString()));
+        DurableFile.WriteAtomic(Path.Combine(_dir, "signed.json"), Encoding.UTF8.GetBytes(new JsonObject { ["claims"] = claims, ["days"] = days, ["settlements"] = settlements }.ToJsonString()));
     }
 
     private static string Day(DateTimeOffset now) => now.UtcDateTime.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);

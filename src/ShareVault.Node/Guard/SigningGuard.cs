@@ -22,7 +22,10 @@ namespace ShareVault.Node.Guard;
 /// policy, the pool maximum, this node's limits and the balance, and its trigger is recomputed from
 /// the cited COSE records under the enrolled device key with the code <c>ledger verify</c> runs
 /// (<see cref="PayoutReplay"/>);</item>
-/// <item>a checkpoint must name the replica's head.</item>
+/// <item>a checkpoint must name the replica's head;</item>
+/// <item>a treasury payout message (purpose settlement) must pay a claim whose payout the pool key
+/// signed, its amount in token units, to the member's admin-signed payout address, on the treasury
+/// an admin-signed <c>treasury</c> entry binds the pool to (<see cref="DecideSettlement"/>).</item>
 /// </list>
 /// Everything in a request is untrusted: every problem is a <see cref="GuardDecision"/> with a
 /// reason, never an exception. Requests are decided one at a time.
@@ -31,6 +34,7 @@ public sealed class SigningGuard : IDisposable
 {
     private const string PayoutPurpose = "payout";
     private const string CheckpointPurpose = "checkpoint";
+    private const string SettlementPurpose = "settlement";
 
     private readonly GuardOptions _options;
     private readonly string _root;
@@ -92,6 +96,14 @@ public sealed class SigningGuard : IDisposable
         ArgumentNullException.ThrowIfNull(request);
         lock (_lock)
         {
+            if (TryReadPayload(request, out var message, out _) && TreasuryPayoutMessage.TryRead(message!) is not null
+                && Text(request.Justification?["pool"]) is { } settledPool && _replicas.TryGetValue(settledPool, out var settledReplica)
+                && Text(request.Justification?["claim"]) is { } settledClaim)
+            {
+                settledReplica.RecordSettlement(settledClaim, Convert.ToHexStringLower(SHA256.HashData(message!)));
+                return;
+            }
+
             if (!TryReadPayload(request, out var payload, out _) || PayoutInstruction.TryRead(payload!) is not { } instruction
                 || Text(instruction["pool"]) is not { } pool || !_replicas.TryGetValue(pool, out var replica)
                 || Text(instruction["claim"]) is not { } claim || Number(instruction["amount"]) is not { } amount)
@@ -124,9 +136,17 @@ public sealed class SigningGuard : IDisposable
         {
             return GuardDecision.Refuse(GuardRefusal.Malformed, problem, LedgerHead.Empty);
         }
-        var instruction = isJws ? PayoutInstruction.TryRead(payload!) : null;
-        var checkpoint = isJws && instruction is null ? ReadCheckpoint(payload!) : null;
-        if (instruction is null && checkpoint is null)
+        // A treasury payout message (binary, tagged "SVP1": never a JSON payload) is judged as a
+        // settlement; only a node that allows raw signing signs one without a justification (by hand).
+        var settlement = isJws ? TreasuryPayoutMessage.TryRead(payload!) : null;
+        if (settlement is not null && request.Justification is null && _options.AllowRawSigning)
+        {
+            settlement = null;
+        }
+
+        var instruction = isJws && settlement is null ? PayoutInstruction.TryRead(payload!) : null;
+        var checkpoint = isJws && instruction is null && settlement is null ? ReadCheckpoint(payload!) : null;
+        if (instruction is null && checkpoint is null && settlement is null)
         {
             // A raw message: nothing in a ledger can justify it.
             return _options.AllowRawSigning
@@ -147,13 +167,14 @@ public sealed class SigningGuard : IDisposable
 
         var head = _replicas.TryGetValue(pool!, out var known) ? known.Head : LedgerHead.Empty;
         var purpose = Text(justification["purpose"]);
-        var expected = instruction is not null ? PayoutPurpose : CheckpointPurpose;
+        var expected = instruction is not null ? PayoutPurpose : settlement is not null ? SettlementPurpose : CheckpointPurpose;
         if (purpose != expected)
         {
             return GuardDecision.Refuse(GuardRefusal.UnknownPurpose, $"the justification's purpose is '{purpose}', the payload is a {expected}", head);
         }
 
-        var payloadPool = instruction is not null ? Text(instruction["pool"]) : Text(checkpoint!["pool"]);
+        // A treasury message names no pool: the justification's pool is the one whose replica judges it.
+        var payloadPool = instruction is not null ? Text(instruction["pool"]) : settlement is not null ? pool : Text(checkpoint!["pool"]);
         if (payloadPool != pool)
         {
             return GuardDecision.Refuse(GuardRefusal.Malformed, $"the payload is for pool '{payloadPool}', the justification for '{pool}'", head);
@@ -177,8 +198,8 @@ public sealed class SigningGuard : IDisposable
             return GuardDecision.Refuse(GuardRefusal.Malformed, $"key '{request.KeyName}' is not pool '{pool}''s key", head);
         }
 
-        return instruction is not null
-            ? DecidePayout(applied, instruction, payload!, justification, head)
+        return instruction is not null ? DecidePayout(applied, instruction, payload!, justification, head)
+            : settlement is not null ? DecideSettlement(applied, settlement, payload!, justification, head)
             : DecideCheckpoint(registry, checkpoint!, head);
     }
 
@@ -385,6 +406,123 @@ public sealed class SigningGuard : IDisposable
 
         // 4. The evidence: every cited record verified under the enrolled key, the trigger recomputed over them.
         return CheckEvidence(registry, claim, policy, justification, head) ?? GuardDecision.Allow($"payout of {amount} {pool.Currency} for claim {claimId}: evidence verified, trigger recomputed", head);
+    }
+
+    /// <summary>
+    /// A treasury payout message (docs/treasury.md; layout <see cref="TreasuryPayoutMessage"/>) is
+    /// signed only when, in this node's replica: the pool is bound to a treasury by an admin-signed
+    /// <c>treasury</c> entry and the message names its chain id, contract and token; the claim is paid
+    /// by a payout entry whose JWS verifies under the pool's JWKS (committed by the admin-signed
+    /// <c>pool_created</c> entry) over that claim's instruction; the amount is the claim's in token
+    /// units; the recipient is the member's admin-signed payout address; and the claim is neither
+    /// settled nor signed here for another message. The same message again (a retry after a crash) is
+    /// signed again: the contract pays a claim once.
+    /// </summary>
+    private static GuardDecision DecideSettlement(PoolReplica replica, TreasuryPayoutMessage message, byte[] payload, JsonObject justification, LedgerHead head)
+    {
+        var registry = replica.Registry;
+        var pool = registry.Pool!;
+        GuardDecision Refuse(GuardRefusal reason, string detail) => GuardDecision.Refuse(reason, detail, head);
+
+        var claimId = Text(justification["claim"]);
+        if (claimId is null || !TreasuryPayoutMessage.HashClaim(claimId).AsSpan().SequenceEqual(message.ClaimHash))
+        {
+            return Refuse(GuardRefusal.Malformed, "the justification's claim is missing or is not the claim the treasury message names");
+        }
+
+        // 1. The treasury the admin bound the pool to: chain id, contract, token.
+        if (registry.Treasury is not { } treasury)
+        {
+            return Refuse(GuardRefusal.WrongTreasury, $"pool {pool.Id} is bound to no treasury in the node's ledger (an admin-signed treasury entry, written by 'chain deploy')");
+        }
+
+        if (message.ChainId != treasury.ChainId)
+        {
+            return Refuse(GuardRefusal.WrongTreasury, $"the message is for chain id {message.ChainId}, the pool's treasury is on {treasury.Caip2}");
+        }
+
+        if (!TreasuryPayoutMessage.SameAddress(message.Treasury, treasury.Address))
+        {
+            return Refuse(GuardRefusal.WrongTreasury, $"the message names treasury {message.Treasury}, the pool's treasury is {treasury.Address}");
+        }
+
+        if (!TreasuryPayoutMessage.SameAddress(message.Token, treasury.Token))
+        {
+            return Refuse(GuardRefusal.WrongTreasury, $"the message pays in token {message.Token}, the pool's treasury holds {treasury.Token}");
+        }
+
+        // 2. A claim paid by a payout the pool key signed, not settled yet.
+        if (!registry.Claims.TryGetValue(claimId, out var claim) || claim.Status != RegistryClaim.Paid)
+        {
+            return Refuse(GuardRefusal.ClaimNotPaid, $"claim {claimId} is {(claim is null ? "not in" : claim.Status + " in")} the node's ledger, not paid");
+        }
+
+        if (CheckPayoutSignature(registry, claim, justification) is { } unsigned)
+        {
+            return Refuse(GuardRefusal.ClaimNotPaid, unsigned);
+        }
+
+        if (registry.Settled.ContainsKey(claimId))
+        {
+            return Refuse(GuardRefusal.AlreadySettled, $"claim {claimId} is settled in the node's ledger");
+        }
+
+        var signedHere = replica.SignedSettlement(claimId);
+        if (signedHere is not null && signedHere != Convert.ToHexStringLower(SHA256.HashData(payload)))
+        {
+            return Refuse(GuardRefusal.AlreadySettled, $"this node already signed another treasury message for claim {claimId}");
+        }
+
+        // 3. The claim's amount, to the member's registered address.
+        var units = claim.Amount * treasury.UnitsPerMinorUnit;
+        if (message.Amount != units)
+        {
+            return Refuse(GuardRefusal.WrongAmount, $"the message pays {message.Amount} token units for claim {claimId}, its payout is {claim.Amount} {pool.Currency} = {units} units");
+        }
+
+        if (!registry.PayoutAddresses.TryGetValue(claim.MemberId, out var address))
+        {
+            return Refuse(GuardRefusal.WrongRecipient, $"member {claim.MemberId} has registered no payout address in the node's ledger");
+        }
+
+        if (!TreasuryPayoutMessage.SameAddress(message.To, address))
+        {
+            return Refuse(GuardRefusal.WrongRecipient, $"the message pays {message.To}, member {claim.MemberId}'s payout address is {address.ToLowerInvariant()}");
+        }
+
+        return GuardDecision.Allow($"settlement of claim {claimId}: {units} units of {treasury.Token} to {address.ToLowerInvariant()} by treasury {treasury.Address} on {treasury.Caip2}", head);
+    }
+
+    /// <summary>Null when the claim's payout entry carries a JWS that verifies under the pool's JWKS over the claim's own instruction; else why not.</summary>
+    private static string? CheckPayoutSignature(PoolRegistry registry, RegistryClaim claim, JsonObject justification)
+    {
+        if (!registry.PayoutSignatures.TryGetValue(claim.Id, out var jws) || !Jws.TryParse(jws, out var parts))
+        {
+            return $"the payout entry of claim {claim.Id} carries no JWS";
+        }
+
+        if (justification["jwks"] is not JsonObject jwks || Convert.ToHexStringLower(SHA256.HashData(CanonicalJson.Serialize(jwks))) != registry.Pool!.JwksSha256)
+        {
+            return "the justification's JWKS is not the pool's (its SHA-256 differs from the pool_created entry's jwks_sha256)";
+        }
+
+        try
+        {
+            var key = (jwks["keys"] as JsonArray ?? []).OfType<JsonObject>().FirstOrDefault(k => Text(k["kid"]) == parts.Kid);
+            if (key is null || parts.Algorithm != "RS256" || !Jws.Verify(parts, RsaPublicKey.FromJwk(key)))
+            {
+                return $"the payout JWS of claim {claim.Id} does not verify under the pool's key";
+            }
+        }
+        catch (Exception e) when (e is FormatException or ArgumentException or InvalidOperationException or CryptographicException)
+        {
+            return $"the pool's JWKS does not hold an RSA key for kid {parts.Kid}";
+        }
+
+        var instruction = PayoutInstruction.TryRead(parts.Payload);
+        return instruction is not null && Text(instruction["pool"]) == registry.PoolId && Text(instruction["claim"]) == claim.Id && Number(instruction["amount"]) == claim.Amount
+            ? null
+            : $"the payout JWS of claim {claim.Id} is not over that claim's instruction";
     }
 
     private static GuardDecision? CheckEvidence(PoolRegistry registry, RegistryClaim claim, RegistryPolicy policy, JsonObject justification, LedgerHead head)

@@ -84,7 +84,7 @@ internal sealed record SignRequest(string Key, string Label, KeyScheme Scheme, s
             ["kid"] = Kid,
             ["purpose"] = NodeWire.TryString(Justification?["purpose"]),
             ["pool"] = NodeWire.TryString(Justification?["pool"]) ?? NodeWire.TryString(payload?["pool"]),
-            ["claim"] = NodeWire.TryString(payload?["claim"]),
+            ["claim"] = NodeWire.TryString(payload?["claim"]) ?? NodeWire.TryString(Justification?["claim"]),
             ["signing_input_sha256"] = Convert.ToHexStringLower(SHA256.HashData(SigningInput)),
         };
     }

@@ -1,18 +1,21 @@
 using System.Globalization;
+using System.Numerics;
 using System.Text.Json.Nodes;
 using ShareVault.Claims.Ledger;
 
 namespace ShareVault.Service.Chain;
 
 /// <summary>The outcome of cross-checking an export with its treasury: valid or the first disagreement, and what was compared.</summary>
-public sealed record ChainCrossCheck(bool IsValid, string Detail, int Anchors, int Settlements, IReadOnlyList<string> Notes);
+public sealed record ChainCrossCheck(bool IsValid, string Detail, int Anchors, int Settlements, IReadOnlyList<string> Notes, int Premiums = 0);
 
 /// <summary>
 /// <c>ledger verify --chain</c>: compares a (separately verified) ledger export with what its pool's
 /// treasury holds. Every anchored checkpoint of the pool must be in the export with the same head
 /// (a rewritten or truncated history disagrees with an anchor that cannot be removed), every
 /// <c>payout_settled</c> entry must match a PaidOut event (claim, recipient, amount, transaction),
-/// and every PaidOut event must name a claim the export paid.
+/// every PaidOut event must name a claim the export paid, and every premium whose payment reference
+/// names a deposit on this chain (<see cref="ChainSettlement.DepositReference"/>) must match that
+/// Deposited event (member, token, amount in the export's treasury units).
 /// </summary>
 public static class ChainLedgerCheck
 {
@@ -29,6 +32,7 @@ public static class ChainLedgerCheck
         // 1. Anchored checkpoints.
         var anchors = 0;
         var settlements = 0;
+        var premiums = 0;
         foreach (var anchor in await treasury.AnchorsAsync(cancellationToken).ConfigureAwait(false))
         {
             JsonObject payload;
@@ -112,8 +116,47 @@ public static class ChainLedgerCheck
             return Fail($"the treasury paid claim hash {claimHash[..16]}… (tx {paidOnChain[claimHash][0].TxHash}), which no payout entry of the export names");
         }
 
-        return new ChainCrossCheck(true, $"{anchors} anchored checkpoint(s) and {settlements} settlement(s) agree with treasury {treasury.Address} on {treasury.ChainId}", anchors, settlements, notes);
+        // 4. Premiums recorded from deposits on this chain: each is its Deposited event, once.
+        var caip2 = "eip155:" + treasury.ChainId.ToString(CultureInfo.InvariantCulture);
+        var units = entries.Where(e => e["kind"]!.GetValue<string>() == LedgerEntry.Treasury && string.Equals(e["body"]!["treasury"]!.GetValue<string>(), treasury.Address, StringComparison.OrdinalIgnoreCase))
+            .Select(e => BigInteger.Parse(e["body"]!["units_per_minor_unit"]!.GetValue<string>(), CultureInfo.InvariantCulture)).LastOrDefault();
+        Dictionary<string, ChainDeposit>? deposits = null;
+        foreach (var entry in entries.Where(e => e["kind"]!.GetValue<string>() == LedgerEntry.Premium))
+        {
+            var body = entry["body"]!.AsObject();
+            if (body["ref"] is not JsonValue refValue || refValue.GetValue<string>() is not { } reference || !reference.StartsWith(caip2 + ":0x", StringComparison.Ordinal))
+            {
+                continue;
+            }
 
-        ChainCrossCheck Fail(string detail) => new(false, detail, anchors, settlements, notes);
+            deposits ??= (await treasury.DepositsAsync(cancellationToken).ConfigureAwait(false))
+                .ToDictionary(d => ChainSettlement.DepositReference(caip2, d.TxHash, d.LogIndex), StringComparer.Ordinal);
+            var member = body["member"]!.GetValue<string>();
+            var amount = body["amount"]!.GetValue<long>();
+            if (!deposits.TryGetValue(reference, out var deposit))
+            {
+                return Fail($"premium {reference} of {amount} by '{member}' (entry {entry["seq"]}): treasury {treasury.Address} has no such deposit");
+            }
+
+            if (!deposit.MemberRef.AsSpan().SequenceEqual(TreasuryMessages.MemberRef(member)))
+            {
+                return Fail($"premium {reference} is recorded for '{member}', but the deposit names another member");
+            }
+
+            if (units.IsZero)
+            {
+                notes.Add($"premium {reference}: the export binds no treasury units (no treasury entry), amount not compared");
+            }
+            else if (deposit.Amount != amount * units)
+            {
+                return Fail($"premium {reference} is recorded as {amount} minor units, but the deposit is {deposit.Amount} token units ({units} per minor unit)");
+            }
+
+            premiums++;
+        }
+
+        return new ChainCrossCheck(true, $"{anchors} anchored checkpoint(s), {settlements} settlement(s) and {premiums} premium deposit(s) agree with treasury {treasury.Address} on {treasury.ChainId}", anchors, settlements, notes, premiums);
+
+        ChainCrossCheck Fail(string detail) => new(false, detail, anchors, settlements, notes, premiums);
     }
 }

@@ -1,6 +1,8 @@
 using System.Numerics;
 using System.Security.Cryptography;
 using Nethereum.Util;
+using ShareVault.Claims.Ledger;
+using ShareVault.Claims.Payouts;
 using ShareVault.Custody.Keys;
 using ShareVault.Custody.Publication;
 using ShareVault.Custody.Threshold.ProductRsa;
@@ -117,52 +119,24 @@ public sealed record ChainAuthorisation(string Kid, string HeaderB64, byte[] Sig
     }
 }
 
-/// <summary>The compact messages PoolTreasury verifies signatures over, built exactly as the contract builds them.</summary>
+/// <summary>
+/// The compact messages PoolTreasury verifies signatures over. The payout layout lives in one place,
+/// <see cref="TreasuryPayoutMessage"/> (ShareVault.Claims), which custody nodes parse too.
+/// </summary>
 public static class TreasuryMessages
 {
-    private static readonly byte[] PayoutTag = "SVP1"u8.ToArray();
-
     /// <summary>A claim as the contract names it: SHA-256 of the UTF-8 claim id.</summary>
-    public static byte[] ClaimHash(string claimId) => SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(claimId));
+    public static byte[] ClaimHash(string claimId) => TreasuryPayoutMessage.HashClaim(claimId);
 
     /// <summary>A member as a deposit names it: SHA-256 of the UTF-8 member id.</summary>
     public static byte[] MemberRef(string memberId) => SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(memberId));
 
     /// <summary>"SVP1" || uint64 chain id || treasury || claim || token || to || uint128 amount (120 bytes).</summary>
-    public static byte[] Payout(long chainId, string treasury, byte[] claimHash, string token, string to, BigInteger amount)
-    {
-        ArgumentNullException.ThrowIfNull(claimHash);
-        ArgumentOutOfRangeException.ThrowIfNotEqual(claimHash.Length, 32);
-        ArgumentOutOfRangeException.ThrowIfNegative(amount);
-        if (amount >= BigInteger.One << 128)
-        {
-            throw new ArgumentOutOfRangeException(nameof(amount), "A payout amount must fit 128 bits");
-        }
-
-        var message = new byte[120];
-        PayoutTag.CopyTo(message, 0);
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(message.AsSpan(4), checked((ulong)chainId));
-        Address(treasury).CopyTo(message, 12);
-        claimHash.CopyTo(message, 32);
-        Address(token).CopyTo(message, 64);
-        Address(to).CopyTo(message, 84);
-        BigEndian.ToBytes(amount, 16).CopyTo(message, 104);
-        return message;
-    }
+    public static byte[] Payout(long chainId, string treasury, byte[] claimHash, string token, string to, BigInteger amount) =>
+        new TreasuryPayoutMessage(chainId, treasury, claimHash, token, to, amount).Encode();
 
     /// <summary>20 bytes of a 0x-prefixed hex address.</summary>
-    public static byte[] Address(string address)
-    {
-        if (!IsAddress(address))
-        {
-            throw new ArgumentException($"'{address}' is not a 0x-prefixed 20-byte hex address");
-        }
+    public static byte[] Address(string address) => TreasuryPayoutMessage.AddressBytes(address);
 
-        return Convert.FromHexString(address.AsSpan(2));
-    }
-
-    public static bool IsAddress(string? text) =>
-        text is { Length: 42 } && text.StartsWith("0x", StringComparison.Ordinal) && !text.AsSpan(2).ContainsAnyExcept(HexDigits);
-
-    private static readonly System.Buffers.SearchValues<char> HexDigits = System.Buffers.SearchValues.Create("0123456789abcdefABCDEF");
+    public static bool IsAddress(string? text) => text is not null && PoolRegistry.IsChainAddress(text);
 }

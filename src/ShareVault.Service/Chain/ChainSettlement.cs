@@ -9,10 +9,10 @@ using ShareVault.Claims.Ledger;
 namespace ShareVault.Service.Chain;
 
 /// <summary>What one settlement pass did.</summary>
-public sealed record SettlementPass(int Settled, int Reconciled, int Anchored, IReadOnlyList<string> Waiting)
+public sealed record SettlementPass(int Settled, int Reconciled, int Anchored, IReadOnlyList<string> Waiting, int Premiums = 0)
 {
     public override string ToString() =>
-        $"{Settled} settled, {Reconciled} reconciled from chain events, {Anchored} checkpoint(s) anchored" + (Waiting.Count > 0 ? $"; waiting: {string.Join("; ", Waiting)}" : "");
+        $"{Premiums} premium(s) recorded from deposits, {Settled} settled, {Reconciled} reconciled from chain events, {Anchored} checkpoint(s) anchored" + (Waiting.Count > 0 ? $"; waiting: {string.Join("; ", Waiting)}" : "");
 }
 
 /// <summary>
@@ -34,12 +34,78 @@ public sealed class ChainSettlement(ClaimsEngine engine, TreasuryClient client, 
 
     public ChainConfig Config => config;
 
-    /// <summary>One pass: reconcile, settle what waits, anchor what is not anchored.</summary>
+    /// <summary>One pass: record premiums deposited on chain, reconcile, settle what waits, anchor what is not anchored.</summary>
     public async Task<SettlementPass> RunOnceAsync(CancellationToken cancellationToken)
     {
+        var (premiums, unrecorded) = await RecordPremiumsAsync(cancellationToken).ConfigureAwait(false);
         var (settled, reconciled, waiting) = await SettleAsync(cancellationToken).ConfigureAwait(false);
         var anchored = await AnchorAsync(cancellationToken).ConfigureAwait(false);
-        return new SettlementPass(settled, reconciled, anchored, waiting);
+        return new SettlementPass(settled, reconciled, anchored, [.. unrecorded, .. waiting], premiums);
+    }
+
+    /// <summary>The payment reference of a premium deposited on chain: CAIP-2 chain, transaction hash and log index (unique on the chain).</summary>
+    public static string DepositReference(string caip2, string txHash, long logIndex) =>
+        $"{caip2}:{txHash.ToLowerInvariant()}:{logIndex.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
+
+    /// <summary>
+    /// Records every <c>Deposited</c> event of the pool's token that names a member of the pool
+    /// (SHA-256 of the member id) as a <c>premium</c> entry in minor units, its payment reference
+    /// <see cref="DepositReference"/>: a reference counts once (the engine refuses a second premium
+    /// with it, the registry fold too), so a restart or a second instance never records one twice. In
+    /// an administered pool a premium needs the administrator's signature: such deposits are listed
+    /// as waiting ('sharevault pool premium --ref REF --admin-sig').
+    /// </summary>
+    public async Task<(int Recorded, List<string> Waiting)> RecordPremiumsAsync(CancellationToken cancellationToken)
+    {
+        var waiting = new List<string>();
+        var deposits = await client.DepositsAsync(cancellationToken).ConfigureAwait(false);
+        if (deposits.Count == 0)
+        {
+            return (0, waiting);
+        }
+
+        var (registry, _, _) = PoolRegistry.Fold(config.Pool, engine.LedgerEntries(config.Pool));
+        var members = registry.Members.Keys.ToDictionary(m => Convert.ToHexStringLower(TreasuryMessages.MemberRef(m)), m => m, StringComparer.Ordinal);
+        var recorded = new HashSet<string>(engine.LedgerEntries(config.Pool).Where(e => e.Kind == LedgerEntry.Premium && e.Body["ref"] is JsonValue)
+            .Select(e => e.Body["ref"]!.GetValue<string>()), StringComparer.Ordinal);
+        var count = 0;
+        foreach (var deposit in deposits)
+        {
+            var reference = DepositReference(config.Caip2, deposit.TxHash, deposit.LogIndex);
+            if (recorded.Contains(reference) || !string.Equals(deposit.Token, config.Token, StringComparison.OrdinalIgnoreCase))
+            {
+                continue;
+            }
+
+            if (!members.TryGetValue(Convert.ToHexStringLower(deposit.MemberRef), out var member))
+            {
+                continue; // another pool's member, or a plain transfer: not this pool's premium
+            }
+
+            var minor = deposit.Amount / config.UnitsPerMinorUnit;
+            if (minor <= 0 || minor > long.MaxValue || deposit.Amount % config.UnitsPerMinorUnit != 0)
+            {
+                waiting.Add($"deposit {reference} of {deposit.Amount} units is not a whole number of minor units: not recorded");
+                continue;
+            }
+
+            try
+            {
+                await engine.RecordPremiumAsync(config.Pool, member, (long)minor, reference, null, cancellationToken).ConfigureAwait(false);
+                count++;
+                _logger.LogInformation("chain {Pool}: premium of {Amount} from {Member} recorded from deposit {Reference}", config.Pool, (long)minor, member, reference);
+            }
+            catch (ClaimsException e) when (e.Error == ClaimsError.AlreadyExists)
+            {
+                // Recorded meanwhile by another instance.
+            }
+            catch (ClaimsException e) when (e.Error == ClaimsError.Forbidden)
+            {
+                waiting.Add($"deposit {reference} of {(long)minor} by {member}: the pool is administered, the premium needs an admin signature ('sharevault pool premium --ref {reference} --admin-sig')");
+            }
+        }
+
+        return (count, waiting);
     }
 
     /// <summary>Passes every <paramref name="interval"/> until cancelled; a failing pass (chain or custodians down) is logged and retried.</summary>
@@ -110,6 +176,13 @@ public sealed class ChainSettlement(ClaimsEngine engine, TreasuryClient client, 
 
             var amount = config.ToTokenUnits(payout.Amount);
             var message = TreasuryMessages.Payout(config.ChainId, config.Treasury, claimHash, config.Token, payout.Address, amount);
+            // The contract's own encoding must be the one the custody nodes parse (TreasuryPayoutMessage).
+            var onChainMessage = await client.PayoutMessageAsync(claimHash, config.Token, payout.Address, amount, cancellationToken).ConfigureAwait(false);
+            if (!onChainMessage.AsSpan().SequenceEqual(message))
+            {
+                throw new InvalidOperationException($"The treasury's payoutMessage for {payout.ClaimId} differs from ShareVault's encoding: is {config.Treasury} a PoolTreasury?");
+            }
+
             var (jws, _) = await engine.SignSettlementAsync(config.Pool, payout.ClaimId, message, cancellationToken).ConfigureAwait(false);
             var authorisation = ChainAuthorisation.FromJws(jws, message, keys)
                 ?? throw new InvalidOperationException($"The pool key's signature for {payout.ClaimId} does not verify under the treasury's keys");

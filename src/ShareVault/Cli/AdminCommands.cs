@@ -40,7 +40,7 @@ internal static class AdminCommands
 
         var keyUri = new Option<string>("--key") { Required = true, Description = "PKCS#11 URI of the admin key (see admin key create)" };
         var pool = new Option<string>("--pool") { Required = true, Description = "Pool id" };
-        var kind = new Option<string>("--kind") { Required = true, Description = "pool_created, policy_issued, device_enrolled or premium" };
+        var kind = new Option<string>("--kind") { Required = true, Description = "pool_created, policy_issued, device_enrolled, premium, payout_address or treasury" };
         var body = new Option<string>("--body") { Required = true, Description = "The change's body as JSON (a file, or - for stdin): what --print-body shows" };
         var sign = new Command("sign", "Sign a registry change with the admin key; prints {\"kid\",\"sig\"} (a detached JWS, RFC 7515 App. F) for --admin-sig") { keyUri, pool, kind, body };
         sign.SetAction((result, cancellationToken) => CliContext.RunAsync(async () =>
@@ -48,7 +48,7 @@ internal static class AdminCommands
             var kindText = result.GetValue(kind)!;
             if (!AdminSignature.IsRegistryChange(kindText))
             {
-                throw new ArgumentException($"--kind must be {LedgerEntry.PoolCreated}, {LedgerEntry.PolicyIssued}, {LedgerEntry.DeviceEnrolled} or {LedgerEntry.Premium}");
+                throw new ArgumentException($"--kind must be {LedgerEntry.PoolCreated}, {LedgerEntry.PolicyIssued}, {LedgerEntry.DeviceEnrolled}, {LedgerEntry.Premium}, {LedgerEntry.PayoutAddress} or {LedgerEntry.Treasury}");
             }
 
             var source = result.GetValue(body)!;

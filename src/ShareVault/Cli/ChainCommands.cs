@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Numerics;
 using System.Text.Json.Nodes;
 using ShareVault.Claims;
+using ShareVault.Claims.Errors;
 using ShareVault.Claims.Ledger;
 using ShareVault.Claims.Pools;
 using ShareVault.Custody.Keys;
@@ -34,6 +35,7 @@ public static class ChainCommands
         var chain = new Command("chain", "The pool's treasury contract: deploy it, show it, register payout addresses, settle payouts, anchor checkpoints");
         chain.Subcommands.Add(Deploy());
         chain.Subcommands.Add(Status());
+        chain.Subcommands.Add(Bind());
         chain.Subcommands.Add(Address());
         chain.Subcommands.Add(Settle());
         chain.Subcommands.Add(Anchor());
@@ -76,6 +78,19 @@ public static class ChainCommands
 
             Console.WriteLine($"treasury {config.Treasury} on {config.Caip2} for pool {poolId}: token {config.Token}, {keys.Count} key(s), cap {config.ToTokenUnits(pool.MaxPayout)} token units");
             Console.WriteLine($"  -> {ChainConfig.PathFor(dataDir, poolId)}");
+
+            // The ledger binds the pool to its treasury (custody nodes sign payout messages for it only);
+            // in an administered pool the administrator signs that entry: 'chain bind --admin-sig'.
+            try
+            {
+                await ClaimsCommands.WithEngineAsync(result, e => e.BindTreasuryAsync(poolId, TreasuryBody(config), null, ct)).ConfigureAwait(false);
+                Console.WriteLine($"  ledger: pool {poolId} bound to treasury {config.Treasury} (treasury entry)");
+            }
+            catch (ClaimsException e) when (e.Error == ClaimsError.Forbidden)
+            {
+                Console.WriteLine($"  ledger: pool {poolId} is administered: an administrator signs the treasury entry ('sharevault chain bind --pool {poolId} --print-body', 'sharevault admin sign --kind treasury', 'sharevault chain bind --pool {poolId} --admin-sig FILE')");
+            }
+
             return CliContext.Ok;
         }));
         return command;
@@ -114,14 +129,55 @@ public static class ChainCommands
         return command;
     }
 
+    private static Command Bind()
+    {
+        var command = new Command("bind", "Bind the pool to the treasury in DATA_DIR/chain/POOL.json with a treasury ledger entry (admin-signed in an administered pool); 'chain deploy' does it for an unadministered pool")
+        {
+            PoolOption, AdminCommands.AdminSig, AdminCommands.PrintBody,
+        };
+        command.SetAction((result, ct) => CliContext.RunAsync(async () =>
+        {
+            var (config, _) = Load(result, requireRpc: false);
+            if (result.GetValue(AdminCommands.PrintBody))
+            {
+                Console.WriteLine(TreasuryBody(config).ToJsonString());
+                return CliContext.Ok;
+            }
+
+            var admin = await AdminCommands.ReadSignatureAsync(result, ct).ConfigureAwait(false);
+            var recorded = false;
+            await ClaimsCommands.WithEngineAsync(result, async e => recorded = await e.BindTreasuryAsync(config.Pool, TreasuryBody(config), admin, ct).ConfigureAwait(false)).ConfigureAwait(false);
+            Console.WriteLine(recorded ? $"pool {config.Pool} bound to treasury {config.Treasury} on {config.Caip2}" : $"pool {config.Pool} is already bound to treasury {config.Treasury}");
+            return CliContext.Ok;
+        }));
+        return command;
+    }
+
+    /// <summary>The <c>treasury</c> entry's body for a deployed treasury.</summary>
+    public static JsonObject TreasuryBody(ChainConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        return PoolRegistry.TreasuryBody(config.ChainId, config.Treasury, config.Token, config.UnitsPerMinorUnit);
+    }
+
     private static Command Address()
     {
         var member = new Option<string>("--member") { Required = true, Description = "Member id" };
         var address = new Option<string>("--address") { Required = true, Description = "0x-prefixed address the member's payouts go to" };
-        var command = new Command("address", "Register the address a member's on-chain payouts go to (a payout_address ledger entry)") { PoolOption, member, address };
+        var command = new Command("address", "Register the address a member's on-chain payouts go to (a payout_address ledger entry; admin-signed in an administered pool)")
+        {
+            PoolOption, member, address, AdminCommands.AdminSig, AdminCommands.PrintBody,
+        };
         command.SetAction((result, ct) => CliContext.RunAsync(async () =>
         {
-            await ClaimsCommands.WithEngineAsync(result, e => e.RegisterPayoutAddressAsync(result.GetValue(PoolOption)!, result.GetValue(member)!, result.GetValue(address)!, null, ct)).ConfigureAwait(false);
+            if (result.GetValue(AdminCommands.PrintBody))
+            {
+                Console.WriteLine(ClaimsEngine.PayoutAddressBody(result.GetValue(member)!, result.GetValue(address)!).ToJsonString());
+                return CliContext.Ok;
+            }
+
+            var admin = await AdminCommands.ReadSignatureAsync(result, ct).ConfigureAwait(false);
+            await ClaimsCommands.WithEngineAsync(result, e => e.RegisterPayoutAddressAsync(result.GetValue(PoolOption)!, result.GetValue(member)!, result.GetValue(address)!, admin, ct)).ConfigureAwait(false);
             Console.WriteLine($"payouts of {result.GetValue(member)} in {result.GetValue(PoolOption)} go to {result.GetValue(address)}");
             return CliContext.Ok;
         }));
@@ -233,12 +289,12 @@ public static class ChainCommands
         return code;
     }
 
-    private static (ChainConfig Config, string Url) Load(ParseResult result)
+    private static (ChainConfig Config, string Url) Load(ParseResult result, bool requireRpc = true)
     {
         var dataDir = CliContext.ReadableDataDir(result);
         var pool = result.GetValue(PoolOption)!;
         var config = ChainConfig.Load(dataDir, pool) ?? throw new ArgumentException($"Pool '{pool}' has no treasury deployed from {dataDir} ('sharevault chain deploy')");
-        var url = result.GetValue(RpcOption) ?? config.RpcUrl ?? throw new ArgumentException("--rpc is required");
+        var url = result.GetValue(RpcOption) ?? config.RpcUrl ?? (requireRpc ? throw new ArgumentException("--rpc is required") : string.Empty);
         return (config, url);
     }
 

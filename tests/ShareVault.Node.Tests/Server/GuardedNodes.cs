@@ -22,7 +22,7 @@ namespace ShareVault.Node.Tests.Server;
 /// each other's order. <see cref="Signer"/> is the same client path, for requests the engine would
 /// never make.
 /// </summary>
-public sealed class GuardedNodes : NodeNetwork
+public class GuardedNodes : NodeNetwork
 {
     public static readonly DateTimeOffset Start = new(2026, 3, 1, 6, 0, 0, TimeSpan.Zero);
 
@@ -35,12 +35,18 @@ public sealed class GuardedNodes : NodeNetwork
     private ClaimsEngine? _engine;
 
     public GuardedNodes()
-        : this(ECDsa.Create(ECCurve.NamedCurves.nistP256))
+        : this("node-g", "node-h", "node-v")
     {
     }
 
-    private GuardedNodes(ECDsa admin)
-        : base("node-g", "node-h", "node-v", admin.ExportSubjectPublicKeyInfoPem())
+    /// <summary>A guarded network on other tokens (a class of its own, whose replicas and audit logs are asserted on).</summary>
+    protected GuardedNodes(string tokenA, string tokenB, string tpmObject)
+        : this(tokenA, tokenB, tpmObject, ECDsa.Create(ECCurve.NamedCurves.nistP256))
+    {
+    }
+
+    private GuardedNodes(string tokenA, string tokenB, string tpmObject, ECDsa admin)
+        : base(tokenA, tokenB, tpmObject, admin.ExportSubjectPublicKeyInfoPem())
     {
         Admin = admin;
         AdminKey = AdminKey.FromSubjectPublicKeyInfo(admin.ExportSubjectPublicKeyInfo());

@@ -116,6 +116,39 @@ public sealed class ChainSettlementTests(ChainKeysFixture keys, AnvilDefault anv
         Assert.Contains("rewritten", disagreeing.Detail, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_premium_deposited_on_chain_is_recorded_once_by_two_instances_and_cross_checked_against_its_event()
+    {
+        using var world = await World.CreateAsync(keys, anvil.Anvil);
+        Assert.True(await world.Engine.BindTreasuryAsync(Pool, PoolRegistry.TreasuryBody(world.Config.ChainId, world.Config.Treasury, world.Config.Token, world.Config.UnitsPerMinorUnit), null, default));
+        var member = new TreasuryClient(anvil.Anvil.RpcUrl, AnvilProcess.MemberAccountKeys[2], world.Config.ChainId, world.Config.Treasury);
+        Assert.True((await world.Client.MintAsync(world.Config.Token, Alice, world.Config.ToTokenUnits(12_000), default)).Succeeded);
+        var deposit = await member.DepositAsync(world.Config.Token, world.Config.ToTokenUnits(12_000), "alice", default);
+        Assert.True(deposit.Succeeded, deposit.ToString());
+        var premiumsBefore = PoolRegistry.Fold(Pool, world.Engine.LedgerEntries(Pool)).Registry.Premiums;
+
+        // Two instances (or a restart) pass over the same events: the deposit is one premium.
+        var first = await world.Settlement().RunOnceAsync(default);
+        var second = await world.Settlement().RunOnceAsync(default);
+
+        Assert.Equal((1, 0), (first.Premiums, second.Premiums));
+        var premium = Assert.Single(world.Engine.LedgerEntries(Pool), e => e.Kind == LedgerEntry.Premium && e.Body["ref"]?.GetValue<string>()?.StartsWith("eip155:31337:0x", StringComparison.Ordinal) == true);
+        Assert.Equal(("alice", 12_000L), (premium.Body["member"]!.GetValue<string>(), premium.Body["amount"]!.GetValue<long>()));
+        Assert.Equal(premiumsBefore + 12_000, PoolRegistry.Fold(Pool, world.Engine.LedgerEntries(Pool)).Registry.Premiums);
+        Assert.Contains(deposit.TxHash!.ToLowerInvariant(), premium.Body["ref"]!.GetValue<string>(), StringComparison.Ordinal);
+
+        var agreeing = await ChainLedgerCheck.VerifyAsync(world.Engine.ExportLedger(Pool), world.Client, default);
+        Assert.True(agreeing.IsValid, agreeing.Detail);
+        Assert.Equal(1, agreeing.Premiums);
+
+        // An export that records the deposit as a larger premium disagrees with the event.
+        var tampered = world.Engine.ExportLedger(Pool);
+        tampered["entries"]!.AsArray().Single(e => e!["seq"]!.GetValue<long>() == premium.Sequence)!["body"]!["amount"] = 90_000L;
+        var disagreeing = await ChainLedgerCheck.VerifyAsync(tampered, world.Client, default);
+        Assert.False(disagreeing.IsValid);
+        Assert.Contains("recorded as 90000 minor units, but the deposit is", disagreeing.Detail, StringComparison.Ordinal);
+    }
+
     /// <summary>A pool with one paid claim (alice's flood), its treasury on anvil with the pool key, and a service engine.</summary>
     private sealed class World : IDisposable
     {
