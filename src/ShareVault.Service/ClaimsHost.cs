@@ -55,6 +55,9 @@ public sealed record ServiceOptions
     /// </summary>
     public Uri? PublicOrigin { get; init; }
 
+    /// <summary>JSON-RPC URL of the chain the pools' treasuries live on (<c>serve --chain</c>): the API and dashboard read each treasury's balance there. Null: not shown.</summary>
+    public string? ChainRpcUrl { get; init; }
+
     /// <summary>
     /// How often payouts, checkpoints and gap time-outs are looked at when no evidence arrives (more than
     /// zero); also the wait before the first retry of a round that failed.

@@ -150,6 +150,20 @@ internal static class HttpApi
             return Results.Text(engine.Signer.Jwks(pool.KeyName).ToJsonString(), "application/jwk-set+json");
         });
 
+        var treasuries = new Chain.TreasuryView(engine, host.Options.ChainRpcUrl);
+        app.MapGet("/pools/{id}/treasury", async (string id, CancellationToken ct) =>
+        {
+            try
+            {
+                return Results.Ok(await treasuries.ReadAsync(id, ct).ConfigureAwait(false));
+            }
+            catch (Exception e) when (Chain.ChainSettlement.IsTransient(e))
+            {
+                log.LogWarning("treasury balance of pool {Pool} not read: {Reason}", id, e.Message);
+                return Results.Problem(detail: "The chain did not answer; the treasury balance is unknown for now", statusCode: StatusCodes.Status502BadGateway, title: "chain unreachable");
+            }
+        });
+
         // Ledger.
         app.MapGet("/pools/{id}/ledger", (string id) => Results.Text(new JsonArray([.. engine.LedgerEntries(id).Select(e => (JsonNode)e.ToJson())]).ToJsonString(), "application/json"));
         app.MapGet("/pools/{id}/ledger/checkpoints", (string id) => engine.Checkpoints(id));

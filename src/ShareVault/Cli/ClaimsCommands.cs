@@ -82,6 +82,7 @@ internal static class ClaimsCommands
                 AfterStoreBeforeReceipts = faults?.AfterStoreBeforeReceipts(),
                 OperatorKeys = [.. (result.GetValue(operatorKey) ?? []).Select(f => AdminKey.FromPem(File.ReadAllText(f)))],
                 PublicOrigin = result.GetValue(publicOrigin) is { } origin ? new Uri(origin) : null,
+                ChainRpcUrl = result.GetValue(chain),
             };
             // Logs go to stderr (stdout stays the service's one-line announcements, which scripts read).
             await using var host = await ClaimsHost.StartAsync(options, signer, TimeProvider.System, cancellationToken, CliContext.Logging).ConfigureAwait(false);

@@ -149,6 +149,31 @@ public sealed class ChainSettlementTests(ChainKeysFixture keys, AnvilDefault anv
         Assert.Contains("recorded as 90000 minor units, but the deposit is", disagreeing.Detail, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task The_treasury_view_reads_the_bound_treasurys_balance_only_from_its_own_chain()
+    {
+        using var world = await World.CreateAsync(keys, anvil.Anvil);
+        var view = new TreasuryView(world.Engine, anvil.Anvil.RpcUrl);
+        var unbound = await Assert.ThrowsAsync<ShareVault.Claims.Errors.ClaimsException>(() => view.ReadAsync(Pool, default));
+        Assert.Equal(ShareVault.Claims.Errors.ClaimsError.NotFound, unbound.Error);
+
+        var body = PoolRegistry.TreasuryBody(world.Config.ChainId, world.Config.Treasury, world.Config.Token, world.Config.UnitsPerMinorUnit);
+        Assert.True(await world.Engine.BindTreasuryAsync(Pool, body, null, default));
+        var before = await view.ReadAsync(Pool, default);
+        await world.Settlement().RunOnceAsync(default);
+        var after = await view.ReadAsync(Pool, default);
+
+        var onChain = await world.Client.BalanceAsync(world.Config.Token, world.Config.Treasury, default);
+        Assert.Equal(onChain.ToString(System.Globalization.CultureInfo.InvariantCulture), after.Balance);
+        Assert.Equal(25_000, before.BalanceMinor - after.BalanceMinor); // the settled payout left the treasury
+        Assert.Equal((world.Config.Treasury.ToLowerInvariant(), "EUR", (string?)null), (after.Treasury, after.Currency, after.Note));
+
+        // Without an RPC URL no figure is shown, and the note says why.
+        var offline = await new TreasuryView(world.Engine, null).ReadAsync(Pool, default);
+        Assert.Null(offline.Balance);
+        Assert.Contains("--chain", offline.Note, StringComparison.Ordinal);
+    }
+
     /// <summary>A pool with one paid claim (alice's flood), its treasury on anvil with the pool key, and a service engine.</summary>
     private sealed class World : IDisposable
     {

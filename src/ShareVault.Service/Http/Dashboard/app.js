@@ -163,7 +163,8 @@ async function poolPage() {
   const pools = await api('GET', '/pools');
   const id = await pickPool();
   if (!id) return `<h1>No pool yet</h1><p>The operator creates one (<code>sharevault pool create</code>).</p>`;
-  const [pool, members, ledger] = await Promise.all([api('GET', `/pools/${id}`), api('GET', `/pools/${id}/members`), api('GET', `/pools/${id}/ledger`)]);
+  const [pool, members, ledger, treasury] = await Promise.all([api('GET', `/pools/${id}`), api('GET', `/pools/${id}/members`), api('GET', `/pools/${id}/ledger`),
+    api('GET', `/pools/${id}/treasury`).catch((e) => (e.status === 404 ? null : { note: e.message }))]);
   const premiums = {}, keys = {};
   for (const e of ledger) {
     if (e.kind === 'premium') premiums[e.body.member] = (premiums[e.body.member] ?? 0) + e.body.amount;
@@ -177,6 +178,8 @@ async function poolPage() {
       <div class="card"><div class="n">${money(Object.values(premiums).reduce((a, b) => a + b, 0), pool.currency)}</div><div class="l">premiums received</div></div>
       <div class="card"><div class="n">${money(paid, pool.currency)}</div><div class="l">paid out</div></div>
       <div class="card"><div class="n">${members.length}</div><div class="l">members · max payout ${money(pool.maxPayout, pool.currency)}</div></div>
+      ${treasury ? `<div class="card"><div class="n" data-test="treasury-balance">${treasury.balanceMinor == null ? '—' : money(treasury.balanceMinor, pool.currency)}</div>
+        <div class="l">on chain${treasury.treasury ? ` · treasury <code>${esc(treasury.treasury)}</code> on chain ${esc(String(treasury.chainId))}` : ''}${treasury.note ? ` · ${esc(treasury.note)}` : ''}</div></div>` : ''}
     </div>
     <h2>Members</h2>
     <table data-test="members"><tr><th>member</th><th>name</th><th>signs with</th><th>premiums</th></tr>
