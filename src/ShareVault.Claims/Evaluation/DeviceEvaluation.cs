@@ -56,10 +56,17 @@ internal sealed class DeviceEvaluation(DeviceDirectory devices, PolicyTable poli
         }
 
         var saved = stale.Count > 0 ? EvaluatorTable.Load(tx, stale) : [];
+        var members = stale.Count > 0 ? policies.ForMembers(tx, [.. stale.Where(cursors.ContainsKey).Select(id => devices.Enrolled(tx, id)).Select(d => (d.PoolId, d.MemberId))]) : [];
         var ranges = cursors.Where(c => c.Value.MaxSequence > c.Value.EvaluatedSequence)
             .Select(c => (c.Key, c.Value.EvaluatedSequence, Math.Min(c.Value.MaxSequence, c.Value.EvaluatedSequence + PendingWindow))).ToList();
         var pending = ranges.Count > 0 ? EvidenceTable.Pending(tx, ranges) : [];
-        return new Prepared(cursors, saved, pending, new DeferredWrites());
+        var prepared = new Prepared(cursors, saved, pending, new DeferredWrites());
+        foreach (var (member, list) in members)
+        {
+            prepared.Policies[member] = list;
+        }
+
+        return prepared;
     }
 
     /// <summary>

@@ -489,8 +489,8 @@ public sealed class ClaimsFlowOnPostgreSqlTests(PoolKeyFixture key) : ClaimsFlow
     /// Two instances split each device's stream as a shared subscription does (one gets the even
     /// records, the other the odd ones), so every batch fills gaps the other left and finds its
     /// cached evaluator state stale. The PostgreSQL round trips of a batch (Npgsql's commands and
-    /// batches, counted by its ActivitySource) are then the same for 1 device as for 40: nothing is
-    /// read or written per device. Each device's records are all stored once and evaluated in order.
+    /// batches, counted by its ActivitySource) are then the same for 1 device as for 40 (each of
+    /// its own member and policy): nothing is read or written per device or per member. Each device's records are all stored once and evaluated in order.
     /// </summary>
     [Fact]
     public async Task A_batch_costs_the_same_round_trips_for_one_device_as_for_forty_under_a_split_stream()
@@ -513,8 +513,12 @@ public sealed class ClaimsFlowOnPostgreSqlTests(PoolKeyFixture key) : ClaimsFlow
         var ids = Enumerable.Range(0, devices).Select(d => $"dev-{d:D2}").ToList();
         foreach (var id in ids)
         {
+            // A member and a policy per device, as households in a pool: nothing is read per member either.
+            var member = "m-" + id;
+            await a.AddMemberAsync("pool-1", member, member, default);
+            await a.IssuePolicyAsync("pool-1", member, "pol-" + id, "water_leak == 1 for 10m", 1_000, 0, null, default);
             using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-            await a.EnrollDeviceAsync("pool-1", "alice", id, key.ExportSubjectPublicKeyInfo(), default);
+            await a.EnrollDeviceAsync("pool-1", member, id, key.ExportSubjectPublicKeyInfo(), default);
         }
 
         // Dry records (no claim opens: a claim is a write of its own), chained as an agent chains them.
