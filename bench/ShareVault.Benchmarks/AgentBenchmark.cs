@@ -79,6 +79,16 @@ internal sealed class AgentBenchmark : IBenchmark
         }
     }
 
+    /// <summary>Records/s signed alone with <paramref name="key"/> for about <paramref name="duration"/> (one round of the <c>evidence</c> benchmark).</summary>
+    internal static double SignRate(ECDsa key, TimeSpan duration)
+    {
+        var record = SampleRecord();
+        return Stats.Rate(duration, () => EvidenceSigner.Sign(record, key));
+    }
+
+    /// <summary>Records/s signed and acknowledged durable through the real pipeline with group commit (a fresh outbox under <paramref name="dataDir"/>).</summary>
+    internal static (double Rate, double FsyncsPerRecord) GroupCommitRate(string dataDir, ECDsa key, TimeSpan duration) => Pipeline(dataDir, key, duration, InFlight);
+
     private static double Option(string[] args, string name, double fallback)
     {
         var at = Array.IndexOf(args, name);

@@ -44,20 +44,27 @@ internal sealed class IngestBenchmark : IBenchmark
     /// <summary>Measures throughput, not the per-device rate limiter.</summary>
     private static readonly IngestOptions Unlimited = new() { RatePerSecond = 1e9, Burst = 1e9 };
 
+    /// <summary>Options followed by a value (<c>--rounds 3</c>).</summary>
+    private static readonly string[] ValueOptions = ["--devices", "--records", "--rounds", "--agent-seconds"];
+
     public string Name => "ingest";
 
     public string Description => "records/s verified + stored (FULL) + receipted, in process and over MQTT, vs bare ECDSA P-256 verify [devices] [records-per-device] [rounds] [--no-mqtt] "
         + "[--postgres | --postgres=CONNSTRING: also on PostgreSQL, a throwaway server (initdb) unless CONNSTRING names one whose user may CREATE DATABASE] "
-        + "[--serve: also 1, 2 and 3 real 'sharevault serve' processes behind mosquitto (shared subscription) on PostgreSQL]";
+        + "[--serve: also 1, 2 and 3 real 'sharevault serve' processes behind mosquitto (shared subscription) on PostgreSQL] "
+        + "[--agent: also the agent's PKCS#11 sign alone and sign+enqueue (group commit) each round] [--devices N --records N --rounds N --agent-seconds S]";
 
     public async Task RunAsync(string[] args)
     {
-        var numbers = args.Where(a => !a.StartsWith("--", StringComparison.Ordinal)).Select(a => int.Parse(a, CultureInfo.InvariantCulture)).ToArray();
+        var numbers = args.Where((a, i) => !a.StartsWith("--", StringComparison.Ordinal) && (i == 0 || !ValueOptions.Contains(args[i - 1]))).Select(a => int.Parse(a, CultureInfo.InvariantCulture)).ToArray();
         var devices = numbers.Length > 0 ? numbers[0] : 200;
         var perDevice = numbers.Length > 1 ? numbers[1] : 150;
         var rounds = numbers.Length > 2 ? numbers[2] : 5;
         var mqtt = !args.Contains("--no-mqtt");
         var serve = args.Contains("--serve");
+        var agent = args.Contains("--agent");
+        (devices, perDevice, rounds) = (IntOption(args, "--devices", devices), IntOption(args, "--records", perDevice), IntOption(args, "--rounds", rounds));
+        var agentWindow = TimeSpan.FromSeconds(IntOption(args, "--agent-seconds", 1));
         var total = devices * perDevice;
         using var postgres = PostgresDatabases.FromArguments(serve && !args.Any(a => a.StartsWith("--postgres", StringComparison.Ordinal)) ? [.. args, "--postgres"] : args);
 
@@ -87,6 +94,11 @@ internal sealed class IngestBenchmark : IBenchmark
             Console.WriteLine($"warm-up on PostgreSQL, not counted: in-process {warmPgIn.Rate:F0}/s{(warmPgMqtt is null ? string.Empty : $", over MQTT {warmPgMqtt.Rate:F0}/s")}");
         }
 
+        var agentRoot = Directory.CreateTempSubdirectory("sv-evidence-agent-").FullName;
+        using var hsm = agent ? DeviceAgent.Keys.DeviceKey.Create(ShareVault.TestSupport.SoftHsm.Shared.Uri("device-hsm", $"bench-{Guid.NewGuid():N}"[..14]), allowSoftwareKey: false) : null;
+        var agentSign = new List<double>();
+        var agentEnqueue = new List<double>();
+        var agentFsyncs = new List<double>();
         var bareOne = new List<double>();
         var bareAll = new List<double>();
         var evidenceAll = new List<double>();
@@ -104,6 +116,15 @@ internal sealed class IngestBenchmark : IBenchmark
             bareOne.Add(Stats.Rate(VerifyWindow, () => bareKey.VerifyHash(hash, signature)));
             bareAll.Add(ParallelRate(VerifyWindow, hash, signature, spki));
             evidenceAll.Add(EvidenceVerifyRate(VerifyWindow, fleet));
+            if (hsm is not null)
+            {
+                agentSign.Add(AgentBenchmark.SignRate(hsm.Signer, agentWindow));
+                var (rate, fsyncs) = AgentBenchmark.GroupCommitRate(Path.Combine(agentRoot, $"round-{round}"), hsm.Signer, agentWindow);
+                agentEnqueue.Add(rate);
+                agentFsyncs.Add(fsyncs);
+                Console.WriteLine($"{round,5} agent, PKCS#11 (SoftHSM): sign alone {agentSign[^1]:F0}/s, sign+enqueue with group commit {agentEnqueue[^1]:F0}/s ({agentEnqueue[^1] / agentSign[^1]:P0} of signing, {fsyncs:F3} fsyncs per record)");
+            }
+
             inProcess.Add(await InProcessRoundAsync(fleet, null));
             if (postgres is not null)
             {
@@ -175,6 +196,51 @@ internal sealed class IngestBenchmark : IBenchmark
             Console.WriteLine($"  {string.Empty,-52} on {Environment.ProcessorCount} cores the processes split the same CPUs: this shows the split (no loss, no double store), not added capacity");
         }
 
+        // One table: every row's median and the median of its per-round ratio to bare verify on all cores.
+        Console.WriteLine();
+        Console.WriteLine($"| row | records/s (median of {rounds}) | / bare verify, {Environment.ProcessorCount} cores | zero loss |");
+        Console.WriteLine("|---|---:|---:|---|");
+        void Row(string label, IReadOnlyList<double> rates, string? lossless = null, string? extra = null) =>
+            Console.WriteLine($"| {label} | {Stats.Median(rates):F0} | {Stats.Median([.. rates.Select((r, i) => r / bareAll[i])]):P0}{extra} | {lossless ?? string.Empty} |");
+        string Loss(IReadOnlyList<bool> rounds) => $"{rounds.Count(l => l)}/{rounds.Count} rounds";
+        Row("bare ECDSA P-256 verify, 1 core", bareOne);
+        Row($"bare ECDSA P-256 verify, {Environment.ProcessorCount} cores", bareAll);
+        Row($"evidence verify (COSE + ES256 + CBOR), {Environment.ProcessorCount} cores", evidenceAll);
+        if (agentSign.Count > 0)
+        {
+            Row("agent: sign alone, PKCS#11 (SoftHSM)", agentSign);
+            Row("agent: sign + enqueue, group commit, PKCS#11", agentEnqueue, null,
+                $" ({Stats.Median([.. agentEnqueue.Select((r, i) => r / agentSign[i])]):P0} of signing alone, {Stats.Median(agentFsyncs):F3} fsyncs/record)");
+        }
+
+        Row("ingest in process, SQLite (synchronous=FULL)", [.. inProcess.Select(r => r.Rate)], Loss([.. inProcess.Select(r => r.Lossless)]));
+        if (pg)
+        {
+            Row("ingest in process, PostgreSQL", [.. pgInProcess.Select(r => r.Rate)], Loss([.. pgInProcess.Select(r => r.Lossless)]));
+        }
+
+        if (mqtt)
+        {
+            Row("ingest over MQTT (embedded broker, QoS 1, receipts), SQLite", [.. endToEnd.Select(r => r.Rate)], Loss([.. endToEnd.Select(r => r.Lossless)]),
+                $" ({Stats.Median([.. endToEnd.Select((r, i) => r.Rate / inProcess[i].Rate)]):P0} of in process)");
+            if (pg)
+            {
+                Row("ingest over MQTT, PostgreSQL", [.. pgEndToEnd.Select(r => r.Rate)], Loss([.. pgEndToEnd.Select(r => r.Lossless)]),
+                    $" ({Stats.Median([.. pgEndToEnd.Select((r, i) => r.Rate / pgInProcess[i].Rate)]):P0} of in process)");
+            }
+        }
+
+        if (serve)
+        {
+            for (var n = 1; n <= MaxInstances; n++)
+            {
+                var runs = scaleOut[n - 1];
+                Row($"{n} `serve` process{(n > 1 ? "es" : string.Empty)}, mosquitto $share, PostgreSQL", [.. runs.Select(r => r.Rate)], Loss([.. runs.Select(r => r.Lossless)]),
+                    n > 1 ? $" ({Stats.Median([.. runs.Select((r, i) => r.Rate / scaleOut[0][i].Rate)]):P0} of one)" : null);
+            }
+        }
+
+        Console.WriteLine();
         List<RoundResult> all = [.. inProcess, .. endToEnd, .. pgInProcess, .. pgEndToEnd];
         var scaleOutRounds = scaleOut.SelectMany(r => r).ToList();
         var lossless = all.All(r => r.Lossless) && scaleOutRounds.All(r => r.Lossless);
@@ -185,6 +251,14 @@ internal sealed class IngestBenchmark : IBenchmark
         {
             key.Dispose();
         }
+
+        Directory.Delete(agentRoot, recursive: true);
+    }
+
+    private static int IntOption(string[] args, string name, int fallback)
+    {
+        var at = Array.IndexOf(args, name);
+        return at >= 0 && at + 1 < args.Length ? int.Parse(args[at + 1], CultureInfo.InvariantCulture) : fallback;
     }
 
     /// <summary>

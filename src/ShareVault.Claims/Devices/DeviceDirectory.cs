@@ -126,6 +126,30 @@ internal sealed class DeviceDirectory
         }
     }
 
+    /// <summary>Caches the keys of those of <paramref name="deviceIds"/> not cached yet (enrolled by another process), one statement per <see cref="Sql.InChunk"/> devices.</summary>
+    public void Remember(DbTransaction tx, IReadOnlyList<string> deviceIds)
+    {
+        List<string> unknown;
+        lock (_known)
+        {
+            unknown = [.. deviceIds.Where(id => !_known.ContainsKey(id))];
+        }
+
+        foreach (var chunk in unknown.Chunk(Sql.InChunk))
+        {
+            var (inList, parameters) = Sql.In("id", chunk, "d");
+            var rows = Sql.Query(tx.Connection!, tx, $"SELECT id,pool_id,member_id,public_key,enrolled_at,evaluated_seq,max_seq FROM devices WHERE {inList}",
+                r => new DeviceRow(r.GetString(0), r.GetString(1), r.GetString(2), (byte[])r[3], r.GetString(4), r.GetInt64(5), r.GetInt64(6)), parameters);
+            lock (_known)
+            {
+                foreach (var row in rows)
+                {
+                    Remember(row);
+                }
+            }
+        }
+    }
+
     public IReadOnlyList<DeviceRow> List(string? poolId)
     {
         using var c = _db.OpenReader();
@@ -148,8 +172,26 @@ internal sealed class DeviceDirectory
             : throw new ClaimsException(ClaimsError.NotFound, $"Device '{deviceId}' is no longer enrolled");
     }
 
-    public static void SaveCursor(DbTransaction tx, string deviceId, EvaluationCursor cursor) =>
-        Sql.Exec(tx, "UPDATE devices SET evaluated_seq=@e, max_seq=@m, last_hash=@h, state_version=@v WHERE id=@d",
+    /// <summary>The evaluation cursors of several devices, one statement per <see cref="Sql.InChunk"/> devices (a device no longer enrolled is absent).</summary>
+    public static Dictionary<string, EvaluationCursor> Cursors(DbTransaction tx, IReadOnlyList<string> deviceIds)
+    {
+        var cursors = new Dictionary<string, EvaluationCursor>(StringComparer.Ordinal);
+        foreach (var chunk in deviceIds.Chunk(Sql.InChunk))
+        {
+            var (inList, parameters) = Sql.In("id", chunk, "d");
+            using var command = ClaimsDatabase.Command(tx.Connection!, tx, $"SELECT id, evaluated_seq, max_seq, state_version, last_hash FROM devices WHERE {inList}", parameters);
+            using var reader = command.ExecuteReader();
+            while (reader.Read())
+            {
+                cursors[reader.GetString(0)] = new EvaluationCursor(reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.IsDBNull(4) ? null : (byte[])reader[4]);
+            }
+        }
+
+        return cursors;
+    }
+
+    public static void SaveCursor(DeferredWrites writes, string deviceId, EvaluationCursor cursor) =>
+        writes.Add("UPDATE devices SET evaluated_seq=@e, max_seq=@m, last_hash=@h, state_version=@v WHERE id=@d",
             ("@e", cursor.EvaluatedSequence), ("@m", cursor.MaxSequence), ("@h", cursor.LastHash), ("@v", cursor.Version), ("@d", deviceId));
 
     /// <summary>

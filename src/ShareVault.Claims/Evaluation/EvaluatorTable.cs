@@ -36,7 +36,31 @@ internal static class EvaluatorTable
         return rows;
     }
 
-    public static void Save(DbTransaction tx, string deviceId, string policyId, long fromSequence, string state) =>
-        Sql.Exec(tx, "INSERT INTO evaluators(device_id,policy_id,from_seq,state) VALUES (@d,@p,@f,@s) ON CONFLICT (device_id,policy_id) DO UPDATE SET state=excluded.state",
+    /// <summary>The saved evaluators of several devices (one statement per <see cref="Sql.InChunk"/> devices), by device, then policy id.</summary>
+    public static Dictionary<string, Dictionary<string, (long From, string State)>> Load(DbTransaction tx, IReadOnlyList<string> deviceIds)
+    {
+        var rows = new Dictionary<string, Dictionary<string, (long From, string State)>>(StringComparer.Ordinal);
+        foreach (var chunk in deviceIds.Chunk(Sql.InChunk))
+        {
+            var (inList, parameters) = Sql.In("device_id", chunk, "d");
+            using var command = ClaimsDatabase.Command(tx.Connection!, tx, $"SELECT device_id, policy_id, from_seq, state FROM evaluators WHERE {inList}", parameters);
+            using var reader = command.ExecuteReader();
+            while (reader.Read())
+            {
+                var device = reader.GetString(0);
+                if (!rows.TryGetValue(device, out var byPolicy))
+                {
+                    rows[device] = byPolicy = new Dictionary<string, (long From, string State)>(StringComparer.Ordinal);
+                }
+
+                byPolicy[reader.GetString(1)] = (reader.GetInt64(2), reader.GetString(3));
+            }
+        }
+
+        return rows;
+    }
+
+    public static void Save(DeferredWrites writes, string deviceId, string policyId, long fromSequence, string state) =>
+        writes.Add("INSERT INTO evaluators(device_id,policy_id,from_seq,state) VALUES (@d,@p,@f,@s) ON CONFLICT (device_id,policy_id) DO UPDATE SET state=excluded.state",
             ("@d", deviceId), ("@p", policyId), ("@f", fromSequence), ("@s", state));
 }

@@ -14,15 +14,15 @@ internal sealed class ChainFindings(ClaimsDatabase db)
     /// have narrowed (records inside it arrived): to_seq is what a skip moves past, so it is kept
     /// current until then.
     /// </summary>
-    public static void RecordGap(DbTransaction tx, string deviceId, long from, long to, string now) =>
-        Sql.Exec(tx, "INSERT INTO gaps(device_id,from_seq,to_seq,detected_at) VALUES (@d,@f,@t,@n) ON CONFLICT (device_id,from_seq) DO UPDATE SET to_seq=excluded.to_seq WHERE gaps.skipped_at IS NULL",
+    public static void RecordGap(DeferredWrites writes, string deviceId, long from, long to, string now) =>
+        writes.Add("INSERT INTO gaps(device_id,from_seq,to_seq,detected_at) VALUES (@d,@f,@t,@n) ON CONFLICT (device_id,from_seq) DO UPDATE SET to_seq=excluded.to_seq WHERE gaps.skipped_at IS NULL",
             ("@d", deviceId), ("@f", from), ("@t", to), ("@n", now));
 
-    public static void SkipGap(DbTransaction tx, string deviceId, long from, string now) =>
-        Sql.Exec(tx, "UPDATE gaps SET skipped_at=@n WHERE device_id=@d AND from_seq=@f", ("@n", now), ("@d", deviceId), ("@f", from));
+    public static void SkipGap(DeferredWrites writes, string deviceId, long from, string now) =>
+        writes.Add("UPDATE gaps SET skipped_at=@n WHERE device_id=@d AND from_seq=@f", ("@n", now), ("@d", deviceId), ("@f", from));
 
-    public static void RecordBreak(DbTransaction tx, string deviceId, long seq, byte[] expected, byte[] found, string now) =>
-        Sql.Exec(tx, "INSERT INTO chain_breaks(device_id,seq,expected,found,detected_at) VALUES (@d,@s,@e,@f,@n) ON CONFLICT DO NOTHING",
+    public static void RecordBreak(DeferredWrites writes, string deviceId, long seq, byte[] expected, byte[] found, string now) =>
+        writes.Add("INSERT INTO chain_breaks(device_id,seq,expected,found,detected_at) VALUES (@d,@s,@e,@f,@n) ON CONFLICT DO NOTHING",
             ("@d", deviceId), ("@s", seq), ("@e", expected), ("@f", found), ("@n", now));
 
     public IReadOnlyList<GapRow> Gaps(string deviceId)

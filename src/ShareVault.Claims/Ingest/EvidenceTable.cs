@@ -14,6 +14,9 @@ internal sealed class EvidenceTable(ClaimsDatabase db)
 {
     private const string InsertSql = "INSERT INTO evidence(device_id,seq,time,received_at,hash,cose,readings,prev) VALUES (@d,@s,@t,@r,@h,@c,@j,@pr) ON CONFLICT DO NOTHING";
 
+    /// <summary>Devices per <see cref="Pending"/> statement (three parameters each).</summary>
+    private const int RangeChunk = 300;
+
     /// <summary>PostgreSQL commands sent per round trip when inserting evidence.</summary>
     private const int BatchSize = 256;
 
@@ -54,6 +57,45 @@ internal sealed class EvidenceTable(ClaimsDatabase db)
         return reader.Read()
             ? (new EvidenceFacts(deviceId, seq, ParseTime(reader.GetString(3)), (byte[])reader[0], ReadingsJson.Read(reader.GetString(1))), reader.IsDBNull(2) ? null : (byte[])reader[2])
             : (null, null);
+    }
+
+    /// <summary>
+    /// Stored records of several devices in a sequence range each (From exclusive, To inclusive), by
+    /// device and sequence, with the previous hash each names and when it arrived: the records
+    /// evaluation will feed next, read in one statement per <see cref="RangeChunk"/> devices instead
+    /// of one per record.
+    /// </summary>
+    public static Dictionary<string, SortedList<long, PendingRecord>> Pending(DbTransaction tx, IReadOnlyList<(string DeviceId, long From, long To)> ranges)
+    {
+        var pending = new Dictionary<string, SortedList<long, PendingRecord>>(StringComparer.Ordinal);
+        foreach (var chunk in ranges.Chunk(RangeChunk))
+        {
+            var conditions = new List<string>(chunk.Length);
+            var parameters = new List<(string Name, object? Value)>(chunk.Length * 3);
+            for (var i = 0; i < chunk.Length; i++)
+            {
+                var n = i.ToString(CultureInfo.InvariantCulture);
+                conditions.Add($"(device_id=@d{n} AND seq>@a{n} AND seq<=@b{n})");
+                parameters.AddRange([($"@d{n}", chunk[i].DeviceId), ($"@a{n}", chunk[i].From), ($"@b{n}", chunk[i].To)]);
+            }
+
+            using var command = ClaimsDatabase.Command(tx.Connection!, tx, $"SELECT device_id, seq, hash, readings, prev, time, received_at FROM evidence WHERE {string.Join(" OR ", conditions)}", [.. parameters]);
+            using var reader = command.ExecuteReader();
+            while (reader.Read())
+            {
+                var device = reader.GetString(0);
+                var seq = reader.GetInt64(1);
+                if (!pending.TryGetValue(device, out var bySeq))
+                {
+                    pending[device] = bySeq = [];
+                }
+
+                var facts = new EvidenceFacts(device, seq, ParseTime(reader.GetString(5)), (byte[])reader[2], ReadingsJson.Read(reader.GetString(3)));
+                bySeq[seq] = new PendingRecord(facts, reader.IsDBNull(4) ? null : (byte[])reader[4], reader.GetString(6));
+            }
+        }
+
+        return pending;
     }
 
     /// <summary>The stored records up to <paramref name="evaluatedSequence"/>, in order (to rebuild an evaluator).</summary>
@@ -159,3 +201,6 @@ internal sealed class EvidenceTable(ClaimsDatabase db)
         ("@h", r.Hash), ("@c", r.Cose), ("@j", ReadingsJson.Write(r.Readings)), ("@pr", r.PreviousHash),
     ];
 }
+
+/// <summary>A stored record waiting for evaluation: its facts, the previous hash it names, and when it arrived (<see cref="LedgerEntry.FormatTime"/>).</summary>
+internal sealed record PendingRecord(EvidenceFacts Facts, byte[]? Previous, string ReceivedAt);

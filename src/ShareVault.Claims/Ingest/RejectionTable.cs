@@ -6,8 +6,8 @@ namespace ShareVault.Claims.Ingest;
 /// <summary>The <c>rejections</c> table: every refused record with its reason, counted across restarts.</summary>
 internal sealed class RejectionTable(ClaimsDatabase db)
 {
-    public static void Insert(DbTransaction tx, RejectionRow r) =>
-        Sql.Exec(tx, "INSERT INTO rejections(received_at,device_id,topic,seq,reason,detail,size) VALUES (@t,@d,@to,@s,@r,@de,@z)",
+    public static void Insert(DeferredWrites writes, RejectionRow r) =>
+        writes.Add("INSERT INTO rejections(received_at,device_id,topic,seq,reason,detail,size) VALUES (@t,@d,@to,@s,@r,@de,@z)",
             ("@t", r.ReceivedAt), ("@d", r.DeviceId), ("@to", r.Topic), ("@s", r.Sequence), ("@r", r.Reason), ("@de", r.Detail), ("@z", r.Size));
 
     /// <summary>Stored rejections, newest first, optionally for one device or reason.</summary>

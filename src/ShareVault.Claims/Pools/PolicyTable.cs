@@ -51,6 +51,42 @@ internal sealed class PolicyTable(ClaimsDatabase db, LedgerBook ledger)
         [.. Sql.Query(c, tx, "SELECT body FROM ledger WHERE pool_id=@p AND kind=@k", r => JsonNode.Parse(r.GetString(0))?["policy"]?.GetValue<string>() ?? string.Empty,
             ("@p", poolId), ("@k", LedgerEntry.PolicyAccepted))];
 
+    /// <summary>
+    /// The policies of several pool members, parsed, each member's in id order (an empty list for a
+    /// member without one): one statement per <see cref="Sql.InChunk"/> members instead of one each.
+    /// </summary>
+    public Dictionary<(string PoolId, string MemberId), List<PolicyRow>> ForMembers(DbTransaction tx, IReadOnlyCollection<(string PoolId, string MemberId)> members)
+    {
+        var result = members.Distinct().ToDictionary(m => m, _ => new List<PolicyRow>());
+        foreach (var chunk in result.Keys.Select(m => m.MemberId).Distinct(StringComparer.Ordinal).Chunk(Sql.InChunk))
+        {
+            var (inList, parameters) = Sql.In("member_id", chunk, "m");
+            var rows = Sql.Query(tx.Connection!, tx, $"SELECT id, pool_id, member_id, rule_text, payout_amount, votes_required, context FROM policies WHERE {inList} ORDER BY id", r =>
+            {
+                var (id, poolId, memberId) = (r.GetString(0), r.GetString(1), r.GetString(2));
+                lock (_parsed)
+                {
+                    if (!_parsed.TryGetValue(id, out var policy))
+                    {
+                        _parsed[id] = policy = new PolicyRow(id, poolId, memberId, TriggerRule.Parse(r.GetString(3)), r.GetInt64(4), (int)r.GetInt64(5),
+                            RuleContextJson.Read(JsonNode.Parse(r.GetString(6))!.AsObject()));
+                    }
+
+                    return policy;
+                }
+            }, parameters);
+            foreach (var policy in rows)
+            {
+                if (result.TryGetValue((policy.PoolId, policy.MemberId), out var list))
+                {
+                    list.Add(policy);
+                }
+            }
+        }
+
+        return result;
+    }
+
     /// <summary>The pool member's policies, parsed.</summary>
     public List<PolicyRow> ForMember(DbTransaction tx, string poolId, string memberId) =>
         Sql.Query(tx.Connection!, tx, "SELECT id, rule_text, payout_amount, votes_required, context FROM policies WHERE pool_id=@p AND member_id=@m ORDER BY id", r =>

@@ -484,4 +484,91 @@ public sealed class ClaimsFlowOnPostgreSqlTests(PoolKeyFixture key) : ClaimsFlow
         Assert.All(await engine.StoreAsync(records[4..], default), o => Assert.Equal(StoreOutcome.Stored, o));
         Assert.Single(engine.ListClaims());
     }
+
+    /// <summary>
+    /// Two instances split each device's stream as a shared subscription does (one gets the even
+    /// records, the other the odd ones), so every batch fills gaps the other left and finds its
+    /// cached evaluator state stale. The PostgreSQL round trips of a batch (Npgsql's commands and
+    /// batches, counted by its ActivitySource) are then the same for 1 device as for 40 (each of
+    /// its own member and policy): nothing is read or written per device or per member. Each device's records are all stored once and evaluated in order.
+    /// </summary>
+    [Fact]
+    public async Task A_batch_costs_the_same_round_trips_for_one_device_as_for_forty_under_a_split_stream()
+    {
+        var one = await SplitStreamRoundTripsAsync(devices: 1);
+        var forty = await SplitStreamRoundTripsAsync(devices: 40);
+        Assert.Equal(one, forty);
+        Assert.All(forty, n => Assert.InRange(n, 1, 12));
+    }
+
+    /// <summary>Round trips of each StoreAsync call of the split stream.</summary>
+    private async Task<List<int>> SplitStreamRoundTripsAsync(int devices)
+    {
+        var target = NewDatabase();
+        using var dbA = ClaimsDatabase.Open(target);
+        using var dbB = ClaimsDatabase.Open(target);
+        using var a = new ClaimsEngine(dbA, Key.Signer(), TimeProvider.System);
+        using var b = new ClaimsEngine(dbB, Key.Signer(), TimeProvider.System);
+        await SetUpPoolAsync(a, Key.KeyName, "water_leak == 1 for 10m", votes: 0);
+        var ids = Enumerable.Range(0, devices).Select(d => $"dev-{d:D2}").ToList();
+        foreach (var id in ids)
+        {
+            // A member and a policy per device, as households in a pool: nothing is read per member either.
+            var member = "m-" + id;
+            await a.AddMemberAsync("pool-1", member, member, default);
+            await a.IssuePolicyAsync("pool-1", member, "pol-" + id, "water_leak == 1 for 10m", 1_000, 0, null, default);
+            using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+            await a.EnrollDeviceAsync("pool-1", member, id, key.ExportSubjectPublicKeyInfo(), default);
+        }
+
+        // Dry records (no claim opens: a claim is a write of its own), chained as an agent chains them.
+        var chains = ids.ToDictionary(id => id, id => Chain([.. Enumerable.Range(0, 8).Select(i => Record(id, i, DateTimeOffset.UtcNow.AddMinutes(i - 30), new Reading("water_leak", null, 0, DateTimeOffset.UtcNow.AddMinutes(i - 30))))]));
+        var counts = new List<int>();
+        for (var seq = 0; seq < 8; seq += 2)
+        {
+            // Odd records to B, the even ones to A, B's batch first: it waits at a gap that A's then fills
+            // (A reads the neighbours B stored and evaluates B's records from the database).
+            foreach (var (engine, s) in new[] { (b, seq + 1), (a, seq) })
+            {
+                var batch = ids.Select(id => chains[id][s]).ToList();
+                var (outcomes, roundTrips) = await CountRoundTripsAsync(() => engine.StoreAsync(batch, default));
+                Assert.All(outcomes, o => Assert.Equal(StoreOutcome.Stored, o));
+                counts.Add(roundTrips);
+            }
+        }
+
+        using var reader = dbA.OpenReader();
+        Assert.Equal(8L * devices, ClaimsDatabase.ToInt64(ClaimsDatabase.Scalar(reader, null, "SELECT COUNT(*) FROM evidence")));
+        Assert.Equal(7L * devices, ClaimsDatabase.ToInt64(ClaimsDatabase.Scalar(reader, null, "SELECT COALESCE(SUM(evaluated_seq),0) FROM devices WHERE id<>'dev-1'")));
+        Assert.Empty(a.ChainBreaks());
+        Assert.All(ids, id => Assert.All(a.Gaps(id), g => Assert.Equal((g.From, g.From), (g.From, g.To))));
+        return counts;
+    }
+
+    /// <summary>Runs <paramref name="store"/> under an activity of its own and counts the Npgsql command/batch activities beneath it.</summary>
+    private static async Task<(T Result, int RoundTrips)> CountRoundTripsAsync<T>(Func<Task<T>> store)
+    {
+        using var source = new System.Diagnostics.ActivitySource("ShareVault.Claims.Tests.RoundTrips");
+        var count = 0;
+        System.Diagnostics.Activity? parent = null;
+        using var listener = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = s => s.Name == "Npgsql" || s == source,
+            Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) => System.Diagnostics.ActivitySamplingResult.AllData,
+            ActivityStopped = activity =>
+            {
+                if (activity.Source.Name == "Npgsql" && parent is not null && activity.TraceId == parent.TraceId)
+                {
+                    Interlocked.Increment(ref count);
+                }
+            },
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(listener);
+        using (parent = source.StartActivity("store"))
+        {
+            Assert.NotNull(parent);
+            var result = await store();
+            return (result, Volatile.Read(ref count));
+        }
+    }
 }
