@@ -96,7 +96,9 @@ if [ "$scenario" = luggage-drop ]; then
   sv device enroll --pool pi --member traveller --device pi-arm64 --device-key "$svc/device.pem" >/dev/null
   port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
   mqtt=$(port); http=$(port)
-  sv serve --mqtt-port "$mqtt" --mqtt-tls-port 0 --http-port "$http" >"$svc/serve.log" 2>&1 &
+  # Started without the sv function, so that $! is the service process itself and the trap stops it.
+  dotnet src/ShareVault/bin/Release/net10.0/sharevault.dll --data-dir "$svc/data" serve \
+      --mqtt-port "$mqtt" --mqtt-tls-port 0 --http-port "$http" >"$svc/serve.log" 2>&1 &
   serve=$!
   trap 'kill $serve 2>/dev/null; wait $serve 2>/dev/null || true' EXIT
   for _ in $(seq 1 300); do curl -fsS "http://127.0.0.1:$http/health" >/dev/null 2>&1 && break; sleep 0.2; done
