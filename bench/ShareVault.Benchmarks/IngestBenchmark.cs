@@ -385,18 +385,7 @@ internal sealed class IngestBenchmark : IBenchmark
             }
 
             var clock = Stopwatch.StartNew();
-            var publishing = Task.WhenAll(clients.Select((client, d) => Task.Run(async () =>
-            {
-                foreach (var cose in fleet.Records[d])
-                {
-                    var result = await client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(EvidenceTopics.Evidence(fleet.Devices[d].Id)).WithPayload(cose)
-                        .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithContentType(EvidenceFormat.CoseMediaType).Build());
-                    if (result.ReasonCode != MqttClientPublishReasonCode.Success)
-                    {
-                        throw new InvalidOperationException($"{fleet.Devices[d].Id}: PUBACK {result.ReasonCode}");
-                    }
-                }
-            })));
+            var publishing = Task.WhenAll(clients.Select((client, d) => Task.Run(() => DevicePublisher.PublishAsync(client, fleet.Devices[d].Id, fleet.Records[d]))));
             await WaitAsync(() => receipts.Count, fleet.Stream.Count);
             var elapsed = clock.Elapsed;
             await publishing;

@@ -130,20 +130,9 @@ internal static class ScaleOutRound
         }
     }
 
-    /// <summary>Each device publishes its records [<paramref name="from"/>, <paramref name="to"/>) in order, QoS 1, all devices at once.</summary>
+    /// <summary>Each device publishes its records [<paramref name="from"/>, <paramref name="to"/>) in order, QoS 1, all devices at once (<see cref="DevicePublisher"/>).</summary>
     private static Task PublishAsync(List<IMqttClient> clients, IReadOnlyList<(string Id, System.Security.Cryptography.ECDsa Key)> devices, IReadOnlyList<List<byte[]>> records, int from, int to) =>
-        Task.WhenAll(clients.Select((client, d) => Task.Run(async () =>
-        {
-            foreach (var cose in records[d].Take(to).Skip(from))
-            {
-                var result = await client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(EvidenceTopics.Evidence(devices[d].Id)).WithPayload(cose)
-                    .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithContentType(EvidenceFormat.CoseMediaType).Build());
-                if (result.ReasonCode != MqttClientPublishReasonCode.Success)
-                {
-                    throw new InvalidOperationException($"{devices[d].Id}: PUBACK {result.ReasonCode}");
-                }
-            }
-        })));
+        Task.WhenAll(clients.Select((client, d) => Task.Run(() => DevicePublisher.PublishAsync(client, devices[d].Id, records[d].Take(to).Skip(from)))));
 
     private static async Task<IMqttClient> ConnectAsync(string deviceId, int port, ConcurrentQueue<byte[]> receipts)
     {
