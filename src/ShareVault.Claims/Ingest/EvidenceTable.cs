@@ -171,17 +171,7 @@ internal sealed class EvidenceTable(ClaimsDatabase db)
             batch.Transaction = tx;
             for (var i = start; i < start + count; i++)
             {
-                var command = batch.CreateBatchCommand();
-                command.CommandText = InsertSql;
-                foreach (var (name, value) in Values(records[i], stamp))
-                {
-                    var parameter = command.CreateParameter();
-                    parameter.ParameterName = name;
-                    parameter.Value = value ?? DBNull.Value;
-                    command.Parameters.Add(parameter);
-                }
-
-                batch.BatchCommands.Add(command);
+                Sql.Add(batch, InsertSql, Values(records[i], stamp));
             }
 
             batch.ExecuteNonQuery();

@@ -15,6 +15,24 @@ internal static class Sql
         return command.ExecuteNonQuery();
     }
 
+    /// <summary>Adds one statement with its parameters to <paramref name="batch"/> (sent with the others in one round trip).</summary>
+    public static void Add(DbBatch batch, string sql, IEnumerable<(string Name, object? Value)> parameters)
+    {
+        var command = batch.CreateBatchCommand();
+#pragma warning disable CA2100 // SQL text is constant; values always go through parameters.
+        command.CommandText = sql;
+#pragma warning restore CA2100
+        foreach (var (name, value) in parameters)
+        {
+            var parameter = command.CreateParameter();
+            parameter.ParameterName = name;
+            parameter.Value = value ?? DBNull.Value;
+            command.Parameters.Add(parameter);
+        }
+
+        batch.BatchCommands.Add(command);
+    }
+
     public static bool Exists(DbTransaction tx, string sql, params (string Name, object? Value)[] parameters) =>
         ClaimsDatabase.Scalar(tx.Connection!, tx, sql, parameters) is not null;
 
@@ -97,19 +115,7 @@ internal sealed class DeferredWrites
             batch.Transaction = tx;
             foreach (var (sql, parameters) in _writes.Skip(start).Take(BatchSize))
             {
-                var command = batch.CreateBatchCommand();
-#pragma warning disable CA2100 // SQL text is constant; values always go through parameters.
-                command.CommandText = sql;
-#pragma warning restore CA2100
-                foreach (var (name, value) in parameters)
-                {
-                    var parameter = command.CreateParameter();
-                    parameter.ParameterName = name;
-                    parameter.Value = value ?? DBNull.Value;
-                    command.Parameters.Add(parameter);
-                }
-
-                batch.BatchCommands.Add(command);
+                Sql.Add(batch, sql, parameters);
             }
 
             batch.ExecuteNonQuery();

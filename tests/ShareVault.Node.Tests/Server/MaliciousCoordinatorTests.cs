@@ -50,7 +50,7 @@ public sealed class MaliciousCoordinatorTests(GuardedNodes nodes) : IClassFixtur
         var inputHash = Convert.ToHexStringLower(SHA256.HashData(Encoding.ASCII.GetBytes(parts[0] + "." + parts[1])));
         foreach (var signer in signers)
         {
-            var line = VerifiedAudit(nodes.Names.ToList().IndexOf(signer)).Last(l => Text(l["request"]?["signing_input_sha256"]) == inputHash);
+            var line = nodes.VerifiedAudit(nodes.Names.ToList().IndexOf(signer)).Last(l => Text(l["request"]?["signing_input_sha256"]) == inputHash);
             Assert.Equal("signed", Text(line["outcome"]!["result"]));
             Assert.Equal(payout.ClaimId, Text(line["request"]!["claim"]));
             Assert.Contains("trigger recomputed", Text(line["outcome"]!["detail"]), StringComparison.Ordinal);
@@ -252,7 +252,7 @@ public sealed class MaliciousCoordinatorTests(GuardedNodes nodes) : IClassFixtur
         Assert.Equal(nodes.Names.Order(), sent.Keys.Order());
         for (var i = 0; i < nodes.Names.Count; i++)
         {
-            var lines = VerifiedAudit(i);
+            var lines = nodes.VerifiedAudit(i);
             foreach (var input in sent[nodes.Names[i]])
             {
                 var line = lines.Last(l => Text(l["request"]?["signing_input_sha256"]) == input);
@@ -274,15 +274,6 @@ public sealed class MaliciousCoordinatorTests(GuardedNodes nodes) : IClassFixtur
         LedgerCheckpoint.Payload(pool.Id, head.Sequence, head.Hash, LedgerEntry.FormatTime(nodes.Clock.GetUtcNow()));
 
     private static JsonObject CheckpointJustification(TestPool pool) => new() { ["pool"] = pool.Id, ["purpose"] = "checkpoint" };
-
-    /// <summary>The node's audit log, read from its data folder, its hash chain verified.</summary>
-    private List<JsonObject> VerifiedAudit(int node)
-    {
-        var text = File.ReadAllText(Path.Combine(nodes.NodeDataDir(node), AuditLog.FileName));
-        var check = AuditLog.Verify(text);
-        Assert.True(check.BrokenLine is null, $"audit log of {nodes.Names[node]} broken at line {check.BrokenLine}: {check.Reason}");
-        return [.. text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!.AsObject())];
-    }
 
     private static string? Text(JsonNode? node) => node is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
 }

@@ -1,8 +1,10 @@
+using System.Text.Json.Nodes;
 using ShareVault.Custody.Keys;
 using ShareVault.Custody.Nodes;
 using ShareVault.Custody.Threshold.ProductRsa;
 using ShareVault.Hardware;
 using ShareVault.Hardware.Custodians;
+using ShareVault.Node.Audit;
 using ShareVault.Node.Certificates;
 using ShareVault.TestSupport;
 
@@ -52,6 +54,15 @@ public abstract class NodeNetwork : IAsyncLifetime
     public IReadOnlyList<ChildProcess> Nodes => _nodes;
 
     public string NodeDataDir(int i) => Path.Combine(Root, "node-" + Names[i]);
+
+    /// <summary>Node <paramref name="node"/>'s audit log, read from its data folder, its hash chain verified.</summary>
+    public List<JsonObject> VerifiedAudit(int node)
+    {
+        var text = File.ReadAllText(Path.Combine(NodeDataDir(node), AuditLog.FileName));
+        var check = AuditLog.Verify(text);
+        Assert.True(check.BrokenLine is null, $"audit log of {Names[node]} broken at line {check.BrokenLine}: {check.Reason}");
+        return [.. text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!.AsObject())];
+    }
 
     /// <summary>A node custodian URI with the coordinator's certificate (or another's) and the node CA.</summary>
     public string NodeUri(int i, string certDir = "", string coordinator = "coordinator") =>

@@ -39,7 +39,7 @@ public sealed class SettlementThroughNodesTests(SettlingNodes nodes) : IClassFix
 
         // Some quorum's two nodes signed the treasury message after their guard's checks.
         var message = TreasuryMessages.Payout(world.Config.ChainId, world.Config.Treasury, TreasuryMessages.ClaimHash(world.ClaimId), world.Config.Token, Alice, world.Config.ToTokenUnits(GuardedNodes.PolicyAmount));
-        var signed = Enumerable.Range(0, 3).SelectMany(i => VerifiedAudit(i).Where(l => Text(l["request"]?["purpose"]) == "settlement" && Text(l["request"]?["claim"]) == world.ClaimId
+        var signed = Enumerable.Range(0, 3).SelectMany(i => nodes.VerifiedAudit(i).Where(l => Text(l["request"]?["purpose"]) == "settlement" && Text(l["request"]?["claim"]) == world.ClaimId
             && Text(l["outcome"]?["result"]) == "signed")).ToList();
         Assert.Equal(2, signed.Count);
         Assert.All(signed, l => Assert.Contains($"settlement of claim {world.ClaimId}", Text(l["outcome"]!["detail"]), StringComparison.Ordinal));
@@ -95,7 +95,7 @@ public sealed class SettlementThroughNodesTests(SettlingNodes nodes) : IClassFix
         Assert.Equal(nodes.Names.Order(), sent.Keys.Order());
         for (var i = 0; i < nodes.Names.Count; i++)
         {
-            var line = VerifiedAudit(i).Last(l => Text(l["request"]?["signing_input_sha256"]) == sent[nodes.Names[i]]);
+            var line = nodes.VerifiedAudit(i).Last(l => Text(l["request"]?["signing_input_sha256"]) == sent[nodes.Names[i]]);
             Assert.Equal(("settlement", world.Pool.Id, claimId), (Text(line["request"]!["purpose"]), Text(line["request"]!["pool"]), Text(line["request"]!["claim"])));
             Assert.Equal(("refused", code), (Text(line["outcome"]!["result"]), Text(line["outcome"]!["code"])));
             Assert.Contains(detail, Text(line["outcome"]!["detail"]), StringComparison.Ordinal);
@@ -119,15 +119,6 @@ public sealed class SettlementThroughNodesTests(SettlingNodes nodes) : IClassFix
     /// <summary>The kid of a quorum without the TPM node and of one with it: together every node.</summary>
     private string[] CoveringKids() =>
         [nodes.Key.Quorums.First(q => !q.Members.Contains(nodes.Names[2])).Kid, nodes.Key.Quorums.First(q => q.Members.Contains(nodes.Names[2])).Kid];
-
-    /// <summary>The node's audit log, read from its data folder, its hash chain verified.</summary>
-    private List<JsonObject> VerifiedAudit(int node)
-    {
-        var text = File.ReadAllText(Path.Combine(nodes.NodeDataDir(node), AuditLog.FileName));
-        var check = AuditLog.Verify(text);
-        Assert.True(check.BrokenLine is null, $"audit log of {nodes.Names[node]} broken at line {check.BrokenLine}: {check.Reason}");
-        return [.. text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!.AsObject())];
-    }
 
     private static string? Text(JsonNode? node) => node is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
 }
