@@ -144,7 +144,7 @@ public sealed class ClaimsHost : IAsyncDisposable
             ingest.Start();
             if (options.ExternalBroker is { } externalOptions)
             {
-                external = new ExternalBrokerSource(ingest, externalOptions, loggers.CreateLogger<ExternalBrokerSource>());
+                external = new ExternalBrokerSource(ingest, externalOptions, loggers.CreateLogger<ExternalBrokerSource>(), time);
                 await external.StartAsync(cancellationToken).ConfigureAwait(false);
                 host.External = external;
             }

@@ -38,12 +38,26 @@ public sealed record ExternalBrokerOptions
 /// acknowledges each PUBLISH only after ingest has stored (or rejected) it, so a crash makes the
 /// broker redeliver. Per-device topic authorisation is the broker's ACL job here (mosquitto:
 /// <c>pattern write sharevault/v1/devices/%u/evidence</c>); ingest still refuses a record whose signer
-/// is not the topic's device.
+/// is not the topic's device. A lost connection (the broker restarted, the network dropped) is
+/// re-established in the background, waiting 1 s, then twice as long each time up to 30 s, and the
+/// subscription is made again (a broker without persistence forgets it); devices keep their records
+/// in their outboxes meanwhile, so nothing is lost, only delayed.
 /// </summary>
-public sealed class ExternalBrokerSource(EvidenceIngest ingest, ExternalBrokerOptions options, ILogger<ExternalBrokerSource>? logger = null) : IAsyncDisposable
+public sealed class ExternalBrokerSource(EvidenceIngest ingest, ExternalBrokerOptions options, ILogger<ExternalBrokerSource>? logger = null, TimeProvider? time = null) : IAsyncDisposable
 {
+    private static readonly TimeSpan FirstRetry = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan LongestRetry = TimeSpan.FromSeconds(30);
+
     private readonly IMqttClient _client = new MqttClientFactory().CreateMqttClient();
     private readonly ILogger _log = logger ?? NullLogger<ExternalBrokerSource>.Instance;
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Lock _reconnectGate = new();
+    private MqttClientOptions? _connectOptions;
+    private Task _reconnecting = Task.CompletedTask;
+
+    /// <summary>How many times the connection was re-established after a loss.</summary>
+    public int Reconnects { get; private set; }
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -78,9 +92,15 @@ public sealed class ExternalBrokerSource(EvidenceIngest ingest, ExternalBrokerOp
             builder.WithTlsOptions(tls => tls.UseTls().WithTrustChain(trust).WithClientCertificates(clientCertificates).WithTargetHost(options.Url.Host));
         }
 
+        _connectOptions = builder.Build();
         _client.ApplicationMessageReceivedAsync += OnMessageAsync;
         _client.DisconnectedAsync += OnDisconnectedAsync;
-        await _client.ConnectAsync(builder.Build(), cancellationToken).ConfigureAwait(false);
+        await ConnectAndSubscribeAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task ConnectAndSubscribeAsync(CancellationToken cancellationToken)
+    {
+        await _client.ConnectAsync(_connectOptions!, cancellationToken).ConfigureAwait(false);
         var subscribe = new MqttClientSubscribeOptionsBuilder()
             .WithTopicFilter(f => f.WithTopic(EvidenceTopics.SharedEvidence(options.ShareGroup)).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce))
             .Build();
@@ -100,12 +120,21 @@ public sealed class ExternalBrokerSource(EvidenceIngest ingest, ExternalBrokerOp
 
     public async ValueTask DisposeAsync()
     {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        Task reconnecting;
+        lock (_reconnectGate)
+        {
+            reconnecting = _reconnecting;
+        }
+
+        await reconnecting.ConfigureAwait(false); // it ends on cancellation, never throws
         if (_client.IsConnected)
         {
             await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().WithReason(MqttClientDisconnectOptionsReason.NormalDisconnection).Build()).ConfigureAwait(false);
         }
 
         _client.Dispose();
+        _stopping.Dispose();
     }
 
     private async Task OnMessageAsync(MqttApplicationMessageReceivedEventArgs args)
@@ -134,11 +163,51 @@ public sealed class ExternalBrokerSource(EvidenceIngest ingest, ExternalBrokerOp
 
     private Task OnDisconnectedAsync(MqttClientDisconnectedEventArgs args)
     {
-        if (args.ClientWasConnected)
+        if (_stopping.IsCancellationRequested || !args.ClientWasConnected)
         {
-            _log.LogError(args.Exception, "Lost the connection to broker {Broker} ({Reason}); evidence stops until the service is restarted", options.Url.Host, args.Reason);
+            return Task.CompletedTask; // shutting down, or a failed attempt of the reconnect loop itself
+        }
+
+        _log.LogWarning(args.Exception, "Lost the connection to broker {Broker} ({Reason}); reconnecting, evidence waits in the devices' outboxes meanwhile", options.Url.Host, args.Reason);
+        lock (_reconnectGate)
+        {
+            if (_reconnecting.IsCompleted)
+            {
+                _reconnecting = Task.Run(() => ReconnectAsync(_stopping.Token));
+            }
         }
 
         return Task.CompletedTask;
+    }
+
+    private async Task ReconnectAsync(CancellationToken cancellationToken)
+    {
+        var wait = FirstRetry;
+        for (var attempt = 1; !cancellationToken.IsCancellationRequested; attempt++)
+        {
+            try
+            {
+                await Task.Delay(wait, _time, cancellationToken).ConfigureAwait(false);
+                await ConnectAndSubscribeAsync(cancellationToken).ConfigureAwait(false);
+                Reconnects++;
+                _log.LogInformation("Reconnected to broker {Broker} after {Attempts} attempt(s); evidence flows again", options.Url.Host, attempt);
+                return;
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is MQTTnet.Exceptions.MqttCommunicationException or InvalidOperationException or OperationCanceledException or System.Net.Sockets.SocketException)
+            {
+                if (_client.IsConnected)
+                {
+                    // Connected but not subscribed: start the next attempt from a clean connection.
+                    await _client.DisconnectAsync(cancellationToken: CancellationToken.None).ConfigureAwait(false);
+                }
+
+                wait = TimeSpan.FromTicks(Math.Min(wait.Ticks * 2, LongestRetry.Ticks));
+                _log.LogWarning("Reconnecting to broker {Broker} failed (attempt {Attempt}: {Reason}); next try in {Seconds} s", options.Url.Host, attempt, e.Message, wait.TotalSeconds);
+            }
+        }
     }
 }

@@ -30,6 +30,37 @@ public sealed class MosquittoIngestTests(PoolKeyFixture key)
         Assert.Single(host.Engine.ListClaims());
     }
 
+    [Fact]
+    public async Task After_mosquitto_restarts_the_service_reconnects_resubscribes_and_ingests_again()
+    {
+        await using var site = await MosquittoSite.StartAsync(key.DataDir);
+        await using var device = new SimulatedDevice("pi-mosq-restart");
+        await using var host = await ClaimsHost.StartAsync(site.ServiceOptions(key, key.NewDatabasePath()), key.Signer(), TimeProvider.System, default);
+        await IngestOverMqttTests.SetUpPoolAsync(host.Engine, key.KeyName, device);
+        await site.ConnectAsync(device);
+        var records = device.Quiet(DateTimeOffset.UtcNow.AddMinutes(-30), minutes: 20);
+        var before = records.Take(10).ToList();
+        foreach (var record in before)
+        {
+            await device.PublishAsync(record, default);
+        }
+
+        Assert.All(await device.WaitForReceiptsAsync(before, TimeSpan.FromSeconds(30)), r => Assert.Equal(ReceiptStatus.Stored, r.Status));
+
+        // The broker restarts without persistence: the service's session and shared subscription are gone.
+        await site.RestartAsync();
+        Assert.Equal(1, await IngestOverMqttTests.EventuallyAsync(() => host.External!.Reconnects, n => n >= 1, TimeSpan.FromSeconds(60)));
+        await site.ConnectAsync(device); // the agent's MQTT delivery reconnects by itself; this test device is told to
+        var after = records.Skip(10).ToList();
+        foreach (var record in after)
+        {
+            await device.PublishAsync(record, default);
+        }
+
+        Assert.All(await device.WaitForReceiptsAsync(after, TimeSpan.FromSeconds(30)), r => Assert.Equal(ReceiptStatus.Stored, r.Status));
+        Assert.Equal(records.Count - 1, host.Engine.ListDevices().Single(d => d.Id == device.Id).MaxSequence); // sequences count from 0
+    }
+
     /// <summary>Beyond one machine (docs/architecture.md, "Where things run"): claim workers split the stream (MQTT 5 shared subscription) over one PostgreSQL database.</summary>
     [Fact]
     public async Task Two_service_instances_on_postgresql_split_a_shared_subscription_and_decide_as_one()

@@ -12,7 +12,7 @@ internal sealed class MosquittoSite : IAsyncDisposable
 {
     private readonly ECDsa _caKey;
     private readonly X509Certificate2 _caCert;
-    private readonly Process _process;
+    private Process _process;
 
     private MosquittoSite(string dir, int port, ECDsa caKey, X509Certificate2 caCert, Process process)
     {
@@ -85,6 +85,16 @@ internal sealed class MosquittoSite : IAsyncDisposable
             await site.DisposeAsync();
             throw;
         }
+    }
+
+    /// <summary>Stops the broker (SIGKILL: it keeps no persistence, so every session and subscription is gone) and starts it again on the same port.</summary>
+    public async Task RestartAsync()
+    {
+        _process.Kill();
+        await _process.WaitForExitAsync();
+        _process.Dispose();
+        _process = Process.Start(new ProcessStartInfo("mosquitto", ["-c", Path.Combine(Dir, "mosquitto.conf")]) { RedirectStandardError = true, RedirectStandardOutput = true })!;
+        await WaitForPortAsync(Port);
     }
 
     /// <summary>Service options subscribing to this broker as the service user, with its own client id.</summary>
