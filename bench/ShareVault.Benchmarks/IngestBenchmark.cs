@@ -374,7 +374,7 @@ internal sealed class IngestBenchmark : IBenchmark
                     await connecting.WaitAsync();
                     try
                     {
-                        return await ConnectAsync(device.Id, device.Key, options.MqttPort, receipts);
+                        return await DevicePublisher.ConnectAsync(device.Id, options.MqttPort, receipts, device.Key);
                     }
                     finally
                     {
@@ -404,31 +404,6 @@ internal sealed class IngestBenchmark : IBenchmark
             }));
             await host.DisposeAsync();
         }
-    }
-
-    private static async Task<IMqttClient> ConnectAsync(string deviceId, ECDsa key, int port, ConcurrentQueue<byte[]> receipts)
-    {
-        var client = new MqttClientFactory().CreateMqttClient();
-        client.ApplicationMessageReceivedAsync += args =>
-        {
-            receipts.Enqueue(System.Buffers.BuffersExtensions.ToArray(args.ApplicationMessage.Payload));
-            return Task.CompletedTask;
-        };
-
-        // As the agent does (DESIGN.md §4): MQTT 5, persistent session, username = device id, password = device proof.
-        var options = new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithProtocolVersion(MqttProtocolVersion.V500)
-            .WithClientId(deviceId).WithCleanStart(true).WithSessionExpiryInterval(3600)
-            .WithCredentials(deviceId, DeviceProof.CreatePassword(deviceId, key, DateTimeOffset.UtcNow))
-            .WithTimeout(TimeSpan.FromSeconds(60)).Build();
-        var result = await client.ConnectAsync(options);
-        if (result.ResultCode != MqttClientConnectResultCode.Success)
-        {
-            throw new InvalidOperationException($"{deviceId}: CONNACK {result.ResultCode}");
-        }
-
-        await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder()
-            .WithTopicFilter(f => f.WithTopic(EvidenceTopics.Receipts(deviceId)).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)).Build());
-        return client;
     }
 
     /// <summary>Waits until <paramref name="count"/> reaches <paramref name="expected"/> or stops moving for <see cref="Stall"/>.</summary>

@@ -62,7 +62,7 @@ internal static class ScaleOutRound
                     await connecting.WaitAsync();
                     try
                     {
-                        return await ConnectAsync(device.Id, port, receipts);
+                        return await DevicePublisher.ConnectAsync(device.Id, port, receipts, null);
                     }
                     finally
                     {
@@ -133,27 +133,6 @@ internal static class ScaleOutRound
     /// <summary>Each device publishes its records [<paramref name="from"/>, <paramref name="to"/>) in order, QoS 1, all devices at once (<see cref="DevicePublisher"/>).</summary>
     private static Task PublishAsync(List<IMqttClient> clients, IReadOnlyList<(string Id, System.Security.Cryptography.ECDsa Key)> devices, IReadOnlyList<List<byte[]>> records, int from, int to) =>
         Task.WhenAll(clients.Select((client, d) => Task.Run(() => DevicePublisher.PublishAsync(client, devices[d].Id, records[d].Take(to).Skip(from)))));
-
-    private static async Task<IMqttClient> ConnectAsync(string deviceId, int port, ConcurrentQueue<byte[]> receipts)
-    {
-        var client = new MqttClientFactory().CreateMqttClient();
-        client.ApplicationMessageReceivedAsync += args =>
-        {
-            receipts.Enqueue(System.Buffers.BuffersExtensions.ToArray(args.ApplicationMessage.Payload));
-            return Task.CompletedTask;
-        };
-        var options = new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithProtocolVersion(MqttProtocolVersion.V500)
-            .WithClientId(deviceId).WithCleanStart(true).WithSessionExpiryInterval(3600).WithTimeout(TimeSpan.FromSeconds(60)).Build();
-        var result = await client.ConnectAsync(options);
-        if (result.ResultCode != MqttClientConnectResultCode.Success)
-        {
-            throw new InvalidOperationException($"{deviceId}: CONNACK {result.ResultCode}");
-        }
-
-        await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder()
-            .WithTopicFilter(f => f.WithTopic(EvidenceTopics.Receipts(deviceId)).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)).Build());
-        return client;
-    }
 
     private static async Task WaitForPortAsync(int port)
     {

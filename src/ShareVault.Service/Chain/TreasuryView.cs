@@ -17,6 +17,9 @@ public sealed record TreasuryBalance(long ChainId, string Treasury, string Token
 /// </summary>
 public sealed class TreasuryView(ClaimsEngine engine, string? rpcUrl)
 {
+    // One read-only client per treasury for the service's life: a Nethereum client per request
+    // would open a new HTTP connection pool each time the dashboard is viewed.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(long, string), TreasuryClient> _clients = new();
     private long? _rpcChainId;
 
     public async Task<TreasuryBalance> ReadAsync(string poolId, CancellationToken cancellationToken)
@@ -34,7 +37,7 @@ public sealed class TreasuryView(ClaimsEngine engine, string? rpcUrl)
             return new TreasuryBalance(bound.ChainId, bound.Address, bound.Token, pool.Currency, null, null, $"the service's RPC endpoint is chain {_rpcChainId}, the treasury is on chain {bound.ChainId}");
         }
 
-        var client = new TreasuryClient(rpcUrl, null, bound.ChainId, bound.Address);
+        var client = _clients.GetOrAdd((bound.ChainId, bound.Address), key => new TreasuryClient(rpcUrl, null, key.Item1, key.Item2));
         var units = await client.BalanceAsync(bound.Token, bound.Address, cancellationToken).ConfigureAwait(false);
         var minor = units / bound.UnitsPerMinorUnit;
         return new TreasuryBalance(bound.ChainId, bound.Address, bound.Token, pool.Currency, units.ToString(System.Globalization.CultureInfo.InvariantCulture),

@@ -239,7 +239,17 @@ public static class ChainCommands
     public static string? ReadSenderKey(FileInfo? file)
     {
         var path = file?.FullName ?? Environment.GetEnvironmentVariable("SHAREVAULT_CHAIN_KEY_FILE");
-        return path is null ? null : File.ReadAllText(path).Trim();
+        if (path is null)
+        {
+            return null;
+        }
+
+        // Checked here, so that a malformed key never reaches a library whose error might quote it.
+        var key = File.ReadAllText(path).Trim();
+        var hex = key.StartsWith("0x", StringComparison.OrdinalIgnoreCase) ? key[2..] : key;
+        return hex.Length == 64 && hex.All(char.IsAsciiHexDigit)
+            ? key
+            : throw new ArgumentException($"{path}: not a secp256k1 private key (64 hex digits, optionally 0x-prefixed); its content is not shown");
     }
 
     /// <summary>
