@@ -8,28 +8,38 @@ using ShareVault.Evidence;
 namespace ShareVault.Benchmarks;
 
 /// <summary>
-/// A benchmark device connecting and publishing its records the way the agent's MQTT delivery does: QoS 1, in order on
-/// one connection, with up to <see cref="AgentWindow"/> publishes not yet acknowledged (the agent's
-/// default <c>maxInFlight</c>). Awaiting each PUBACK before the next publish would hold every device to
-/// one record per round trip, which no agent does, and would measure that wait instead of the ingest.
+/// A benchmark device that connects, publishes and takes its receipts the way the agent's MQTT
+/// delivery (<c>DeviceAgent.Core/Delivery/MqttDelivery.cs</c>) does: MQTT 5, QoS 1, records in
+/// sequence order on one connection, each PUBLISH awaiting its PUBACK before the next, at most
+/// <see cref="AgentWindow"/> records sent and not yet receipted (the agent's default
+/// <c>maxInFlight</c>), and receipt lists asked for (<see cref="EvidenceReceipt.ListProperty"/>).
+/// Every receipt is decoded as it arrives and queued for the round's zero-loss check.
 /// </summary>
-internal static class DevicePublisher
+internal sealed class DevicePublisher : IAsyncDisposable
 {
     public const int AgentWindow = 32;
+
+    private readonly IMqttClient _client;
+    private readonly string _deviceId;
+    private readonly ConcurrentQueue<EvidenceReceipt> _receipts;
+    private readonly ConcurrentDictionary<string, byte> _unreceipted = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _window = new(AgentWindow, AgentWindow);
+
+    private DevicePublisher(IMqttClient client, string deviceId, ConcurrentQueue<EvidenceReceipt> receipts)
+    {
+        (_client, _deviceId, _receipts) = (client, deviceId, receipts);
+        _client.ApplicationMessageReceivedAsync += OnReceiptsAsync;
+    }
 
     /// <summary>
     /// Connects a device as the agent does (MQTT 5, username = device id, password = a device proof
     /// signed with <paramref name="proofKey"/>; none for a broker that authenticates otherwise) and
     /// subscribes to its receipts, each of which is queued in <paramref name="receipts"/>.
     /// </summary>
-    public static async Task<IMqttClient> ConnectAsync(string deviceId, int port, ConcurrentQueue<byte[]> receipts, ECDsa? proofKey)
+    public static async Task<DevicePublisher> ConnectAsync(string deviceId, int port, ConcurrentQueue<EvidenceReceipt> receipts, ECDsa? proofKey)
     {
         var client = new MqttClientFactory().CreateMqttClient();
-        client.ApplicationMessageReceivedAsync += args =>
-        {
-            receipts.Enqueue(System.Buffers.BuffersExtensions.ToArray(args.ApplicationMessage.Payload));
-            return Task.CompletedTask;
-        };
+        var device = new DevicePublisher(client, deviceId, receipts);
         var builder = new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithProtocolVersion(MqttProtocolVersion.V500)
             .WithClientId(deviceId).WithCleanStart(true).WithSessionExpiryInterval(3600).WithTimeout(TimeSpan.FromSeconds(60));
         if (proofKey is not null)
@@ -40,39 +50,60 @@ internal static class DevicePublisher
         var result = await client.ConnectAsync(builder.Build());
         if (result.ResultCode != MqttClientConnectResultCode.Success)
         {
+            client.Dispose();
             throw new InvalidOperationException($"{deviceId}: CONNACK {result.ResultCode}");
         }
 
         await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder()
             .WithTopicFilter(f => f.WithTopic(EvidenceTopics.Receipts(deviceId)).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)).Build());
-        return client;
+        return device;
     }
 
-    public static async Task PublishAsync(IMqttClient client, string deviceId, IEnumerable<byte[]> records, int window = AgentWindow)
+    /// <summary>Publishes <paramref name="records"/> in order, as the agent would, and returns when the last one is acknowledged by the broker.</summary>
+    public async Task PublishAsync(IEnumerable<byte[]> records)
     {
-        var pending = new Queue<Task<MqttClientPublishResult>>();
         foreach (var cose in records)
         {
-            if (pending.Count >= window)
+            await _window.WaitAsync();
+            _unreceipted[Convert.ToHexStringLower(SHA256.HashData(cose))] = 0;
+            var result = await _client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(EvidenceTopics.Evidence(_deviceId)).WithPayload(cose)
+                .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithContentType(EvidenceFormat.CoseMediaType)
+                .WithUserProperty(EvidenceReceipt.ListProperty, EvidenceReceipt.ListValueUtf8).Build());
+            if (result.ReasonCode != MqttClientPublishReasonCode.Success)
             {
-                Check(await pending.Dequeue(), deviceId);
+                throw new InvalidOperationException($"{_deviceId}: PUBACK {result.ReasonCode}");
             }
-
-            pending.Enqueue(client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(EvidenceTopics.Evidence(deviceId)).WithPayload(cose)
-                .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithContentType(EvidenceFormat.CoseMediaType).Build()));
-        }
-
-        while (pending.Count > 0)
-        {
-            Check(await pending.Dequeue(), deviceId);
         }
     }
 
-    private static void Check(MqttClientPublishResult result, string deviceId)
+    public async ValueTask DisposeAsync()
     {
-        if (result.ReasonCode != MqttClientPublishReasonCode.Success)
+        if (_client.IsConnected)
         {
-            throw new InvalidOperationException($"{deviceId}: PUBACK {result.ReasonCode}");
+            await _client.DisconnectAsync();
         }
+
+        _client.Dispose();
+        _window.Dispose();
+    }
+
+    private Task OnReceiptsAsync(MqttApplicationMessageReceivedEventArgs args)
+    {
+        // Anything else goes uncounted, and the round's check reports the receipts missing.
+        if (!EvidenceReceipt.TryDecodeList(System.Buffers.BuffersExtensions.ToArray(args.ApplicationMessage.Payload), out var receipts) || receipts[0].DeviceId != _deviceId)
+        {
+            return Task.CompletedTask;
+        }
+
+        foreach (var receipt in receipts)
+        {
+            _receipts.Enqueue(receipt);
+            if (_unreceipted.TryRemove(receipt.Hash, out _))
+            {
+                _window.Release();
+            }
+        }
+
+        return Task.CompletedTask;
     }
 }

@@ -294,10 +294,10 @@ internal sealed class IngestBenchmark : IBenchmark
         using var db = fresh is null ? new ClaimsDatabase(Path.Combine(folder.Path, "claims.db")) : ClaimsDatabase.Open(fresh.ConnectionString);
         using var engine = new ClaimsEngine(db, new NoSigner(), TimeProvider.System);
         await fleet.EnrollAsync(engine);
-        var receipts = new ConcurrentQueue<byte[]>();
+        var payloads = new ConcurrentQueue<byte[]>();
         var ingest = new EvidenceIngest(engine, (_, payload, _) =>
         {
-            receipts.Enqueue(payload); // decoded after the clock stops
+            payloads.Enqueue(payload); // decoded after the clock stops
             return Task.CompletedTask;
         }, TimeProvider.System, Unlimited);
         var commits = new CommitLog();
@@ -312,8 +312,9 @@ internal sealed class IngestBenchmark : IBenchmark
                 await ingest.SubmitAsync(message, default);
             }
 
-            await WaitAsync(() => receipts.Count, fleet.Stream.Count);
+            await WaitAsync(() => payloads.Count, fleet.Stream.Count);
             var elapsed = clock.Elapsed;
+            var receipts = payloads.Select(p => EvidenceReceipt.TryDecode(p, out var receipt) ? receipt : null).OfType<EvidenceReceipt>();
             return RoundResult.Check(fleet, db, receipts, ingest.Metrics, elapsed, commits);
         }
     }
@@ -359,14 +360,14 @@ internal sealed class IngestBenchmark : IBenchmark
             Ingest = Unlimited,
         };
         var host = await ClaimsHost.StartAsync(options, new NoSigner(), TimeProvider.System, default);
-        var clients = new List<IMqttClient>();
+        var clients = new List<DevicePublisher>();
         try
         {
             await fleet.EnrollAsync(host.Engine);
             var commits = new CommitLog();
             host.Ingest.BatchCommitted += commits.Mark;
             host.Ingest.AfterStoreBeforeReceipts = commits.Stored;
-            var receipts = new ConcurrentQueue<byte[]>();
+            var receipts = new ConcurrentQueue<EvidenceReceipt>();
             using (var connecting = new SemaphoreSlim(16))
             {
                 var connected = await Task.WhenAll(fleet.Devices.Select(async device =>
@@ -385,7 +386,7 @@ internal sealed class IngestBenchmark : IBenchmark
             }
 
             var clock = Stopwatch.StartNew();
-            var publishing = Task.WhenAll(clients.Select((client, d) => Task.Run(() => DevicePublisher.PublishAsync(client, fleet.Devices[d].Id, fleet.Records[d]))));
+            var publishing = Task.WhenAll(clients.Select((client, d) => Task.Run(() => client.PublishAsync(fleet.Records[d]))));
             await WaitAsync(() => receipts.Count, fleet.Stream.Count);
             var elapsed = clock.Elapsed;
             await publishing;
@@ -393,15 +394,7 @@ internal sealed class IngestBenchmark : IBenchmark
         }
         finally
         {
-            await Task.WhenAll(clients.Select(async c =>
-            {
-                if (c.IsConnected)
-                {
-                    await c.DisconnectAsync();
-                }
-
-                c.Dispose();
-            }));
+            await Task.WhenAll(clients.Select(c => c.DisposeAsync().AsTask()));
             await host.DisposeAsync();
         }
     }
@@ -567,7 +560,7 @@ internal sealed class IngestBenchmark : IBenchmark
     private sealed record RoundResult(double Rate, bool Lossless, string Verdict, List<int> BatchSizes, List<double> CommitIntervals)
     {
         /// <summary>Zero loss: every record is in the database exactly once, the ingest counted each as newly stored, and each got a 'stored' receipt.</summary>
-        public static RoundResult Check(Fleet fleet, ClaimsDatabase db, ConcurrentQueue<byte[]> receipts, IngestMetrics metrics, TimeSpan elapsed, CommitLog commits)
+        public static RoundResult Check(Fleet fleet, ClaimsDatabase db, IEnumerable<EvidenceReceipt> receipts, IngestMetrics metrics, TimeSpan elapsed, CommitLog commits)
         {
             var expected = fleet.Stream.Count;
             long rows, distinct;
@@ -577,8 +570,8 @@ internal sealed class IngestBenchmark : IBenchmark
                 distinct = Convert.ToInt64(ClaimsDatabase.Scalar(reader, null, "SELECT COUNT(DISTINCT hash) FROM evidence"), CultureInfo.InvariantCulture);
             }
 
-            var decoded = receipts.Select(r => EvidenceReceipt.TryDecode(r, out var receipt) ? receipt : null).ToList();
-            var storedReceipts = decoded.Where(r => r?.Status == ReceiptStatus.Stored).Select(r => r!.Hash).Distinct(StringComparer.Ordinal).Count();
+            var decoded = receipts.ToList();
+            var storedReceipts = decoded.Where(r => r.Status == ReceiptStatus.Stored).Select(r => r.Hash).Distinct(StringComparer.Ordinal).Count();
             var stored = metrics.StoredCount;
             var rejected = metrics.Rejections.Values.Sum();
             var lossless = rows == expected && distinct == expected && stored == expected && storedReceipts == expected && rejected == 0;

@@ -38,7 +38,7 @@ internal static class ScaleOutRound
             log_dest none
             """);
         var services = new List<ChildProcess>();
-        var clients = new List<IMqttClient>();
+        var clients = new List<DevicePublisher>();
         using var mosquitto = ChildProcess.Start("mosquitto", "mosquitto", ["-c", Path.Combine(dir, "mosquitto.conf")]);
         try
         {
@@ -54,7 +54,7 @@ internal static class ScaleOutRound
 
             await Task.WhenAll(services.Select(s => s.WaitForLineAsync(l => l.TrimStart().StartsWith("HTTP API ", StringComparison.Ordinal), Ready, "HTTP API line (service ready)")));
 
-            var receipts = new ConcurrentQueue<byte[]>();
+            var receipts = new ConcurrentQueue<EvidenceReceipt>();
             using (var connecting = new SemaphoreSlim(16))
             {
                 clients.AddRange(await Task.WhenAll(devices.Select(async device =>
@@ -75,32 +75,23 @@ internal static class ScaleOutRound
             // tenth of every device's records goes through before the clock starts.
             var expected = records.Sum(r => r.Count);
             var warm = Math.Max(1, records.Min(r => r.Count) / 10);
-            await PublishAsync(clients, devices, records, 0, warm);
+            await PublishAsync(clients, records, 0, warm);
             await wait(() => receipts.Count, warm * records.Count);
             var clock = Stopwatch.StartNew();
-            var publishing = PublishAsync(clients, devices, records, warm, int.MaxValue);
+            var publishing = PublishAsync(clients, records, warm, int.MaxValue);
             await wait(() => receipts.Count, expected);
             var elapsed = clock.Elapsed;
             await publishing;
 
             var (rows, distinct) = count(database);
-            var stored = receipts.Select(r => EvidenceReceipt.TryDecode(r, out var receipt) ? receipt : null)
-                .Where(r => r?.Status == ReceiptStatus.Stored).Select(r => r!.Hash).Distinct(StringComparer.Ordinal).Count();
+            var stored = receipts.Where(r => r.Status == ReceiptStatus.Stored).Select(r => r.Hash).Distinct(StringComparer.Ordinal).Count();
             var lossless = rows == expected && distinct == expected && stored == expected;
             var verdict = lossless ? $"ok ({expected} stored, {expected} receipted)" : $"LOSS: {rows} rows ({distinct} distinct) of {expected}, {stored} 'stored' receipts";
             return ((expected - (warm * records.Count)) / elapsed.TotalSeconds, lossless, verdict);
         }
         finally
         {
-            await Task.WhenAll(clients.Select(async c =>
-            {
-                if (c.IsConnected)
-                {
-                    await c.DisconnectAsync();
-                }
-
-                c.Dispose();
-            }));
+            await Task.WhenAll(clients.Select(c => c.DisposeAsync().AsTask()));
             foreach (var service in services)
             {
                 service.Signal(ChildProcess.SigTerm);
@@ -131,8 +122,8 @@ internal static class ScaleOutRound
     }
 
     /// <summary>Each device publishes its records [<paramref name="from"/>, <paramref name="to"/>) in order, QoS 1, all devices at once (<see cref="DevicePublisher"/>).</summary>
-    private static Task PublishAsync(List<IMqttClient> clients, IReadOnlyList<(string Id, System.Security.Cryptography.ECDsa Key)> devices, IReadOnlyList<List<byte[]>> records, int from, int to) =>
-        Task.WhenAll(clients.Select((client, d) => Task.Run(() => DevicePublisher.PublishAsync(client, devices[d].Id, records[d].Take(to).Skip(from)))));
+    private static Task PublishAsync(List<DevicePublisher> clients, IReadOnlyList<List<byte[]>> records, int from, int to) =>
+        Task.WhenAll(clients.Select((client, d) => Task.Run(() => client.PublishAsync(records[d].Take(to).Skip(from)))));
 
     private static async Task WaitForPortAsync(int port)
     {

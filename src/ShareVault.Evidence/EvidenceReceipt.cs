@@ -22,10 +22,32 @@ public enum ReceiptStatus
 /// <c>hash</c> is the SHA-256 of the COSE bytes received (lowercase hex); devices match receipts by
 /// it. <c>seq</c> is null when the record could not be decoded; <c>reason</c> is null unless rejected.
 /// </summary>
+/// <remarks>
+/// A device that publishes its evidence with the MQTT 5 user property <see cref="ListProperty"/> =
+/// <see cref="ListValue"/> may instead get one message per committed batch holding all of its
+/// receipts of that batch, as a JSON array of those objects in stream order (at most
+/// <see cref="MaxListLength"/>; <see cref="EncodeList"/>, <see cref="TryDecodeList"/>). A device that
+/// does not say so gets one object per record, as before.
+/// </remarks>
 public sealed record EvidenceReceipt(string DeviceId, long? Sequence, string Hash, ReceiptStatus Status, string? Reason = null)
 {
     /// <summary>Receipts larger than this are ignored when decoding.</summary>
     public const int MaxEncodedBytes = 4096;
+
+    /// <summary>Most receipts in one list message.</summary>
+    public const int MaxListLength = 256;
+
+    /// <summary>Receipt lists larger than this are ignored when decoding.</summary>
+    public const int MaxEncodedListBytes = MaxListLength * 512;
+
+    /// <summary>The MQTT 5 user property on an evidence PUBLISH by which a device accepts receipt lists.</summary>
+    public const string ListProperty = "receipts";
+
+    /// <summary>The value of <see cref="ListProperty"/> that accepts receipt lists.</summary>
+    public const string ListValue = "list";
+
+    /// <summary><see cref="ListValue"/> in UTF-8, as MQTT user properties carry it.</summary>
+    public static ReadOnlyMemory<byte> ListValueUtf8 { get; } = System.Text.Encoding.UTF8.GetBytes(ListValue);
 
     /// <summary>A receipt for the given COSE bytes.</summary>
     public static EvidenceReceipt For(string deviceId, long? sequence, ReadOnlySpan<byte> cose, ReceiptStatus status, string? reason = null) =>
@@ -39,37 +61,124 @@ public sealed record EvidenceReceipt(string DeviceId, long? Sequence, string Has
         using var buffer = new MemoryStream();
         using (var json = new Utf8JsonWriter(buffer))
         {
-            json.WriteStartObject();
-            json.WriteString("device", DeviceId);
-            if (Sequence is { } seq)
-            {
-                json.WriteNumber("seq", seq);
-            }
-            else
-            {
-                json.WriteNull("seq");
-            }
-
-            json.WriteString("hash", Hash);
-            json.WriteString("status", Status switch
-            {
-                ReceiptStatus.Stored => "stored",
-                ReceiptStatus.Duplicate => "duplicate",
-                _ => "rejected",
-            });
-            if (Reason is null)
-            {
-                json.WriteNull("reason");
-            }
-            else
-            {
-                json.WriteString("reason", Reason);
-            }
-
-            json.WriteEndObject();
+            Write(json);
         }
 
         return buffer.ToArray();
+    }
+
+    /// <summary>One device's receipts as one message: a JSON array of <see cref="Encode"/>'s objects, in the given order.</summary>
+    public static byte[] EncodeList(IReadOnlyList<EvidenceReceipt> receipts)
+    {
+        ArgumentNullException.ThrowIfNull(receipts);
+        ArgumentOutOfRangeException.ThrowIfZero(receipts.Count);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(receipts.Count, MaxListLength);
+        if (receipts.Any(r => r.DeviceId != receipts[0].DeviceId))
+        {
+            throw new ArgumentException("A receipt list answers one device", nameof(receipts));
+        }
+
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartArray();
+            foreach (var receipt in receipts)
+            {
+                receipt.Write(json);
+            }
+
+            json.WriteEndArray();
+        }
+
+        return buffer.ToArray();
+    }
+
+    /// <summary>
+    /// Decodes an untrusted receipts message, either one receipt (<see cref="Encode"/>) or a list
+    /// (<see cref="EncodeList"/>) of receipts for one device; false (never an exception) when it is
+    /// neither, or when any entry of a list is not a receipt.
+    /// </summary>
+    public static bool TryDecodeList(ReadOnlySpan<byte> utf8Json, out IReadOnlyList<EvidenceReceipt> receipts)
+    {
+        receipts = [];
+        var start = utf8Json.TrimStart(" \t\r\n"u8);
+        if (start.IsEmpty || start[0] != (byte)'[')
+        {
+            if (TryDecode(utf8Json, out var single))
+            {
+                receipts = [single!];
+                return true;
+            }
+
+            return false;
+        }
+
+        if (utf8Json.Length > MaxEncodedListBytes)
+        {
+            return false;
+        }
+
+        try
+        {
+            var reader = new Utf8JsonReader(utf8Json);
+            using var document = JsonDocument.ParseValue(ref reader);
+            var root = document.RootElement;
+            var count = root.GetArrayLength();
+            if (count == 0 || count > MaxListLength)
+            {
+                return false;
+            }
+
+            var list = new List<EvidenceReceipt>(count);
+            foreach (var element in root.EnumerateArray())
+            {
+                if (!TryDecode(element, out var receipt) || (list.Count > 0 && receipt!.DeviceId != list[0].DeviceId))
+                {
+                    return false;
+                }
+
+                list.Add(receipt!);
+            }
+
+            receipts = list;
+            return true;
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
+    private void Write(Utf8JsonWriter json)
+    {
+        json.WriteStartObject();
+        json.WriteString("device", DeviceId);
+        if (Sequence is { } seq)
+        {
+            json.WriteNumber("seq", seq);
+        }
+        else
+        {
+            json.WriteNull("seq");
+        }
+
+        json.WriteString("hash", Hash);
+        json.WriteString("status", Status switch
+        {
+            ReceiptStatus.Stored => "stored",
+            ReceiptStatus.Duplicate => "duplicate",
+            _ => "rejected",
+        });
+        if (Reason is null)
+        {
+            json.WriteNull("reason");
+        }
+        else
+        {
+            json.WriteString("reason", Reason);
+        }
+
+        json.WriteEndObject();
     }
 
     /// <summary>Decodes an untrusted receipt; false (never an exception) when it is not one.</summary>
@@ -85,7 +194,19 @@ public sealed record EvidenceReceipt(string DeviceId, long? Sequence, string Has
         {
             var reader = new Utf8JsonReader(utf8Json);
             using var document = JsonDocument.ParseValue(ref reader);
-            var root = document.RootElement;
+            return TryDecode(document.RootElement, out receipt);
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
+    private static bool TryDecode(JsonElement root, out EvidenceReceipt? receipt)
+    {
+        receipt = null;
+        try
+        {
             if (root.ValueKind != JsonValueKind.Object
                 || !root.TryGetProperty("device", out var device) || device.ValueKind != JsonValueKind.String
                 || !root.TryGetProperty("hash", out var hash) || hash.ValueKind != JsonValueKind.String
@@ -128,7 +249,7 @@ public sealed record EvidenceReceipt(string DeviceId, long? Sequence, string Has
             receipt = new EvidenceReceipt(device.GetString()!, sequence, hashText.ToLowerInvariant(), parsed.Value, reason);
             return true;
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException)
+        catch (InvalidOperationException)
         {
             return false;
         }

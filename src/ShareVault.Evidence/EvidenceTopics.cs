@@ -5,7 +5,7 @@ namespace ShareVault.Evidence;
 /// <list type="bullet">
 /// <item><c>sharevault/v1/devices/{id}/evidence</c> — device → service, COSE_Sign1 records, QoS 1, not retained.</item>
 /// <item><c>sharevault/v1/devices/{id}/status</c> — device's retained <see cref="DeviceStatus"/>, also its last will.</item>
-/// <item><c>sharevault/v1/devices/{id}/receipts</c> — service → device, <see cref="EvidenceReceipt"/> JSON, QoS 1.</item>
+/// <item><c>sharevault/v1/devices/{id}/receipts</c> — service → device, <see cref="EvidenceReceipt"/> JSON (one, or a list for a device that asks), QoS 1.</item>
 /// </list>
 /// </summary>
 public static class EvidenceTopics

@@ -161,7 +161,11 @@ public sealed class EmbeddedBroker : IAsyncDisposable
         if (device is not null && parsed && topicDevice == device && kind == EvidenceTopicKind.Evidence)
         {
             args.ProcessPublish = false; // consumed here; the PUBACK says only that the broker has it — the receipt says it is stored
-            await _ingest.SubmitAsync(new IncomingEvidence(topic, System.Buffers.BuffersExtensions.ToArray(args.ApplicationMessage.Payload), device), args.CancellationToken).ConfigureAwait(false);
+            var evidence = new IncomingEvidence(topic, System.Buffers.BuffersExtensions.ToArray(args.ApplicationMessage.Payload), device)
+            {
+                AcceptsReceiptList = IncomingEvidence.AsksForReceiptList(args.ApplicationMessage),
+            };
+            await _ingest.SubmitAsync(evidence, args.CancellationToken).ConfigureAwait(false);
             return;
         }
 

@@ -70,6 +70,32 @@ public sealed record IncomingEvidence(string Topic, ReadOnlyMemory<byte> Payload
 {
     /// <summary>Completed once the message is stored or rejected and receipted (external brokers acknowledge then).</summary>
     public TaskCompletionSource? Done { get; init; }
+
+    /// <summary>
+    /// The publisher accepts its receipts as lists (<see cref="EvidenceReceipt.ListProperty"/> on the
+    /// PUBLISH): one message per committed batch instead of one per record.
+    /// </summary>
+    public bool AcceptsReceiptList { get; init; }
+
+    /// <summary>True when a PUBLISH carries <see cref="EvidenceReceipt.ListProperty"/> = <see cref="EvidenceReceipt.ListValue"/>.</summary>
+    public static bool AsksForReceiptList(MQTTnet.MqttApplicationMessage message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        if (message.UserProperties is not { Count: > 0 } properties)
+        {
+            return false;
+        }
+
+        foreach (var property in properties)
+        {
+            if (property.Name == EvidenceReceipt.ListProperty && property.ValueBuffer.Span.SequenceEqual(EvidenceReceipt.ListValueUtf8.Span))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 }
 
 /// <summary>
@@ -90,7 +116,8 @@ public sealed record IncomingEvidence(string Topic, ReadOnlyMemory<byte> Payload
 /// does not wait for company), checks it on all cores, hands it on;</item>
 /// <item>store: takes every verified batch waiting (at most <see cref="IngestOptions.BatchSize"/>
 /// records in all), commits them in one transaction and hands the batch with its receipts on;</item>
-/// <item>receipt: publishes the receipts of each committed batch, completes their
+/// <item>receipt: publishes the receipts of each committed batch (one message per record, or one list
+/// per device that asks for lists, <see cref="ReceiptMessages"/>), completes their
 /// <see cref="IncomingEvidence.Done"/> and raises <see cref="BatchCommitted"/>; a receipt never
 /// leaves before the commit that backs it.</item>
 /// </list>
@@ -531,7 +558,7 @@ public sealed class EvidenceIngest : IAsyncDisposable
             Metrics.CountRejection(rejection.Reason);
         }
 
-        var receipts = new List<EvidenceReceipt>(count);
+        var receipts = new List<(EvidenceReceipt Receipt, bool AsList)>(count);
         var n = 0;
         foreach (var (messages, checks, _) in parts)
         {
@@ -539,7 +566,7 @@ public sealed class EvidenceIngest : IAsyncDisposable
             {
                 if (Receipt(checks[i], recordIndex[n] >= 0 ? outcomes![recordIndex[n]] : null) is { } receipt)
                 {
-                    receipts.Add(receipt);
+                    receipts.Add((receipt, messages[i].AcceptsReceiptList));
                 }
             }
         }
@@ -561,10 +588,11 @@ public sealed class EvidenceIngest : IAsyncDisposable
             // Issued in order, up to ReceiptWindow at a time: over an external broker each QoS 1 PUBLISH
             // waits for its PUBACK, and one at a time that round trip, not the commit, set the pace (a
             // profile of serve behind mosquitto). The agent matches receipts by hash, not by order.
-            var inFlight = new List<Task>(Math.Min(ReceiptWindow, receipts.Count));
-            foreach (var receipt in receipts)
+            var messages = ReceiptMessages(receipts);
+            var inFlight = new List<Task>(Math.Min(ReceiptWindow, messages.Count));
+            foreach (var (deviceId, payload) in messages)
             {
-                inFlight.Add(_publishReceipt(EvidenceTopics.Receipts(receipt.DeviceId), receipt.Encode(), ct));
+                inFlight.Add(_publishReceipt(EvidenceTopics.Receipts(deviceId), payload, ct));
                 if (inFlight.Count == ReceiptWindow)
                 {
                     await Task.WhenAll(inFlight).ConfigureAwait(false);
@@ -591,6 +619,37 @@ public sealed class EvidenceIngest : IAsyncDisposable
         }
 
         BatchCommitted?.Invoke();
+    }
+
+    /// <summary>
+    /// The receipt messages of a committed batch, in stream order: one per record, except that the
+    /// receipts of a device that accepts lists are gathered into one list (<see cref="EvidenceReceipt.EncodeList"/>)
+    /// at the place of its first, a new one every <see cref="EvidenceReceipt.MaxListLength"/>. A list
+    /// costs the broker and the device one message where single receipts cost one per record.
+    /// </summary>
+    internal static List<(string DeviceId, byte[] Payload)> ReceiptMessages(IReadOnlyList<(EvidenceReceipt Receipt, bool AsList)> receipts)
+    {
+        var slots = new List<(string DeviceId, EvidenceReceipt? Single, List<EvidenceReceipt>? List)>(receipts.Count);
+        var open = new Dictionary<string, List<EvidenceReceipt>>(StringComparer.Ordinal);
+        foreach (var (receipt, asList) in receipts)
+        {
+            if (!asList)
+            {
+                slots.Add((receipt.DeviceId, receipt, null));
+                continue;
+            }
+
+            if (!open.TryGetValue(receipt.DeviceId, out var list) || list.Count == EvidenceReceipt.MaxListLength)
+            {
+                list = [];
+                open[receipt.DeviceId] = list;
+                slots.Add((receipt.DeviceId, null, list));
+            }
+
+            list.Add(receipt);
+        }
+
+        return slots.ConvertAll(slot => (slot.DeviceId, slot.Single?.Encode() ?? EvidenceReceipt.EncodeList(slot.List!)));
     }
 
     private void GiveUp(IReadOnlyList<VerifiedBatch> parts, int count)
@@ -694,7 +753,7 @@ public sealed class EvidenceIngest : IAsyncDisposable
     private sealed record VerifiedBatch(IReadOnlyList<IncomingEvidence> Messages, Check[] Checks, string Stamp);
 
     /// <summary>Batches committed in one transaction, with the receipts to publish for them (in stream order).</summary>
-    private sealed record CommittedBatch(IReadOnlyList<VerifiedBatch> Parts, IReadOnlyList<VerifiedRecord> Records, IReadOnlyList<EvidenceReceipt> Receipts, int Count);
+    private sealed record CommittedBatch(IReadOnlyList<VerifiedBatch> Parts, IReadOnlyList<VerifiedRecord> Records, IReadOnlyList<(EvidenceReceipt Receipt, bool AsList)> Receipts, int Count);
 
     private readonly record struct Check(VerifiedRecord? Record, string? Reason, string? Detail, string? DeviceId, long? Sequence, string? ReceiptDevice, byte[] Hash)
     {

@@ -141,7 +141,12 @@ public sealed class ExternalBrokerSource(EvidenceIngest ingest, ExternalBrokerOp
     {
         args.AutoAcknowledge = false;
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await ingest.SubmitAsync(new IncomingEvidence(args.ApplicationMessage.Topic, System.Buffers.BuffersExtensions.ToArray(args.ApplicationMessage.Payload), null) { Done = done }, CancellationToken.None).ConfigureAwait(false);
+        var evidence = new IncomingEvidence(args.ApplicationMessage.Topic, System.Buffers.BuffersExtensions.ToArray(args.ApplicationMessage.Payload), null)
+        {
+            Done = done,
+            AcceptsReceiptList = IncomingEvidence.AsksForReceiptList(args.ApplicationMessage),
+        };
+        await ingest.SubmitAsync(evidence, CancellationToken.None).ConfigureAwait(false);
         // Acknowledge only a message ingest has handled: Done is cancelled when ingest stops first, and
         // then the broker must keep the message and redeliver it to the next session.
         _ = done.Task.ContinueWith(_ => AcknowledgeAsync(args), CancellationToken.None,

@@ -19,6 +19,7 @@ public sealed class SimulatedDevice : IAsyncDisposable
     private byte[] _previous = [];
     private long _next;
     private IMqttClient? _client;
+    private int _receiptMessages;
 
     public SimulatedDevice(string id, long firstSequence = 0)
     {
@@ -33,6 +34,12 @@ public sealed class SimulatedDevice : IAsyncDisposable
     public byte[] PublicKey => Key.ExportSubjectPublicKeyInfo();
 
     public IReadOnlyDictionary<string, EvidenceReceipt> Receipts => _receipts;
+
+    /// <summary>Publishes with <see cref="EvidenceReceipt.ListProperty"/>, as the agent does, so the service may answer with receipt lists.</summary>
+    public bool AsksForReceiptLists { get; init; }
+
+    /// <summary>Receipt messages received (a list counts once).</summary>
+    public int ReceiptMessages => _receiptMessages;
 
     /// <summary>Signs the next record of the chain.</summary>
     public byte[] Next(DateTimeOffset time, params Reading[] readings)
@@ -56,9 +63,13 @@ public sealed class SimulatedDevice : IAsyncDisposable
         _client = new MqttClientFactory().CreateMqttClient();
         _client.ApplicationMessageReceivedAsync += args =>
         {
-            if (EvidenceReceipt.TryDecode(System.Buffers.BuffersExtensions.ToArray(args.ApplicationMessage.Payload), out var receipt) && receipt is not null)
+            if (TryDecodeReceipts(System.Buffers.BuffersExtensions.ToArray(args.ApplicationMessage.Payload), out var receipts))
             {
-                _receipts[receipt.Hash] = receipt;
+                Interlocked.Increment(ref _receiptMessages);
+                foreach (var receipt in receipts)
+                {
+                    _receipts[receipt.Hash] = receipt;
+                }
             }
 
             return Task.CompletedTask;
@@ -81,9 +92,27 @@ public sealed class SimulatedDevice : IAsyncDisposable
 
     public async Task<MqttClientPublishReasonCode> PublishAsync(byte[] cose, CancellationToken cancellationToken, string? topic = null)
     {
-        var result = await _client!.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(topic ?? EvidenceTopics.Evidence(Id)).WithPayload(cose)
-            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithContentType(EvidenceFormat.CoseMediaType).Build(), cancellationToken);
+        var message = new MqttApplicationMessageBuilder().WithTopic(topic ?? EvidenceTopics.Evidence(Id)).WithPayload(cose)
+            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithContentType(EvidenceFormat.CoseMediaType);
+        if (AsksForReceiptLists)
+        {
+            message.WithUserProperty(EvidenceReceipt.ListProperty, EvidenceReceipt.ListValueUtf8);
+        }
+
+        var result = await _client!.PublishAsync(message.Build(), cancellationToken);
         return result.ReasonCode;
+    }
+
+    /// <summary>A device that does not ask for lists takes single receipts only, like an agent that predates them.</summary>
+    private bool TryDecodeReceipts(byte[] payload, out IReadOnlyList<EvidenceReceipt> receipts)
+    {
+        if (AsksForReceiptLists)
+        {
+            return EvidenceReceipt.TryDecodeList(payload, out receipts);
+        }
+
+        receipts = EvidenceReceipt.TryDecode(payload, out var single) ? [single!] : [];
+        return receipts.Count == 1;
     }
 
     /// <summary>Waits until every record has a receipt; returns them in order.</summary>

@@ -93,6 +93,49 @@ public sealed class IngestOverMqttTests(PoolKeyFixture key)
     }
 
     [Fact]
+    public async Task A_device_that_asks_for_receipt_lists_gets_one_message_per_committed_batch_and_one_that_does_not_gets_one_per_record()
+    {
+        const int Records = 20;
+        await using var host = await ClaimsHost.StartAsync(Options(key), key.Signer(), TimeProvider.System, default);
+        await using var lister = new SimulatedDevice("pi-list-1") { AsksForReceiptLists = true };
+        await using var single = new SimulatedDevice("pi-single-1");
+        await SetUpPoolAsync(host.Engine, key.KeyName, lister, single);
+
+        // The first committed batch waits (before its receipts) until all 40 messages have reached ingest,
+        // so the rest are committed together; each batch the list device has records in is recorded.
+        var batchesWithLister = 0;
+        host.Ingest.AfterStoreBeforeReceipts = async (records, ct) =>
+        {
+            await EventuallyAsync(() => host.Ingest.Metrics.ReceivedCount, n => n >= 2 * Records, Wait);
+            if (records.Any(r => r.DeviceId == lister.Id))
+            {
+                Interlocked.Increment(ref batchesWithLister);
+            }
+        };
+        foreach (var device in new[] { lister, single })
+        {
+            Assert.Equal(MqttClientConnectResultCode.Success, (await device.ConnectAsync(host.Options.MqttPort, default)).ResultCode);
+            await device.SubscribeReceiptsAsync(default);
+        }
+
+        var start = DateTimeOffset.UtcNow.AddMinutes(-30);
+        var listed = lister.Quiet(start, Records);
+        var singles = single.Quiet(start, Records);
+        for (var i = 0; i < Records; i++)
+        {
+            Assert.Equal(MqttClientPublishReasonCode.Success, await lister.PublishAsync(listed[i], default));
+            Assert.Equal(MqttClientPublishReasonCode.Success, await single.PublishAsync(singles[i], default));
+        }
+
+        Assert.All(await lister.WaitForReceiptsAsync(listed, Wait), r => Assert.Equal(ReceiptStatus.Stored, r.Status));
+        Assert.All(await single.WaitForReceiptsAsync(singles, Wait), r => Assert.Equal(ReceiptStatus.Stored, r.Status));
+        Assert.Equal(Records, single.ReceiptMessages);
+        Assert.Equal(batchesWithLister, lister.ReceiptMessages);
+        Assert.InRange(lister.ReceiptMessages, 1, Records / 2);
+        Assert.Equal(2 * Records, host.Engine.Evidence(lister.Id).Count + host.Engine.Evidence(single.Id).Count);
+    }
+
+    [Fact]
     public async Task A_quiet_home_yields_no_claim()
     {
         await using var host = await ClaimsHost.StartAsync(Options(key), key.Signer(), TimeProvider.System, default);

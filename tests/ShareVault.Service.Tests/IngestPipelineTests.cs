@@ -19,6 +19,29 @@ public sealed class IngestPipelineTests
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
 
     [Fact]
+    public void A_batch_s_receipts_are_one_list_per_device_that_asks_and_one_message_per_record_otherwise_in_stream_order()
+    {
+        static EvidenceReceipt Stored(string device, int seq) => EvidenceReceipt.For(device, seq, [(byte)seq, (byte)(seq >> 8)], ReceiptStatus.Stored);
+        var batch = new List<(EvidenceReceipt, bool)> { (Stored("a", 1), true), (Stored("b", 1), false), (Stored("a", 2), true), (Stored("c", 1), true), (Stored("b", 2), false) };
+        batch.AddRange(Enumerable.Range(3, EvidenceReceipt.MaxListLength).Select(i => (Stored("a", i), true)));
+
+        var messages = EvidenceIngest.ReceiptMessages(batch);
+
+        // a's first list opens at its first receipt and fills up; b's receipts stay single; a's overflow opens a second list.
+        Assert.Equal(["a", "b", "c", "b", "a"], messages.Select(m => m.DeviceId));
+        Assert.True(EvidenceReceipt.TryDecodeList(messages[0].Payload, out var first));
+        Assert.Equal(Enumerable.Range(1, EvidenceReceipt.MaxListLength).Select(i => (long?)i), first.Select(r => r.Sequence));
+        Assert.True(EvidenceReceipt.TryDecode(messages[1].Payload, out var b1));
+        Assert.Equal(1, b1!.Sequence);
+        Assert.True(EvidenceReceipt.TryDecodeList(messages[2].Payload, out var c));
+        Assert.Equal("c", Assert.Single(c).DeviceId);
+        Assert.True(EvidenceReceipt.TryDecode(messages[3].Payload, out var b2));
+        Assert.Equal(2, b2!.Sequence);
+        Assert.True(EvidenceReceipt.TryDecodeList(messages[4].Payload, out var overflow));
+        Assert.Equal([EvidenceReceipt.MaxListLength + 1, EvidenceReceipt.MaxListLength + 2], overflow.Select(r => r.Sequence!.Value));
+    }
+
+    [Fact]
     public async Task Receipts_follow_their_commit_and_device_order_survives_many_pipelined_batches()
     {
         await using var rig = await Rig.CreateAsync(3, new IngestOptions { BatchSize = 7 });

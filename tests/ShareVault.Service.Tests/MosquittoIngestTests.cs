@@ -12,7 +12,7 @@ public sealed class MosquittoIngestTests(PoolKeyFixture key)
     public async Task A_leak_through_mosquitto_yields_exactly_one_claim_and_one_payout()
     {
         await using var site = await MosquittoSite.StartAsync(key.DataDir);
-        await using var device = new SimulatedDevice("pi-mosq-1");
+        await using var device = new SimulatedDevice("pi-mosq-1") { AsksForReceiptLists = true }; // receipt lists through mosquitto: the user property travels with the PUBLISH
         await using var host = await ClaimsHost.StartAsync(site.ServiceOptions(key, key.NewDatabasePath()), key.Signer(), TimeProvider.System, default);
         await IngestOverMqttTests.SetUpPoolAsync(host.Engine, key.KeyName, device);
 

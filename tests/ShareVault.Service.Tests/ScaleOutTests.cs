@@ -62,7 +62,7 @@ public sealed class ScaleOutTests(PoolKeyFixture key, MosquittoFixture broker, I
     {
         var site = broker.Site;
         var database = PostgresServer.Shared.CreateDatabase("scale");
-        await using var flooded = new SimulatedDevice("so-flood-" + Guid.NewGuid().ToString("N")[..6]);
+        await using var flooded = new SimulatedDevice("so-flood-" + Guid.NewGuid().ToString("N")[..6]) { AsksForReceiptLists = true };
         var quiet = Enumerable.Range(0, QuietDevices).Select(i => new SimulatedDevice($"so-quiet-{i}-" + Guid.NewGuid().ToString("N")[..6])).ToList();
         try
         {

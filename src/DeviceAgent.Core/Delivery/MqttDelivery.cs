@@ -269,6 +269,7 @@ public sealed class MqttDelivery : IAsyncDisposable
                     .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
                     .WithContentType(EvidenceFormat.CoseMediaType)
                     .WithUserProperty("seq", System.Text.Encoding.ASCII.GetBytes(entry.Sequence.ToString(System.Globalization.CultureInfo.InvariantCulture)).AsMemory())
+                    .WithUserProperty(EvidenceReceipt.ListProperty, EvidenceReceipt.ListValueUtf8)
                     .Build();
                 _inFlight[entry.Hash] = now;
                 var result = await _client.PublishAsync(message, cancellationToken).ConfigureAwait(false);
@@ -331,21 +332,25 @@ public sealed class MqttDelivery : IAsyncDisposable
             return Task.CompletedTask;
         }
 
-        var payload = message.Payload.Length > EvidenceReceipt.MaxEncodedBytes ? [] : message.Payload.ToArray();
-        if (!EvidenceReceipt.TryDecode(payload, out var receipt) || receipt!.DeviceId != _deviceId)
+        // One receipt, or a list of them (the agent asks for lists on every PUBLISH, EvidenceReceipt.ListProperty).
+        var payload = message.Payload.Length > EvidenceReceipt.MaxEncodedListBytes ? [] : message.Payload.ToArray();
+        if (!EvidenceReceipt.TryDecodeList(payload, out var receipts) || receipts[0].DeviceId != _deviceId)
         {
             _log.LogWarning("Ignored a malformed receipt on {Topic} ({Bytes} bytes)", message.Topic, message.Payload.Length);
             return Task.CompletedTask;
         }
 
-        _inFlight.TryRemove(receipt.Hash, out _);
-        var known = receipt.ReleasesRecord ? _outbox.Release(receipt.Hash) : _outbox.Reject(receipt.Hash);
-        if (known)
+        foreach (var receipt in receipts)
         {
-            ReceiptsMatched++;
-            if (receipt.Status == ReceiptStatus.Rejected)
+            _inFlight.TryRemove(receipt.Hash, out _);
+            var known = receipt.ReleasesRecord ? _outbox.Release(receipt.Hash) : _outbox.Reject(receipt.Hash);
+            if (known)
             {
-                _log.LogWarning("The service rejected record {Sequence}: {Reason}; moved to outbox/rejected", receipt.Sequence, receipt.Reason);
+                ReceiptsMatched++;
+                if (receipt.Status == ReceiptStatus.Rejected)
+                {
+                    _log.LogWarning("The service rejected record {Sequence}: {Reason}; moved to outbox/rejected", receipt.Sequence, receipt.Reason);
+                }
             }
         }
 
