@@ -10,7 +10,7 @@ namespace ShareVault.Benchmarks;
 /// <summary>
 /// A benchmark device that connects, publishes and takes its receipts the way the agent's MQTT
 /// delivery (<c>DeviceAgent.Core/Delivery/MqttDelivery.cs</c>) does: MQTT 5, QoS 1, records in
-/// sequence order on one connection, each PUBLISH awaiting its PUBACK before the next, at most
+/// sequence order on one connection, PUBLISHes not waiting for each other's PUBACK but at most
 /// <see cref="AgentWindow"/> records sent and not yet receipted (the agent's default
 /// <c>maxInFlight</c>), and receipt lists asked for (<see cref="EvidenceReceipt.ListProperty"/>).
 /// Every receipt is decoded as it arrives and queued for the round's zero-loss check.
@@ -62,13 +62,18 @@ internal sealed class DevicePublisher : IAsyncDisposable
     /// <summary>Publishes <paramref name="records"/> in order, as the agent would, and returns when the last one is acknowledged by the broker.</summary>
     public async Task PublishAsync(IEnumerable<byte[]> records)
     {
+        var acknowledged = new List<Task<MqttClientPublishResult>>();
         foreach (var cose in records)
         {
             await _window.WaitAsync();
             _unreceipted[Convert.ToHexStringLower(SHA256.HashData(cose))] = 0;
-            var result = await _client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(EvidenceTopics.Evidence(_deviceId)).WithPayload(cose)
+            acknowledged.Add(_client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(EvidenceTopics.Evidence(_deviceId)).WithPayload(cose)
                 .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithContentType(EvidenceFormat.CoseMediaType)
-                .WithUserProperty(EvidenceReceipt.ListProperty, EvidenceReceipt.ListValueUtf8).Build());
+                .WithUserProperty(EvidenceReceipt.ListProperty, EvidenceReceipt.ListValueUtf8).Build()));
+        }
+
+        foreach (var result in await Task.WhenAll(acknowledged))
+        {
             if (result.ReasonCode != MqttClientPublishReasonCode.Success)
             {
                 throw new InvalidOperationException($"{_deviceId}: PUBACK {result.ReasonCode}");

@@ -121,6 +121,25 @@ public sealed class MqttDeliveryTests : IDisposable
     }
 
     [Fact]
+    public async Task Records_waiting_in_the_outbox_go_out_without_waiting_for_each_other_s_PUBACK()
+    {
+        const int Records = 10;
+        await using var broker = NewBroker();
+        await broker.StartAsync();
+
+        // The proxy is not listening yet: the agent retries while its records wait in the outbox.
+        await using var proxy = new PubAckHoldingProxy(broker.Port, release: Records, patience: TimeSpan.FromSeconds(10));
+        await using var agent = new Agent(_dir.Path, _key, proxy.Uri);
+        agent.Record(Records);
+        proxy.Start();
+
+        // One record per PUBACK round trip would leave the proxy holding the first PUBACK until its patience ran out, at 1.
+        Assert.Equal(Records, await proxy.ReleasedAfter.WaitAsync(Patience));
+        await Eventually(() => agent.Outbox.Count == 0, "the outbox drains");
+        AssertEverySequenceStoredOnceAndChained(broker, Records);
+    }
+
+    [Fact]
     public async Task Broker_acknowledgement_alone_does_not_empty_the_outbox()
     {
         await using var broker = NewBroker();

@@ -98,6 +98,7 @@ internal sealed class EmbeddedBroker : IAsyncDisposable
         }
 
         var cose = message.Payload.ToArray();
+        var asksForList = message.UserProperties?.Any(p => p.Name == EvidenceReceipt.ListProperty && p.ValueBuffer.Span.SequenceEqual(EvidenceReceipt.ListValueUtf8.Span)) == true;
         var verification = EvidenceVerifier.Verify(cose, _keys);
         if (verification.Record is { } seen)
         {
@@ -140,7 +141,7 @@ internal sealed class EmbeddedBroker : IAsyncDisposable
         {
             var reply = new MqttApplicationMessageBuilder()
                 .WithTopic(EvidenceTopics.Receipts(deviceId))
-                .WithPayload(receipt.Encode())
+                .WithPayload(asksForList ? EvidenceReceipt.EncodeList([receipt]) : receipt.Encode())
                 .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
                 .Build();
             try
