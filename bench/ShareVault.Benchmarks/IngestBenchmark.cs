@@ -82,11 +82,13 @@ internal sealed class IngestBenchmark : IBenchmark
         var signature = bareKey.SignHash(hash);
         var spki = bareKey.ExportSubjectPublicKeyInfo();
 
-        // Tiered JIT, the thread pool and MQTTnet's buffers need a moment; a running service is past that.
+        // Tiered JIT (a method is compiled twice, the second time only after it has run a while), the thread
+        // pool and MQTTnet's buffers need a moment; a running service is past that. So one full round of
+        // each SQLite kind goes first, uncounted.
         var warmUp = fleet.Take(Math.Max(10, perDevice / 5));
-        var warmIn = await InProcessRoundAsync(warmUp, null);
-        var warmMqtt = mqtt ? await MqttRoundAsync(warmUp, null) : null;
-        Console.WriteLine($"warm-up, not counted ({warmUp.Stream.Count} records): in-process {warmIn.Rate:F0}/s{(warmMqtt is null ? string.Empty : $", over MQTT {warmMqtt.Rate:F0}/s")}");
+        var warmIn = await InProcessRoundAsync(fleet, null);
+        var warmMqtt = mqtt ? await MqttRoundAsync(fleet, null) : null;
+        Console.WriteLine($"warm-up, not counted ({fleet.Stream.Count} records): in-process {warmIn.Rate:F0}/s{(warmMqtt is null ? string.Empty : $", over MQTT {warmMqtt.Rate:F0}/s")}");
         if (postgres is not null)
         {
             var warmPgIn = await InProcessRoundAsync(warmUp, postgres);
@@ -107,6 +109,8 @@ internal sealed class IngestBenchmark : IBenchmark
         var pgInProcess = new List<RoundResult>();
         var pgEndToEnd = new List<RoundResult>();
         var scaleOut = Enumerable.Range(0, MaxInstances).Select(_ => new List<(double Rate, bool Lossless, string Verdict)>()).ToArray();
+        var serveEmbedded = new List<ServeProcessRound.Result>();
+        var serveEmbeddedPg = new List<ServeProcessRound.Result>();
         var pg = postgres is not null;
         Console.WriteLine();
         Console.WriteLine($"{"round",5} {"bare 1 core",12} {"bare all",10} {"evidence all",13} {"in-process",11} {"/bare",6} {(pg ? $"{"pg in-proc",11} {"/bare",6} " : string.Empty)}"
@@ -142,6 +146,18 @@ internal sealed class IngestBenchmark : IBenchmark
 
             if (serve)
             {
+                async Task Enroll(ClaimsDatabase db)
+                {
+                    using var engine = new ClaimsEngine(db, new NoSigner(), TimeProvider.System);
+                    await fleet.EnrollAsync(engine);
+                }
+
+                serveEmbedded.Add(await ServeProcessRound.RunAsync(null, fleet.Devices, fleet.Records, Enroll, WaitAsync));
+                using (var fresh = postgres!.Create())
+                {
+                    serveEmbeddedPg.Add(await ServeProcessRound.RunAsync(fresh.ConnectionString, fleet.Devices, fleet.Records, Enroll, WaitAsync));
+                }
+
                 for (var n = 1; n <= MaxInstances; n++)
                 {
                     scaleOut[n - 1].Add(await ScaleOutAsync(fleet, postgres!, n));
@@ -156,6 +172,12 @@ internal sealed class IngestBenchmark : IBenchmark
                 + $"in-process {inProcess[^1].Verdict}{(pgIn is null ? string.Empty : "; pg in-process " + pgIn.Verdict)}{(e2e is null ? string.Empty : "; MQTT " + e2e.Verdict)}{(pgE2e is null ? string.Empty : "; pg MQTT " + pgE2e.Verdict)}");
             if (serve)
             {
+                foreach (var (label, one) in new[] { ("SQLite", serveEmbedded[^1]), ("PostgreSQL", serveEmbeddedPg[^1]) })
+                {
+                    Console.WriteLine($"{string.Empty,5} serve process, embedded broker, {label}: {one.Rate:F0}/s {one.Rate / bareAll[^1],4:P0} {one.Verdict}; "
+                        + $"CPU per record: service {one.ServiceMicrosPerRecord:F0} µs, devices {one.DevicesMicrosPerRecord:F0} µs");
+                }
+
                 Console.WriteLine($"{string.Empty,5} serve processes on mosquitto + PostgreSQL: "
                     + string.Join(", ", scaleOut.Select((r, i) => $"{i + 1}: {r[^1].Rate:F0}/s {r[^1].Rate / bareAll[^1],4:P0} {r[^1].Verdict}")));
             }
@@ -186,6 +208,15 @@ internal sealed class IngestBenchmark : IBenchmark
 
         if (serve)
         {
+            foreach (var (label, runs) in new[] { ("SQLite", serveEmbedded), ("PostgreSQL", serveEmbeddedPg) })
+            {
+                var serveRates = runs.Select(r => r.Rate).ToList();
+                Console.WriteLine($"  {$"1 serve process, embedded broker, {label}",-52} {Stats.Median(serveRates),8:F0}/s (min {serveRates.Min():F0}, max {serveRates.Max():F0}); / bare verify on all cores = {Stats.Median([.. serveRates.Select((r, i) => r / bareAll[i])]):P0}");
+                Console.WriteLine($"  {string.Empty,-52} CPU per record, median of rounds: service {Stats.Median([.. runs.Select(r => r.ServiceMicrosPerRecord)]):F0} µs, "
+                    + $"devices (this process) {Stats.Median([.. runs.Select(r => r.DevicesMicrosPerRecord)]):F0} µs; "
+                    + $"{Environment.ProcessorCount} cores / the service's CPU per record = {Stats.Median([.. runs.Select(r => r.ServiceCeiling)]):F0}/s (a ceiling, not a measurement)");
+            }
+
             for (var n = 1; n <= MaxInstances; n++)
             {
                 var rates = scaleOut[n - 1].Select(r => r.Rate).ToList();
@@ -232,6 +263,13 @@ internal sealed class IngestBenchmark : IBenchmark
 
         if (serve)
         {
+            foreach (var (label, runs) in new[] { ("SQLite", serveEmbedded), ("PostgreSQL", serveEmbeddedPg) })
+            {
+                Row($"1 `serve` process, embedded broker, {label}", [.. runs.Select(r => r.Rate)], Loss([.. runs.Select(r => r.Lossless)]),
+                    $" (CPU per record: service {Stats.Median([.. runs.Select(r => r.ServiceMicrosPerRecord)]):F0} µs, devices {Stats.Median([.. runs.Select(r => r.DevicesMicrosPerRecord)]):F0} µs; "
+                    + $"{Environment.ProcessorCount} cores / service CPU = {Stats.Median([.. runs.Select(r => r.ServiceCeiling)]):F0}/s)");
+            }
+
             for (var n = 1; n <= MaxInstances; n++)
             {
                 var runs = scaleOut[n - 1];
@@ -242,7 +280,7 @@ internal sealed class IngestBenchmark : IBenchmark
 
         Console.WriteLine();
         List<RoundResult> all = [.. inProcess, .. endToEnd, .. pgInProcess, .. pgEndToEnd];
-        var scaleOutRounds = scaleOut.SelectMany(r => r).ToList();
+        var scaleOutRounds = scaleOut.SelectMany(r => r).Concat(serveEmbedded.Concat(serveEmbeddedPg).Select(r => (r.Rate, r.Lossless, r.Verdict))).ToList();
         var lossless = all.All(r => r.Lossless) && scaleOutRounds.All(r => r.Lossless);
         Console.WriteLine(lossless
             ? $"zero loss: every record of every round stored exactly once and receipted 'stored' ({all.Count + scaleOutRounds.Count} rounds)"
@@ -480,8 +518,8 @@ internal sealed class IngestBenchmark : IBenchmark
         {
             var fleet = Enumerable.Range(0, devices).Select(i => (Id: $"bench-{i:D4}", Key: ECDsa.Create(ECCurve.NamedCurves.nistP256))).ToList();
 
-            // Two hours back at one record per 30 s, so every record is inside the service's time window.
-            var start = DateTimeOffset.UtcNow.AddHours(-2);
+            // At one record per 30 s, ending well before now (at least two hours back), so every record is inside the service's time window.
+            var start = DateTimeOffset.UtcNow.AddHours(-2) - TimeSpan.FromSeconds(30 * perDevice);
             var records = new List<byte[]>[devices];
             Parallel.For(0, devices, d =>
             {
