@@ -59,6 +59,36 @@ internal sealed class DevicePublisher : IAsyncDisposable
         return device;
     }
 
+    /// <summary>Connects every device (16 at a time), as <see cref="ConnectAsync"/> does; with <paramref name="withProof"/> each logs in with its device proof.</summary>
+    public static async Task<List<DevicePublisher>> ConnectAllAsync(
+        IEnumerable<(string Id, ECDsa Key)> devices, int port, ConcurrentQueue<EvidenceReceipt> receipts, bool withProof)
+    {
+        using var connecting = new SemaphoreSlim(16);
+        return [.. await Task.WhenAll(devices.Select(async device =>
+        {
+            await connecting.WaitAsync();
+            try
+            {
+                return await ConnectAsync(device.Id, port, receipts, withProof ? device.Key : null);
+            }
+            finally
+            {
+                connecting.Release();
+            }
+        }))];
+    }
+
+    /// <summary>
+    /// The zero-loss verdict of a round: every record stored once (<paramref name="rows"/> and
+    /// <paramref name="distinct"/> hashes in the database) and receipted <c>stored</c>.
+    /// </summary>
+    public static (bool Lossless, string Verdict) ZeroLoss(long rows, long distinct, IEnumerable<EvidenceReceipt> receipts, int expected)
+    {
+        var stored = receipts.Where(r => r.Status == ReceiptStatus.Stored).Select(r => r.Hash).Distinct(StringComparer.Ordinal).Count();
+        var lossless = rows == expected && distinct == expected && stored == expected;
+        return (lossless, lossless ? $"ok ({expected} stored, {expected} receipted)" : $"LOSS: {rows} rows ({distinct} distinct) of {expected}, {stored} 'stored' receipts");
+    }
+
     /// <summary>Publishes <paramref name="records"/> in order, as the agent would, and returns when the last one is acknowledged by the broker.</summary>
     public async Task PublishAsync(IEnumerable<byte[]> records)
     {

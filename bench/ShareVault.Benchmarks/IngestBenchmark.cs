@@ -415,22 +415,7 @@ internal sealed class IngestBenchmark : IBenchmark
             host.Ingest.BatchCommitted += commits.Mark;
             host.Ingest.AfterStoreBeforeReceipts = commits.Stored;
             var receipts = new ConcurrentQueue<EvidenceReceipt>();
-            using (var connecting = new SemaphoreSlim(16))
-            {
-                var connected = await Task.WhenAll(fleet.Devices.Select(async device =>
-                {
-                    await connecting.WaitAsync();
-                    try
-                    {
-                        return await DevicePublisher.ConnectAsync(device.Id, options.MqttPort, receipts, device.Key);
-                    }
-                    finally
-                    {
-                        connecting.Release();
-                    }
-                }));
-                clients.AddRange(connected);
-            }
+            clients.AddRange(await DevicePublisher.ConnectAllAsync(fleet.Devices, options.MqttPort, receipts, withProof: true));
 
             var clock = Stopwatch.StartNew();
             var publishing = Task.WhenAll(clients.Select((client, d) => Task.Run(() => client.PublishAsync(fleet.Records[d]))));

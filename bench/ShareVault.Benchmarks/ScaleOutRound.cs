@@ -55,21 +55,7 @@ internal static class ScaleOutRound
             await Task.WhenAll(services.Select(s => s.WaitForLineAsync(l => l.TrimStart().StartsWith("HTTP API ", StringComparison.Ordinal), Ready, "HTTP API line (service ready)")));
 
             var receipts = new ConcurrentQueue<EvidenceReceipt>();
-            using (var connecting = new SemaphoreSlim(16))
-            {
-                clients.AddRange(await Task.WhenAll(devices.Select(async device =>
-                {
-                    await connecting.WaitAsync();
-                    try
-                    {
-                        return await DevicePublisher.ConnectAsync(device.Id, port, receipts, null);
-                    }
-                    finally
-                    {
-                        connecting.Release();
-                    }
-                })));
-            }
+            clients.AddRange(await DevicePublisher.ConnectAllAsync(devices, port, receipts, withProof: false));
 
             // Each new process JITs and fills its caches first; a running service is past that, so the first
             // tenth of every device's records goes through before the clock starts.
@@ -84,9 +70,7 @@ internal static class ScaleOutRound
             await publishing;
 
             var (rows, distinct) = count(database);
-            var stored = receipts.Where(r => r.Status == ReceiptStatus.Stored).Select(r => r.Hash).Distinct(StringComparer.Ordinal).Count();
-            var lossless = rows == expected && distinct == expected && stored == expected;
-            var verdict = lossless ? $"ok ({expected} stored, {expected} receipted)" : $"LOSS: {rows} rows ({distinct} distinct) of {expected}, {stored} 'stored' receipts";
+            var (lossless, verdict) = DevicePublisher.ZeroLoss(rows, distinct, receipts, expected);
             return ((expected - (warm * records.Count)) / elapsed.TotalSeconds, lossless, verdict);
         }
         finally

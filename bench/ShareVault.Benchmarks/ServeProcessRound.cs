@@ -50,21 +50,7 @@ internal static class ServeProcessRound
         {
             await service.WaitForLineAsync(l => l.TrimStart().StartsWith("HTTP API ", StringComparison.Ordinal), Ready, "HTTP API line (service ready)");
             var receipts = new ConcurrentQueue<EvidenceReceipt>();
-            using (var connecting = new SemaphoreSlim(16))
-            {
-                clients.AddRange(await Task.WhenAll(devices.Select(async device =>
-                {
-                    await connecting.WaitAsync();
-                    try
-                    {
-                        return await DevicePublisher.ConnectAsync(device.Id, port, receipts, device.Key);
-                    }
-                    finally
-                    {
-                        connecting.Release();
-                    }
-                })));
-            }
+            clients.AddRange(await DevicePublisher.ConnectAllAsync(devices, port, receipts, withProof: true));
 
             // A fresh process compiles its hot paths twice (tiered JIT) during its first tens of thousands of
             // records; a running service is past that. So the first half of every device's records goes
@@ -92,9 +78,7 @@ internal static class ServeProcessRound
                 distinct = Convert.ToInt64(ClaimsDatabase.Scalar(reader, null, "SELECT COUNT(DISTINCT hash) FROM evidence"), CultureInfo.InvariantCulture);
             }
 
-            var stored = receipts.Where(r => r.Status == ReceiptStatus.Stored).Select(r => r.Hash).Distinct(StringComparer.Ordinal).Count();
-            var lossless = rows == expected && distinct == expected && stored == expected;
-            var verdict = lossless ? $"ok ({expected} stored, {expected} receipted)" : $"LOSS: {rows} rows ({distinct} distinct) of {expected}, {stored} 'stored' receipts";
+            var (lossless, verdict) = DevicePublisher.ZeroLoss(rows, distinct, receipts, expected);
             return new Result(measured / elapsed.TotalSeconds, lossless, verdict,
                 (serviceAfter - serviceBefore).TotalMicroseconds / measured, (selfAfter - selfBefore).TotalMicroseconds / measured);
         }

@@ -49,6 +49,9 @@ public sealed record EvidenceReceipt(string DeviceId, long? Sequence, string Has
     /// <summary><see cref="ListValue"/> in UTF-8, as MQTT user properties carry it.</summary>
     public static ReadOnlyMemory<byte> ListValueUtf8 { get; } = System.Text.Encoding.UTF8.GetBytes(ListValue);
 
+    /// <summary>True when an MQTT user property (name, UTF-8 value) asks for receipt lists.</summary>
+    public static bool AsksForList(string name, ReadOnlySpan<byte> value) => name == ListProperty && value.SequenceEqual(ListValueUtf8.Span);
+
     /// <summary>A receipt for the given COSE bytes.</summary>
     public static EvidenceReceipt For(string deviceId, long? sequence, ReadOnlySpan<byte> cose, ReceiptStatus status, string? reason = null) =>
         new(deviceId, sequence, Convert.ToHexStringLower(EvidenceRecord.Hash(cose)), status, reason);

@@ -81,14 +81,9 @@ public sealed record IncomingEvidence(string Topic, ReadOnlyMemory<byte> Payload
     public static bool AsksForReceiptList(MQTTnet.MqttApplicationMessage message)
     {
         ArgumentNullException.ThrowIfNull(message);
-        if (message.UserProperties is not { Count: > 0 } properties)
+        foreach (var property in message.UserProperties ?? [])
         {
-            return false;
-        }
-
-        foreach (var property in properties)
-        {
-            if (property.Name == EvidenceReceipt.ListProperty && property.ValueBuffer.Span.SequenceEqual(EvidenceReceipt.ListValueUtf8.Span))
+            if (EvidenceReceipt.AsksForList(property.Name, property.ValueBuffer.Span))
             {
                 return true;
             }

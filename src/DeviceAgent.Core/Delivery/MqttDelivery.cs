@@ -242,7 +242,7 @@ public sealed class MqttDelivery : IAsyncDisposable
     private async Task DeliverWhileConnectedAsync(CancellationToken cancellationToken)
     {
         var lastStatus = _time.GetUtcNow();
-        var publishing = new List<(long Sequence, Task<MqttClientPublishResult> Result)>(_options.MaxInFlight);
+        var publishing = new List<(long Sequence, Task<MqttClientPublishResult> PubAck)>(_options.MaxInFlight);
         while (_client.IsConnected && !cancellationToken.IsCancellationRequested)
         {
             var now = _time.GetUtcNow();
@@ -298,22 +298,22 @@ public sealed class MqttDelivery : IAsyncDisposable
     }
 
     /// <summary>Waits for every PUBACK of one pass (all of them, so none is left unobserved), counts them, and throws the first failure.</summary>
-    private async Task AwaitPublishesAsync(List<(long Sequence, Task<MqttClientPublishResult> Result)> publishing)
+    private async Task AwaitPublishesAsync(List<(long Sequence, Task<MqttClientPublishResult> PubAck)> publishing)
     {
         try
         {
-            await Task.WhenAll(publishing.Select(p => p.Result)).ConfigureAwait(false);
+            await Task.WhenAll(publishing.Select(p => p.PubAck)).ConfigureAwait(false);
         }
         finally
         {
-            foreach (var (sequence, task) in publishing)
+            foreach (var (sequence, pubAck) in publishing)
             {
-                if (!task.IsCompletedSuccessfully)
+                if (!pubAck.IsCompletedSuccessfully)
                 {
                     continue;
                 }
 
-                var result = task.Result;
+                var result = pubAck.Result;
                 if (result.IsSuccess)
                 {
                     Published++;

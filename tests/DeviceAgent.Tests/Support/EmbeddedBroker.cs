@@ -98,7 +98,7 @@ internal sealed class EmbeddedBroker : IAsyncDisposable
         }
 
         var cose = message.Payload.ToArray();
-        var asksForList = message.UserProperties?.Any(p => p.Name == EvidenceReceipt.ListProperty && p.ValueBuffer.Span.SequenceEqual(EvidenceReceipt.ListValueUtf8.Span)) == true;
+        var asksForList = message.UserProperties?.Any(p => EvidenceReceipt.AsksForList(p.Name, p.ValueBuffer.Span)) == true;
         var verification = EvidenceVerifier.Verify(cose, _keys);
         if (verification.Record is { } seen)
         {
