@@ -13,6 +13,13 @@ set -e
 # awk alone: a grep finding no "Failed:" line would exit 1 and, with pipefail, end the script.
 passed=$(awk '/^[[:space:]]+Passed: [0-9]+$/ {s += $2} END {print s + 0}' "$log")
 failed=$(awk '/^[[:space:]]+Failed: [0-9]+$/ {s += $2} END {print s + 0}' "$log")
-rm -f "$log"
 echo "tests: $passed passed, $failed failed"
+if [ "$failed" -gt 0 ]; then
+  # Repeated at the very end so that a log cut to its tail still names each failure and its reason.
+  echo "failed tests (message and first lines of the stack trace):"
+  awk '/^  Failed [A-Za-z]/ {show = 1; lines = 0}
+       /^  (Passed|Skipped) [A-Za-z]/ || /^\[xUnit/ || /^Test Run / || /^Results File/ {show = 0}
+       show && lines++ < 40' "$log"
+fi
+rm -f "$log"
 exit "$status"
