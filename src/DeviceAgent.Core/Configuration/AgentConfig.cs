@@ -77,6 +77,8 @@ public sealed record BrokerConfig
 
     public double ResendAfterSeconds { get; init; } = 30;
 
+    public double AckTimeoutSeconds { get; init; } = 15;
+
     public int MaxInFlight { get; init; } = 32;
 
     public BrokerOptions ToOptions()
@@ -102,6 +104,7 @@ public sealed record BrokerConfig
             SessionExpiry = TimeSpan.FromHours(SessionExpiryHours),
             KeepAlive = TimeSpan.FromSeconds(KeepAliveSeconds),
             ResendAfter = TimeSpan.FromSeconds(ResendAfterSeconds),
+            AckTimeout = TimeSpan.FromSeconds(AckTimeoutSeconds),
             MaxInFlight = MaxInFlight,
         };
     }

@@ -30,6 +30,12 @@ public sealed record BrokerOptions
 
     public TimeSpan KeepAlive { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// How long the broker has to answer a CONNECT, SUBSCRIBE or PUBLISH (CONNACK, SUBACK, PUBACK). A
+    /// connection on which an answer does not come in time is closed and made again.
+    /// </summary>
+    public TimeSpan AckTimeout { get; init; } = TimeSpan.FromSeconds(15);
+
     /// <summary>A record sent but not receipted within this time is sent again.</summary>
     public TimeSpan ResendAfter { get; init; } = TimeSpan.FromSeconds(30);
 
@@ -53,6 +59,7 @@ public sealed record BrokerOptions
         ArgumentNullException.ThrowIfNull(Uri);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(MinBackoff, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxBackoff, MinBackoff);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(AckTimeout, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ResendAfter, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxInFlight);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(SessionExpiry, TimeSpan.Zero);

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Collections.Concurrent;
+using System.Globalization;
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using DeviceAgent.Storage;
@@ -155,6 +156,7 @@ public sealed class MqttDelivery : IAsyncDisposable
 
     private async Task ConnectAsync(CancellationToken cancellationToken)
     {
+        await CloseStaleConnectionAsync().ConfigureAwait(false);
         var builder = new MqttClientOptionsBuilder()
             .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500)
             .WithClientId(_deviceId)
@@ -162,7 +164,7 @@ public sealed class MqttDelivery : IAsyncDisposable
             .WithCleanStart(false)
             .WithSessionExpiryInterval((uint)_options.SessionExpiry.TotalSeconds)
             .WithKeepAlivePeriod(_options.KeepAlive)
-            .WithTimeout(TimeSpan.FromSeconds(15))
+            .WithTimeout(_options.AckTimeout)
             .WithWillTopic(EvidenceTopics.Status(_deviceId))
             .WithWillPayload(new DeviceStatus(false).Encode())
             .WithWillRetain(true)
@@ -183,7 +185,12 @@ public sealed class MqttDelivery : IAsyncDisposable
             builder.WithTlsOptions(ConfigureTls);
         }
 
-        var result = await _client.ConnectAsync(builder.Build(), cancellationToken).ConfigureAwait(false);
+        MqttClientConnectResult result;
+        using (var deadline = AckDeadline(cancellationToken))
+        {
+            result = await AnsweredAsync("CONNECT", _client.ConnectAsync(builder.Build(), deadline.Token), cancellationToken).ConfigureAwait(false);
+        }
+
         if (result.ResultCode != MqttClientConnectResultCode.Success)
         {
             throw new MqttCommunicationException($"broker refused the connection: {result.ResultCode} {result.ReasonString}");
@@ -193,7 +200,11 @@ public sealed class MqttDelivery : IAsyncDisposable
         var subscribe = new MqttClientSubscribeOptionsBuilder()
             .WithTopicFilter(EvidenceTopics.Receipts(_deviceId), MqttQualityOfServiceLevel.AtLeastOnce, noLocal: true, retainAsPublished: false, MqttRetainHandling.SendAtSubscribe)
             .Build();
-        await _client.SubscribeAsync(subscribe, cancellationToken).ConfigureAwait(false);
+        using (var deadline = AckDeadline(cancellationToken))
+        {
+            await AnsweredAsync("SUBSCRIBE", _client.SubscribeAsync(subscribe, deadline.Token), cancellationToken).ConfigureAwait(false);
+        }
+
         await PublishStatusAsync(cancellationToken).ConfigureAwait(false);
 
         // Counted once the connection is fully set up (subscribed, status published): what fails before is a failed try.
@@ -247,6 +258,7 @@ public sealed class MqttDelivery : IAsyncDisposable
         {
             var now = _time.GetUtcNow();
             publishing.Clear();
+            using var pubAcks = AckDeadline(cancellationToken);
             foreach (var entry in _outbox.Snapshot())
             {
                 if (_inFlight.TryGetValue(entry.Hash, out var sentAt) && now - sentAt < _options.ResendAfter)
@@ -276,10 +288,10 @@ public sealed class MqttDelivery : IAsyncDisposable
                 // Sent without waiting for the PUBACK of the one before (MQTTnet numbers and matches them):
                 // over a link with a round trip of r, one record at a time would hold the agent to 1/r records/s.
                 _inFlight[entry.Hash] = now;
-                publishing.Add((entry.Sequence, _client.PublishAsync(message, cancellationToken)));
+                publishing.Add((entry.Sequence, _client.PublishAsync(message, pubAcks.Token)));
             }
 
-            await AwaitPublishesAsync(publishing).ConfigureAwait(false);
+            await AnsweredAsync("evidence PUBLISHes", AwaitPublishesAsync(publishing), cancellationToken).ConfigureAwait(false);
 
             if (now - lastStatus > TimeSpan.FromMinutes(1))
             {
@@ -340,6 +352,7 @@ public sealed class MqttDelivery : IAsyncDisposable
 
     private async Task PublishStatusAsync(CancellationToken cancellationToken)
     {
+        using var deadline = AckDeadline(cancellationToken);
         var status = _status?.Invoke() ?? new DeviceStatus(true, null, _outbox.Count, _outbox.DroppedWhenFull);
         var message = new MqttApplicationMessageBuilder()
             .WithTopic(EvidenceTopics.Status(_deviceId))
@@ -348,7 +361,62 @@ public sealed class MqttDelivery : IAsyncDisposable
             .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
             .WithContentType("application/json")
             .Build();
-        await _client.PublishAsync(message, cancellationToken).ConfigureAwait(false);
+        await AnsweredAsync("the status PUBLISH", _client.PublishAsync(message, deadline.Token), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// A token that the stop cancels, or <see cref="BrokerOptions.AckTimeout"/> passing. MQTTnet applies its
+    /// own time-out only to calls made with a token that cannot be cancelled, so without this a broker that
+    /// accepts the TCP connection and then never answers (a CONNACK, SUBACK or PUBACK) would hold the agent forever.
+    /// </summary>
+    private CancellationTokenSource AckDeadline(CancellationToken stop)
+    {
+        var deadline = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        deadline.CancelAfter(_options.AckTimeout);
+        return deadline;
+    }
+
+    /// <summary>Awaits a broker's answer made under an <see cref="AckDeadline"/>; the deadline passing (not the stop) is a <see cref="TimeoutException"/> naming the request.</summary>
+    private async Task AnsweredAsync(string request, Task answer, CancellationToken stop)
+    {
+        try
+        {
+            await answer.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!stop.IsCancellationRequested)
+        {
+            throw new TimeoutException(string.Create(CultureInfo.InvariantCulture, $"the MQTT broker did not answer {request} within {_options.AckTimeout.TotalSeconds:0.###} s"));
+        }
+    }
+
+    private async Task<T> AnsweredAsync<T>(string request, Task<T> answer, CancellationToken stop)
+    {
+        await AnsweredAsync(request, (Task)answer, stop).ConfigureAwait(false);
+        return await answer.ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Closes a connection that failed while MQTTnet still counts it open (an answer that did not come in
+    /// time): MQTTnet refuses to connect a client it counts as connected, so every reconnect would fail for
+    /// as long as that connection lived. A plain DISCONNECT: the agent comes back at once, so no last will.
+    /// </summary>
+    private async Task CloseStaleConnectionAsync()
+    {
+        if (!_client.IsConnected)
+        {
+            return;
+        }
+
+        try
+        {
+            using var timeout = new CancellationTokenSource(_options.AckTimeout);
+            await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().Build(), timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException || AgentFailures.IsExpected(e))
+        {
+            // MQTTnet closes the socket whether or not the DISCONNECT went out.
+            _log.LogWarning(e, "Closing the stale MQTT connection to {Host} did not end cleanly", _options.Uri.Host);
+        }
     }
 
     private Task OnMessageAsync(MqttApplicationMessageReceivedEventArgs args)

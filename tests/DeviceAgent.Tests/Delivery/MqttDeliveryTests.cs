@@ -1,3 +1,6 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
 using System.Security.Cryptography;
 using DeviceAgent.Delivery;
 using DeviceAgent.Storage;
@@ -32,7 +35,7 @@ public sealed class MqttDeliveryTests : IDisposable
         private readonly CancellationTokenSource _stop = new();
         private readonly Task _running;
 
-        public Agent(string dataDir, ECDsa key, Uri broker)
+        public Agent(string dataDir, ECDsa key, Uri broker, TimeSpan? ackTimeout = null)
         {
             Outbox = Outbox.Open(Path.Combine(dataDir, "outbox"));
             Pipeline = new AgentPipeline(DeviceId, [new CountingThermometer()], key, SequenceState.Open(dataDir, Outbox), Outbox, TimeProvider.System);
@@ -43,6 +46,7 @@ public sealed class MqttDeliveryTests : IDisposable
                 MinBackoff = TimeSpan.FromMilliseconds(50),
                 MaxBackoff = TimeSpan.FromMilliseconds(400),
                 KeepAlive = TimeSpan.FromSeconds(5),
+                AckTimeout = ackTimeout ?? TimeSpan.FromSeconds(15),
             }, Outbox, TimeProvider.System);
             _running = Task.Run(() => Delivery.RunAsync(_stop.Token));
         }
@@ -137,6 +141,60 @@ public sealed class MqttDeliveryTests : IDisposable
         Assert.Equal(Records, await proxy.ReleasedAfter.WaitAsync(Patience));
         await Eventually(() => agent.Outbox.Count == 0, "the outbox drains");
         AssertEverySequenceStoredOnceAndChained(broker, Records);
+    }
+
+    [Fact]
+    public async Task A_connection_whose_pubacks_do_not_come_in_time_is_closed_and_delivery_goes_on_over_a_new_one()
+    {
+        await using var broker = NewBroker();
+        await broker.StartAsync();
+
+        // On the first connection, no PUBACK for evidence ever reaches the agent; the broker's PINGRESPs and
+        // receipts do, so the connection stays up and its first records are released. Later connections pass.
+        await using var proxy = new PubAckHoldingProxy(broker.Port, release: int.MaxValue, patience: TimeSpan.FromMinutes(10), swallowPubAcks: true);
+        proxy.Start();
+        await using var agent = new Agent(_dir.Path, _key, proxy.Uri, ackTimeout: TimeSpan.FromSeconds(1));
+        agent.Record(3);
+
+        await Eventually(() => agent.Outbox.Count == 0, "the records are receipted");
+        agent.Record(3);
+        await Eventually(() => agent.Outbox.Count == 0 && broker.Stored.Count == 6, "the later records are stored");
+        Assert.True(proxy.Connections >= 2, $"{proxy.Connections} connection(s): the one without PUBACKs was not replaced");
+        AssertEverySequenceStoredOnceAndChained(broker, 6);
+    }
+
+    [Fact]
+    public async Task A_broker_that_accepts_the_connection_but_never_answers_connect_is_given_up_on_and_tried_again()
+    {
+        // Takes TCP connections and never says a word, like a hung broker behind a load balancer.
+        var port = LoopbackPorts.Reserve();
+        var silent = new TcpListener(IPAddress.Loopback, port);
+        silent.Start();
+        var accepted = new ConcurrentBag<TcpClient>();
+        var accepting = Task.Run(async () =>
+        {
+            while (true)
+            {
+                accepted.Add(await silent.AcceptTcpClientAsync());
+            }
+        });
+        try
+        {
+            await using var agent = new Agent(_dir.Path, _key, new Uri($"mqtt://127.0.0.1:{port}"), ackTimeout: TimeSpan.FromSeconds(1));
+            agent.Record(1);
+            await Eventually(() => accepted.Count >= 3, "the agent gives up on a silent connection and connects again");
+            Assert.Equal(0, agent.Delivery.Connections);
+            Assert.Equal(1, agent.Outbox.Count);
+        }
+        finally
+        {
+            silent.Stop();
+            await Task.WhenAny(accepting);
+            foreach (var client in accepted)
+            {
+                client.Dispose();
+            }
+        }
     }
 
     [Fact]
