@@ -145,8 +145,8 @@ public sealed class ClaimsHost : IAsyncDisposable
             if (options.ExternalBroker is { } externalOptions)
             {
                 external = new ExternalBrokerSource(ingest, externalOptions, loggers.CreateLogger<ExternalBrokerSource>(), time);
+                host.External = external; // disposed with the host, also when the start below fails
                 await external.StartAsync(cancellationToken).ConfigureAwait(false);
-                host.External = external;
             }
             else
             {

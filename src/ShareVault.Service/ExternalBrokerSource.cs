@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -30,6 +31,13 @@ public sealed record ExternalBrokerOptions
     public string? CertFile { get; init; }
 
     public string? KeyFile { get; init; }
+
+    /// <summary>
+    /// How long the broker has to answer the CONNECT and the SUBSCRIBE (CONNACK, SUBACK). MQTTnet applies its
+    /// own time-out only to calls made without a cancellation token, so a broker that takes the TCP connection
+    /// and never answers would otherwise hold the service's start, or its reconnect, forever.
+    /// </summary>
+    public TimeSpan AnswerTimeout { get; init; } = TimeSpan.FromSeconds(15);
 }
 
 /// <summary>
@@ -100,11 +108,24 @@ public sealed class ExternalBrokerSource(EvidenceIngest ingest, ExternalBrokerOp
 
     private async Task ConnectAndSubscribeAsync(CancellationToken cancellationToken)
     {
-        await _client.ConnectAsync(_connectOptions!, cancellationToken).ConfigureAwait(false);
         var subscribe = new MqttClientSubscribeOptionsBuilder()
             .WithTopicFilter(f => f.WithTopic(EvidenceTopics.SharedEvidence(options.ShareGroup)).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce))
             .Build();
-        var result = await _client.SubscribeAsync(subscribe, cancellationToken).ConfigureAwait(false);
+        MqttClientSubscribeResult result;
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(options.AnswerTimeout);
+        try
+        {
+            await _client.ConnectAsync(_connectOptions!, deadline.Token).ConfigureAwait(false);
+            result = await _client.SubscribeAsync(subscribe, deadline.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            // MQTTnet reports a cancelled CONNECT as a failed connection ("Connection closed"), not as a cancellation.
+            throw new TimeoutException(string.Create(CultureInfo.InvariantCulture,
+                $"The MQTT broker {options.Url.Host}:{options.Url.Port} did not answer CONNECT and SUBSCRIBE within {options.AnswerTimeout.TotalSeconds:0.###} s"), e);
+        }
+
         var code = result.Items.First().ResultCode;
         if (code > MqttClientSubscribeResultCode.GrantedQoS2)
         {
@@ -202,7 +223,7 @@ public sealed class ExternalBrokerSource(EvidenceIngest ingest, ExternalBrokerOp
             {
                 return;
             }
-            catch (Exception e) when (e is MQTTnet.Exceptions.MqttCommunicationException or InvalidOperationException or OperationCanceledException or System.Net.Sockets.SocketException)
+            catch (Exception e) when (e is MQTTnet.Exceptions.MqttCommunicationException or InvalidOperationException or OperationCanceledException or System.Net.Sockets.SocketException or TimeoutException)
             {
                 if (_client.IsConnected)
                 {

@@ -9,6 +9,26 @@ namespace ShareVault.Service.Tests;
 public sealed class MosquittoIngestTests(PoolKeyFixture key)
 {
     [Fact]
+    public async Task A_broker_that_takes_the_connection_but_never_answers_fails_the_start_with_a_time_out_naming_it()
+    {
+        // Takes TCP connections and never says a word, like a hung broker behind a load balancer.
+        var port = ShareVault.Hardware.LoopbackPorts.Reserve();
+        using var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, port);
+        silent.Start();
+        var options = IngestOverMqttTests.Options(key, key.NewDatabasePath()) with
+        {
+            MqttPort = 0,
+            MqttTlsPort = 0,
+            ExternalBroker = new ExternalBrokerOptions { Url = new Uri($"mqtt://127.0.0.1:{port}"), AnswerTimeout = TimeSpan.FromSeconds(1) },
+        };
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var e = await Assert.ThrowsAsync<TimeoutException>(() => ClaimsHost.StartAsync(options, key.Signer(), TimeProvider.System, default).WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal($"The MQTT broker 127.0.0.1:{port} did not answer CONNECT and SUBSCRIBE within 1 s", e.Message);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"took {clock.Elapsed}");
+    }
+
+    [Fact]
     public async Task A_leak_through_mosquitto_yields_exactly_one_claim_and_one_payout()
     {
         await using var site = await MosquittoSite.StartAsync(key.DataDir);

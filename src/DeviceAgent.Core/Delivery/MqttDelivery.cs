@@ -188,7 +188,7 @@ public sealed class MqttDelivery : IAsyncDisposable
         MqttClientConnectResult result;
         using (var deadline = AckDeadline(cancellationToken))
         {
-            result = await AnsweredAsync("CONNECT", _client.ConnectAsync(builder.Build(), deadline.Token), cancellationToken).ConfigureAwait(false);
+            result = await AnsweredAsync("CONNECT", _client.ConnectAsync(builder.Build(), deadline.Token), deadline, cancellationToken).ConfigureAwait(false);
         }
 
         if (result.ResultCode != MqttClientConnectResultCode.Success)
@@ -202,7 +202,7 @@ public sealed class MqttDelivery : IAsyncDisposable
             .Build();
         using (var deadline = AckDeadline(cancellationToken))
         {
-            await AnsweredAsync("SUBSCRIBE", _client.SubscribeAsync(subscribe, deadline.Token), cancellationToken).ConfigureAwait(false);
+            await AnsweredAsync("SUBSCRIBE", _client.SubscribeAsync(subscribe, deadline.Token), deadline, cancellationToken).ConfigureAwait(false);
         }
 
         await PublishStatusAsync(cancellationToken).ConfigureAwait(false);
@@ -291,7 +291,7 @@ public sealed class MqttDelivery : IAsyncDisposable
                 publishing.Add((entry.Sequence, _client.PublishAsync(message, pubAcks.Token)));
             }
 
-            await AnsweredAsync("evidence PUBLISHes", AwaitPublishesAsync(publishing), cancellationToken).ConfigureAwait(false);
+            await AnsweredAsync("evidence PUBLISHes", AwaitPublishesAsync(publishing), pubAcks, cancellationToken).ConfigureAwait(false);
 
             if (now - lastStatus > TimeSpan.FromMinutes(1))
             {
@@ -361,7 +361,7 @@ public sealed class MqttDelivery : IAsyncDisposable
             .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
             .WithContentType("application/json")
             .Build();
-        await AnsweredAsync("the status PUBLISH", _client.PublishAsync(message, deadline.Token), cancellationToken).ConfigureAwait(false);
+        await AnsweredAsync("the status PUBLISH", _client.PublishAsync(message, deadline.Token), deadline, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -376,22 +376,26 @@ public sealed class MqttDelivery : IAsyncDisposable
         return deadline;
     }
 
-    /// <summary>Awaits a broker's answer made under an <see cref="AckDeadline"/>; the deadline passing (not the stop) is a <see cref="TimeoutException"/> naming the request.</summary>
-    private async Task AnsweredAsync(string request, Task answer, CancellationToken stop)
+    /// <summary>
+    /// Awaits a broker's answer made under <paramref name="deadline"/> (an <see cref="AckDeadline"/>). Whatever
+    /// the call failed with once the deadline passed (not the stop) is a <see cref="TimeoutException"/> naming
+    /// the request: MQTTnet reports a cancelled CONNECT as a closed connection, not as a cancellation.
+    /// </summary>
+    private async Task AnsweredAsync(string request, Task answer, CancellationTokenSource deadline, CancellationToken stop)
     {
         try
         {
             await answer.ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (!stop.IsCancellationRequested)
+        catch (Exception e) when (deadline.IsCancellationRequested && !stop.IsCancellationRequested)
         {
-            throw new TimeoutException(string.Create(CultureInfo.InvariantCulture, $"the MQTT broker did not answer {request} within {_options.AckTimeout.TotalSeconds:0.###} s"));
+            throw new TimeoutException(string.Create(CultureInfo.InvariantCulture, $"the MQTT broker did not answer {request} within {_options.AckTimeout.TotalSeconds:0.###} s"), e);
         }
     }
 
-    private async Task<T> AnsweredAsync<T>(string request, Task<T> answer, CancellationToken stop)
+    private async Task<T> AnsweredAsync<T>(string request, Task<T> answer, CancellationTokenSource deadline, CancellationToken stop)
     {
-        await AnsweredAsync(request, (Task)answer, stop).ConfigureAwait(false);
+        await AnsweredAsync(request, (Task)answer, deadline, stop).ConfigureAwait(false);
         return await answer.ConfigureAwait(false);
     }
 
