@@ -16,13 +16,12 @@ public static class CommandFailures
     /// <summary>
     /// Expected: the libraries' boundary exceptions, each with its own code (<see cref="ClaimsException"/>,
     /// <see cref="ShareStoreException"/>, <see cref="KeyCatalogException"/>, <see cref="ThresholdSigningException"/>);
-    /// the database, files, permissions, sockets, a server that does not answer in time (<see cref="TimeoutException"/>,
-    /// an MQTT broker's CONNACK for one) and child processes; input the user gave (arguments,
+    /// the database, files, permissions, sockets and child processes; input the user gave (arguments,
     /// formats, JSON, unknown names); crypto that refuses a key or signature; and a state a command refuses
     /// to continue from (<see cref="InvalidOperationException"/>, which the libraries and the demo throw with a reason).
     /// </summary>
     public static bool IsExpected(Exception exception) => exception is ClaimsException or ShareStoreException or KeyCatalogException or ThresholdSigningException
-        or System.Data.Common.DbException or IOException or UnauthorizedAccessException or System.Net.Sockets.SocketException or TimeoutException or System.ComponentModel.Win32Exception
+        or System.Data.Common.DbException or IOException or UnauthorizedAccessException or System.Net.Sockets.SocketException or System.ComponentModel.Win32Exception
         or ArgumentException or FormatException or KeyNotFoundException or System.Text.Json.JsonException
         or CryptographicException or InvalidOperationException;
 }

@@ -122,7 +122,8 @@ public sealed class ExternalBrokerSource(EvidenceIngest ingest, ExternalBrokerOp
         catch (Exception e) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
             // MQTTnet reports a cancelled CONNECT as a failed connection ("Connection closed"), not as a cancellation.
-            throw new TimeoutException(string.Create(CultureInfo.InvariantCulture,
+            // An IOException: the network failed the service (an expected failure of `serve`, CommandFailures).
+            throw new IOException(string.Create(CultureInfo.InvariantCulture,
                 $"The MQTT broker {options.Url.Host}:{options.Url.Port} did not answer CONNECT and SUBSCRIBE within {options.AnswerTimeout.TotalSeconds:0.###} s"), e);
         }
 
@@ -223,7 +224,7 @@ public sealed class ExternalBrokerSource(EvidenceIngest ingest, ExternalBrokerOp
             {
                 return;
             }
-            catch (Exception e) when (e is MQTTnet.Exceptions.MqttCommunicationException or InvalidOperationException or OperationCanceledException or System.Net.Sockets.SocketException or TimeoutException)
+            catch (Exception e) when (e is MQTTnet.Exceptions.MqttCommunicationException or InvalidOperationException or OperationCanceledException or System.Net.Sockets.SocketException or IOException)
             {
                 if (_client.IsConnected)
                 {
