@@ -67,10 +67,13 @@ public sealed class ExternalBrokerSource(EvidenceIngest ingest, ExternalBrokerOp
     /// <summary>How many times the connection was re-established after a loss.</summary>
     public int Reconnects { get; private set; }
 
+    /// <summary>The broker's port: the URL's, or MQTT's default for its scheme.</summary>
+    private int Port => options.Url.Port > 0 ? options.Url.Port : options.Url.Scheme == "mqtts" ? 8883 : 1883;
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var builder = new MqttClientOptionsBuilder()
-            .WithTcpServer(options.Url.Host, options.Url.Port > 0 ? options.Url.Port : options.Url.Scheme == "mqtts" ? 8883 : 1883)
+            .WithTcpServer(options.Url.Host, Port)
             .WithProtocolVersion(MqttProtocolVersion.V500)
             .WithClientId(options.ClientId)
             .WithCleanStart(false)
@@ -124,7 +127,7 @@ public sealed class ExternalBrokerSource(EvidenceIngest ingest, ExternalBrokerOp
             // MQTTnet reports a cancelled CONNECT as a failed connection ("Connection closed"), not as a cancellation.
             // An IOException: the network failed the service (an expected failure of `serve`, CommandFailures).
             throw new IOException(string.Create(CultureInfo.InvariantCulture,
-                $"The MQTT broker {options.Url.Host}:{options.Url.Port} did not answer CONNECT and SUBSCRIBE within {options.AnswerTimeout.TotalSeconds:0.###} s"), e);
+                $"The MQTT broker {options.Url.Host}:{Port} did not answer CONNECT and SUBSCRIBE within {options.AnswerTimeout.TotalSeconds:0.###} s"), e);
         }
 
         var code = result.Items.First().ResultCode;
